@@ -1,0 +1,28 @@
+"""Plans: the steps apply will take, as data, and their file encoding."""
+
+from imgpkg_pure.plan.planfile import FORMAT_VERSION, decode_plan, encode_plan, plan_digest
+from imgpkg_pure.plan.steps import (
+    LayoutTarget,
+    Plan,
+    PutBlob,
+    PutManifest,
+    Step,
+    Tag,
+    Target,
+    WriteLockFile,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LayoutTarget",
+    "Plan",
+    "PutBlob",
+    "PutManifest",
+    "Step",
+    "Tag",
+    "Target",
+    "WriteLockFile",
+    "decode_plan",
+    "encode_plan",
+    "plan_digest",
+]

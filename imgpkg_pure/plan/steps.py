@@ -1,0 +1,93 @@
+"""The Plan: what apply will do, as plain data.
+
+A plan is built by a pure planner from what the user asked and what was
+observed, and is the only thing the interpreter (``store.interpreter``)
+executes.  The step set is a closed union: the interpreter matches on it and
+``assert_never`` proves every kind is handled.
+
+Targets say where content goes.  ``LayoutTarget`` is an OCI image layout
+directory; registry targets arrive with the registry client.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+from attrs import frozen
+
+from imgpkg_pure.oci.values import Descriptor
+
+
+@final
+@frozen(kw_only=True)
+class LayoutTarget:
+    """An OCI image layout directory (image-spec ``image-layout.md``)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"oci:{self.path}"
+
+
+Target = LayoutTarget
+
+
+@final
+@frozen(kw_only=True)
+class PutBlob:
+    """Make ``descriptor``'s blob present at ``target``.
+
+    ``data`` carries small authored blobs inline (configs); ``None`` means the
+    blob was staged in the local store before planning, under its digest.
+    """
+
+    target: Target
+    descriptor: Descriptor
+    data: bytes | None = None
+
+
+@final
+@frozen(kw_only=True)
+class PutManifest:
+    """Store a manifest or index (its exact bytes) at ``target``; children come first."""
+
+    target: Target
+    descriptor: Descriptor
+    raw: bytes
+
+
+@final
+@frozen(kw_only=True)
+class Tag:
+    """Point ``tag`` at ``descriptor`` in ``target`` (a layout root name, a registry tag)."""
+
+    target: Target
+    tag: str
+    descriptor: Descriptor
+
+
+@final
+@frozen(kw_only=True)
+class WriteLockFile:
+    """Write a lock file (its full text) atomically to ``path``."""
+
+    path: str
+    text: str
+
+
+Step = PutBlob | PutManifest | Tag | WriteLockFile
+
+
+@final
+@frozen(kw_only=True)
+class Plan:
+    """Steps in dependency order (children before parents), plus what they produce.
+
+    ``command`` and ``summary`` are for display only; apply looks at ``steps``.
+    """
+
+    command: str
+    steps: tuple[Step, ...]
+    result: Descriptor | None = None
+    result_name: str = ""
+    log: tuple[str, ...] = ()

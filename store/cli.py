@@ -1,0 +1,122 @@
+"""The ``imgpkg-pure`` command line: parse flags, run a command, print, exit.
+
+This is the one module that leaves the ``IOResult`` world: it unwraps the
+results of the shell's functions and turns every failure into one line on
+stderr and exit code 1.  Flag mistakes are reported the same way, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from store.ui import Ui
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+VERSION = "0.1.0"
+
+
+def _global_options(func: F) -> F:
+    """imgpkg's global flags, accepted on every command (as cobra's persistent flags)."""
+    func = click.option("--tty", is_flag=True, help="Force TTY-like output")(func)
+    func = click.option("--json", "json_mode", is_flag=True, help="Output as JSON")(func)
+    func = click.option("--debug", is_flag=True, help="Include debug output")(func)
+    func = click.option("-y", "--yes", is_flag=True, hidden=True, help="Assume yes")(func)
+    return func
+
+
+def _make_ui(tty: bool, json_mode: bool) -> Ui:
+    return Ui(tty=tty or sys.stdout.isatty(), json_mode=json_mode)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="imgpkg-pure stores files and image references as OCI artifacts "
+    "(a Python re-implementation of Carvel imgpkg).",
+)
+def cli() -> None:
+    pass
+
+
+@cli.command(help="Push files as image or bundle")
+@click.option("-i", "--image", default=None, help="Set image reference (oci:PATH[:TAG])")
+@click.option("-b", "--bundle", default=None, help="Set bundle reference (oci:PATH[:TAG])")
+@click.option("-f", "--file", "files", multiple=True, help="Set file (format: /tmp/foo, -)")
+@click.option(
+    "--file-exclusion",
+    "exclusions",
+    multiple=True,
+    default=None,
+    help="Exclude file whose path, relative to the bundle root, matches (format: "
+    "--file-exclusion dir1/file.yml, default .git)",
+)
+@click.option("--preserve-permissions", is_flag=True, help="Preserve group and other permissions")
+@click.option("-l", "--labels", multiple=True, help="Set labels on image (key=value)")
+@click.option("--lock-output", default=None, help="Location to output the generated lock file")
+@_global_options
+def push(
+    image: str | None,
+    bundle: str | None,
+    files: tuple[str, ...],
+    exclusions: tuple[str, ...],
+    preserve_permissions: bool,
+    labels: tuple[str, ...],
+    lock_output: str | None,
+    tty: bool,
+    json_mode: bool,
+    debug: bool,
+    yes: bool,
+) -> int:
+    from store.push_command import run_push
+
+    ui = _make_ui(tty, json_mode)
+    return run_push(
+        ui,
+        debug=debug,
+        image=image,
+        bundle=bundle,
+        files=files,
+        exclusions=exclusions or None,
+        preserve_permissions=preserve_permissions,
+        labels=labels,
+        lock_output=lock_output,
+    )
+
+
+@cli.command(help="Print client version")
+@_global_options
+def version(tty: bool, json_mode: bool, debug: bool, yes: bool) -> int:
+    ui = _make_ui(tty, json_mode)
+    ui.block(f"imgpkg-pure version {VERSION}\n")
+    ui.succeeded()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = cli.main(args=args, prog_name="imgpkg-pure", standalone_mode=False)
+    except click.UsageError as exc:
+        sys.stderr.write(f"imgpkg-pure: Error: {exc.format_message()}\n")
+        code = 1
+    except click.exceptions.Abort:
+        sys.stderr.write("imgpkg-pure: Error: interrupted\n")
+        code = 130
+    except KeyboardInterrupt:
+        sys.stderr.write("imgpkg-pure: Error: interrupted\n")
+        code = 130
+    if not isinstance(code, int):
+        code = 0
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

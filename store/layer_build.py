@@ -1,0 +1,114 @@
+"""Build a push layer: stream the canonical tar through sha256 and gzip into the store.
+
+The tar bytes come from the pure recipe (``imgpkg_pure.layer``) and the files
+on disk (``store.fs``); nothing holds more than one block of a file at once.
+
+Compression is python-isal's igzip at level 1 (``docs/formats/canonical-layer.md``).
+igzip's output depends on how its input is split into calls, so the tar
+stream is re-cut into fixed ``GZIP_BLOCK`` pieces before it reaches the
+compressor: the layer bytes are then a function of the tar bytes alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from attrs import frozen
+from isal import isal_zlib
+from returns.io import IOFailure, IOResult, IOSuccess
+from returns.unsafe import unsafe_perform_io
+
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import InputError
+from imgpkg_pure.layer import InputTree, LayerRecipe
+from store.blobstore import BlobIngester, Ingest
+from store.errors import StoreError
+from store.fs import write_layer_tar
+
+#: The compressor's input granularity.  Changing it changes layer digests.
+GZIP_BLOCK: Final = 1 << 20
+#: gzip level: igzip level 1, the fastest level that still compresses text well.
+GZIP_LEVEL: Final = 1
+
+LayerBuildError = InputError | StoreError
+
+
+@frozen(kw_only=True)
+class LayerBlob:
+    """A gzip layer now in the store: its digest and size, and the diffID of its tar."""
+
+    digest: Digest
+    size: int
+    diff_id: Digest
+    tar_size: int
+
+
+class _SinkFailed(Exception):
+    """Internal: the store refused a write; stops the tar writer early."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class GzipStream:
+    """Hash the tar (diffID) and gzip it in fixed blocks into an ingest."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self._ingest = ingest
+        self._diff = hashlib.sha256()
+        self._gzip = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
+        self._pending = bytearray()
+        self.tar_size = 0
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            result = self._ingest.write(data)
+            if isinstance(result, IOFailure):
+                raise _SinkFailed(unsafe_perform_io(result.failure()))
+
+    def write(self, chunk: bytes) -> None:
+        self._diff.update(chunk)
+        self.tar_size += len(chunk)
+        self._pending += chunk
+        if len(self._pending) >= GZIP_BLOCK:
+            view = memoryview(self._pending)
+            cut = len(view) - len(view) % GZIP_BLOCK
+            for start in range(0, cut, GZIP_BLOCK):
+                self._emit(self._gzip.compress(view[start : start + GZIP_BLOCK]))
+            view.release()
+            del self._pending[:cut]
+
+    def finish(self) -> Digest:
+        if self._pending:
+            self._emit(self._gzip.compress(bytes(self._pending)))
+            self._pending.clear()
+        self._emit(self._gzip.flush())
+        return Digest("sha256", self._diff.hexdigest())
+
+
+def build_layer(
+    recipe: LayerRecipe, inputs: tuple[InputTree, ...], store: BlobIngester
+) -> IOResult[LayerBlob, LayerBuildError]:
+    """Write the layer described by ``recipe`` into ``store``; the ingest is aborted on failure."""
+    opened = store.ingest("sha256")
+    if isinstance(opened, IOFailure):
+        return IOFailure(unsafe_perform_io(opened.failure()))
+    ingest = unsafe_perform_io(opened.unwrap())
+    with ingest:
+        stream = GzipStream(ingest)
+        try:
+            written = write_layer_tar(recipe, inputs, stream.write)
+            if isinstance(written, IOFailure):
+                return IOFailure(unsafe_perform_io(written.failure()))
+            diff_id = stream.finish()
+        except _SinkFailed as failed:
+            return IOFailure(failed.error)
+        committed = ingest.commit()
+        if isinstance(committed, IOFailure):
+            return IOFailure(unsafe_perform_io(committed.failure()))
+        blob = unsafe_perform_io(committed.unwrap())
+    return IOSuccess(
+        LayerBlob(digest=blob.digest, size=blob.size, diff_id=diff_id, tar_size=stream.tar_size)
+    )

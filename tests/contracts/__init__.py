@@ -1,0 +1,1 @@
+"""Contract suites: the same behaviour tests run against every implementation."""
