@@ -13,7 +13,7 @@ from typing import Literal, final
 from attrs import frozen
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.image_build import BuiltImage
+from imgpkg_pure.image_build import MEDIA_TYPE_SETS, OCI_TYPES, BuiltImage, MediaTypeSet
 from imgpkg_pure.media_types import BUNDLE_LABEL
 from imgpkg_pure.oci.values import Annotations
 from imgpkg_pure.plan.steps import LayoutTarget, Plan, PutBlob, PutManifest, Tag, WriteLockFile
@@ -103,6 +103,7 @@ class PushRequest:
     preserve_permissions: bool
     labels: Annotations
     lock_output: str | None
+    media_types: MediaTypeSet
 
 
 def split_list_flag(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -119,6 +120,7 @@ def parse_push_request(
     preserve_permissions: bool,
     labels: tuple[str, ...],
     lock_output: str | None,
+    media_types: str | None = None,
 ) -> Result[PushRequest, UsageError]:
     """Check the push flags in imgpkg's order (§1.2, "Validation")."""
     parsed_labels = parse_labels(labels)
@@ -146,6 +148,15 @@ def parse_push_request(
     destination = parse_layout_destination(target)
     if isinstance(destination, Failure):
         return destination
+    types = OCI_TYPES if media_types is None else MEDIA_TYPE_SETS.get(media_types)
+    if types is None:
+        return Failure(
+            UsageError(
+                reason=f"unknown --media-types '{media_types}' (known: "
+                + ", ".join(sorted(MEDIA_TYPE_SETS))
+                + ")"
+            )
+        )
     if lock_output:
         return Failure(
             UsageError(
@@ -162,6 +173,7 @@ def parse_push_request(
             preserve_permissions=preserve_permissions,
             labels=parsed_labels.unwrap(),
             lock_output=lock_output,
+            media_types=types,
         )
     )
 

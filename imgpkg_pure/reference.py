@@ -125,7 +125,7 @@ class Repository:
         )
 
 
-def _has_identifier(instance: Reference, attribute: object, value: Digest | None) -> None:
+def _has_identifier(instance: Reference, _attribute: object, value: Digest | None) -> None:
     if instance.tag is None and value is None:
         raise ValueError("a Reference needs a tag, a digest, or both")
 
@@ -220,7 +220,7 @@ class Reference:
 
 
 def _check_element(
-    name: str, element: str, allowed_display: str, allowed: frozenset[str], low: int, high: int
+    name: str, element: str, *, allowed_display: str, allowed: frozenset[str], low: int, high: int
 ) -> str | None:
     """ggcr ``checkElement``: length in runes first, then the character set."""
     if not low <= len(element) <= high:
@@ -231,11 +231,20 @@ def _check_element(
 
 
 def _check_repository(repository: str) -> str | None:
-    return _check_element("repository", repository, REPOSITORY_CHARS, _REPOSITORY_SET, 2, 255)
+    return _check_element(
+        "repository",
+        repository,
+        allowed_display=REPOSITORY_CHARS,
+        allowed=_REPOSITORY_SET,
+        low=2,
+        high=255,
+    )
 
 
 def _check_tag(tag: str) -> str | None:
-    problem = _check_element("tag", tag, TAG_CHARS, _TAG_SET, 1, 127)
+    problem = _check_element(
+        "tag", tag, allowed_display=TAG_CHARS, allowed=_TAG_SET, low=1, high=127
+    )
     if problem is None and tag[0] not in _TAG_FIRST:
         return f"tag must start with a letter, a digit or '_': {tag}"
     return problem
@@ -330,16 +339,17 @@ def _digest_problem(text: str) -> Digest | str:
     ``sha512:<128 hex>`` is accepted as an imgpkg-pure extension.
     """
     if not (text.startswith("sha512:") and len(text) == 7 + 128):
-        problem = _check_element("digest", text, DIGEST_CHARS, _DIGEST_SET, 7 + 64, 7 + 64)
+        problem = _check_element(
+            "digest", text, allowed_display=DIGEST_CHARS, allowed=_DIGEST_SET, low=71, high=71
+        )
         if problem is not None:
             return problem
     parsed = parse_digest(text)
-    match parsed:
-        case Success(digest):
-            return digest
-        case Failure(error):
-            return error.message
-    raise AssertionError("unreachable")  # pragma: no cover
+    digest: Digest | None = parsed.value_or(None)
+    if digest is not None:
+        return digest
+    reason: str = parsed.swap().map(lambda error: error.message).value_or(text)
+    return reason
 
 
 def _tag_reference(text: str) -> Reference | str:
@@ -451,7 +461,8 @@ def parse_tag(text: str) -> Result[str, InvalidReference]:
 # "insecure by default" registries (ggcr Registry.Scheme(), §2.7)
 
 _LOCAL_SUFFIX: Final = re.compile(r".*\.local(?:host)?(?::\d{1,5})?$", re.ASCII)
-_IPV4: Final = re.compile(r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})")
+_OCTET: Final = r"(0|[1-9][0-9]{0,2})"
+_IPV4: Final = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 
 
 def _ipv4(text: str) -> tuple[int, int, int, int] | None:
@@ -466,7 +477,7 @@ def _ipv4(text: str) -> tuple[int, int, int, int] | None:
 
 
 def _is_rfc1918(registry: str) -> bool:
-    address = _ipv4(registry.split(":")[0])
+    address = _ipv4(registry.partition(":")[0])
     if address is None:
         return False
     a, b = address[0], address[1]

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -c requirements.lock -e . 2>&1 | grep -v '^WARNING' || true
+.venv/bin/python -m pip install -q -c requirements.lock -e . >.venv/install.log 2>&1 || { cat .venv/install.log; exit 1; }
 
 out=demo-out
 rm -rf "$out"; mkdir -p "$out"
@@ -20,7 +20,7 @@ run push --tty -i "oci:$out/layout:app-v1" -f tests/fixtures/imgpkg/src/app
 run push -b "oci:$out/again:v1" -f examples/demo-bundle
 a=$(.venv/bin/imgpkg-pure push -b "oci:$out/a:v1" -f examples/demo-bundle)
 b=$(.venv/bin/imgpkg-pure push -b "oci:$out/b:v1" -f examples/demo-bundle)
-[ "${a##*@}" = "${b##*@}" ] && echo "reproducible: both pushes gave ${a##*@}"
+[ "${a##*@}" = "${b##*@}" ] && echo "reproducible: both pushes gave ${b##*@}" | tr -d "'"
 
 echo; echo "OCI image layout written to $out/layout:"
 find "$out/layout" -type f | sort

@@ -17,7 +17,8 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -c requirements.lock -e '.[test]'
+.venv/bin/python -m pip install -q -c requirements.lock -e '.[test]' >.venv/install.log 2>&1 \
+  || { cat .venv/install.log; exit 1; }
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy --strict"; .venv/bin/mypy

@@ -120,13 +120,16 @@ class Ingest(Protocol):
         ...
 
     def write(self, chunk: bytes) -> IOResult[int, StoreError]:
-        """Append ``chunk``; the new offset on success."""
+        """Append ``chunk``; the new offset.  A failed write aborts the ingest."""
         ...
 
     def commit(
         self, expected_size: int | None = None, expected_digest: Digest | None = None
     ) -> IOResult[Committed, StoreError]:
-        """Check size, then digest, then make the blob visible under its digest."""
+        """Check size, then digest, then make the blob visible under its digest.
+
+        Whatever the outcome, the ingest is finished: a failed commit discards the bytes.
+        """
         ...
 
     def abort(self) -> IOResult[None, StoreError]:
@@ -283,25 +286,32 @@ class Reachability:
     malformed: tuple[MalformedDocument, ...]
 
 
-def reachable(roots: Iterable[Descriptor], fetch: Callable[[Digest], bytes | None]) -> Reachability:
+def reachable(
+    roots: Iterable[Descriptor],
+    fetch: Callable[[Digest], bytes | MalformedDocument | None],
+) -> Reachability:
     """Walk the content graph from ``roots`` (oras ``Successors``, repeated).
 
-    ``fetch`` returns a node's bytes, or ``None`` when the store does not hold
-    it (its digest still counts as reachable; it has no known children).  It
-    is called only for manifests and indexes, once per digest.
+    ``fetch`` returns a node's bytes, ``None`` when the store does not hold it
+    (its digest still counts as reachable; it has no known children), or a
+    ``MalformedDocument`` when the store will not load it.  It is called only
+    for manifests and indexes, once per digest.
     """
     seen: set[Digest] = set()
+    expanded: set[Digest] = set()  # a digest may be reached as a leaf and as a manifest
     malformed: list[MalformedDocument] = []
     stack = list(roots)
     while stack:
         node = stack.pop()
-        if node.digest in seen:
-            continue
         seen.add(node.digest)
-        if not has_successors(node.media_type):
+        if node.digest in expanded or not has_successors(node.media_type):
             continue
+        expanded.add(node.digest)
         raw = fetch(node.digest)
         if raw is None:
+            continue
+        if isinstance(raw, MalformedDocument):
+            malformed.append(raw)
             continue
         children = successors(node, raw)
         if isinstance(children, Failure):

@@ -26,8 +26,7 @@ def _global_options(func: F) -> F:
     func = click.option("--tty", is_flag=True, help="Force TTY-like output")(func)
     func = click.option("--json", "json_mode", is_flag=True, help="Output as JSON")(func)
     func = click.option("--debug", is_flag=True, help="Include debug output")(func)
-    func = click.option("-y", "--yes", is_flag=True, hidden=True, help="Assume yes")(func)
-    return func
+    return click.option("-y", "--yes", is_flag=True, hidden=True, help="Assume yes")(func)
 
 
 def _make_ui(tty: bool, json_mode: bool) -> Ui:
@@ -58,6 +57,13 @@ def cli() -> None:
 @click.option("--preserve-permissions", is_flag=True, help="Preserve group and other permissions")
 @click.option("-l", "--labels", multiple=True, help="Set labels on image (key=value)")
 @click.option("--lock-output", default=None, help="Location to output the generated lock file")
+@click.option(
+    "--media-types",
+    type=click.Choice(["oci", "docker"]),
+    default=None,
+    help="Media types of the pushed manifest, config and layer (default: oci for an OCI "
+    "layout, which skopeo and other OCI readers require; docker as imgpkg pushes to registries)",
+)
 @_global_options
 def push(
     image: str | None,
@@ -67,6 +73,7 @@ def push(
     preserve_permissions: bool,
     labels: tuple[str, ...],
     lock_output: str | None,
+    media_types: str | None,
     tty: bool,
     json_mode: bool,
     debug: bool,
@@ -77,7 +84,6 @@ def push(
     ui = _make_ui(tty, json_mode)
     return run_push(
         ui,
-        debug=debug,
         image=image,
         bundle=bundle,
         files=files,
@@ -85,6 +91,7 @@ def push(
         preserve_permissions=preserve_permissions,
         labels=labels,
         lock_output=lock_output,
+        media_types=media_types,
     )
 
 

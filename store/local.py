@@ -65,6 +65,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure, Success
 
 from imgpkg_pure.digest import HEX_LENGTH, Algorithm, Digest, parse_digest
+from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import OCI_INDEX
 from imgpkg_pure.oci import Descriptor, ImageIndex, encode_index, parse_index
 from store import blobstore
@@ -101,6 +102,8 @@ INGEST_DIR: Final = "ingest"
 LOCK_FILE: Final = ".lock"
 LAYOUT_VERSION: Final = "1.0.0"
 LAYOUT_BYTES: Final = b'{"imageLayoutVersion":"1.0.0"}'
+#: The largest manifest or index a graph walk loads (distribution-spec suggests 4 MiB).
+MAX_NODE_SIZE: Final = 4 << 20
 
 #: Names a half-created layout of ours may hold before ``oci-layout`` is written.
 _OWN_NAMES: Final = frozenset({BLOBS_DIR, INDEX_FILE, INGEST_DIR, LOCK_FILE})
@@ -387,7 +390,12 @@ class LocalIngest:
     @_effect
     def write(self, chunk: bytes) -> int:
         self._check_open()
-        _write_all(self._file.fileno(), chunk, self._path)
+        try:
+            _write_all(self._file.fileno(), chunk, self._path)
+        except _Abort:
+            # Part of the chunk may be in the file but not in the hash: never commit it.
+            self._discard()
+            raise
         self._hash.update(chunk)
         self._offset += len(chunk)
         return self._offset
@@ -400,7 +408,8 @@ class LocalIngest:
         try:
             return self._commit(expected_size, expected_digest)
         except BaseException:
-            self._discard()
+            if self._state == "open":
+                self._discard()
             raise
 
     def _commit(self, expected_size: int | None, expected_digest: Digest | None) -> Committed:
@@ -419,10 +428,10 @@ class LocalIngest:
             os.fchmod(fd, 0o444)
         existed = self._store._publish(self._path, actual)
         self._state = "committed"
-        try:
-            _unlink_quietly(self._path)
-        finally:
-            self._file.close()
+        # The blob is visible now; a temporary name left behind is a stale ingest for gc.
+        with suppress(OSError):
+            os.unlink(self._path)
+        self._file.close()
         return Committed(digest=actual, size=self._offset, already_existed=existed)
 
     def abort(self) -> IOResult[None, StoreError]:
@@ -542,8 +551,21 @@ class LocalStore:
             raise _Abort(BlobCorrupt(digest=digest, actual=Digest(digest.algorithm, h.hexdigest())))
         return raw
 
-    def _fetch_raw(self, digest: Digest) -> bytes | None:
-        return _read_file(self.blob_path(digest), "read blob")
+    def _fetch_node(self, digest: Digest, *, verified: bool) -> bytes | MalformedDocument | None:
+        """A manifest or index met on a graph walk; refuses to load an oversized one."""
+        path = self.blob_path(digest)
+        try:
+            size = os.stat(path).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise _os_failure("stat blob", path, exc) from exc
+        if size > MAX_NODE_SIZE:
+            return MalformedDocument(
+                where=f"manifest {digest}",
+                reason=f"{size} bytes is more than a manifest may hold ({MAX_NODE_SIZE})",
+            )
+        return self._fetch_verified(digest) if verified else _read_file(path, "read blob")
 
     def _sweep_ingests(self) -> int:
         if not self._ingest.is_dir():
@@ -673,7 +695,9 @@ class LocalStore:
     @_effect
     def gc(self, *, grace_seconds: float = 0.0) -> GcReport:
         with _exclusive(self._lock):
-            walk = reachable(self._read_index().manifests, self._fetch_verified)
+            walk = reachable(
+                self._read_index().manifests, lambda d: self._fetch_node(d, verified=True)
+            )
             if walk.malformed:
                 raise _Abort(walk.malformed[0])
             stored, _ = self._scan()
@@ -725,7 +749,9 @@ class LocalStore:
                 os.close(fd)
             if actual != digest:
                 corrupt.append(BlobCorrupt(digest=digest, actual=actual))
-        walk = reachable(self._read_index().manifests, self._fetch_raw)
+        walk = reachable(
+            self._read_index().manifests, lambda d: self._fetch_node(d, verified=False)
+        )
         return VerifyReport(
             checked=len(stored),
             corrupt=tuple(corrupt),

@@ -37,7 +37,7 @@ from store.ui import Ui
 
 def open_layout(path: str) -> IOResult[BlobStore, StoreError]:
     """Open the OCI image layout at ``path``, creating it when missing."""
-    return LocalStore.open(Path(path))
+    return LocalStore.at(Path(path))
 
 
 def read_text_file(path: str) -> IOResult[str, WriteFailure]:
@@ -96,7 +96,9 @@ def build_push_plan(request: PushRequest) -> IOResult[Plan, object]:
     if isinstance(layer, IOFailure):
         return IOFailure(unsafe_perform_io(layer.failure()))
     blob = unsafe_perform_io(layer.unwrap())
-    built = build_image(blob.diff_id, blob.digest, blob.size, image_labels(request))
+    built = build_image(
+        blob.diff_id, blob.digest, blob.size, image_labels(request), request.media_types
+    )
     log = tuple(member.log_line for member in layer_recipe.members)
     return IOSuccess(plan_push(request, built, log))
 
@@ -113,7 +115,6 @@ def _error_code(error: object) -> str:
 def run_push(
     ui: Ui,
     *,
-    debug: bool,
     image: str | None,
     bundle: str | None,
     files: tuple[str, ...],
@@ -121,6 +122,7 @@ def run_push(
     preserve_permissions: bool,
     labels: tuple[str, ...],
     lock_output: str | None,
+    media_types: str | None = None,
 ) -> int:
     """The push command; returns the exit code."""
     request = parse_push_request(
@@ -131,6 +133,7 @@ def run_push(
         preserve_permissions=preserve_permissions,
         labels=labels,
         lock_output=lock_output,
+        media_types=media_types,
     )
     if isinstance(request, Failure):
         error = request.failure()

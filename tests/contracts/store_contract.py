@@ -472,6 +472,21 @@ class StoreContract:
         ok(store.gc())
         assert ok(store.iter_blobs()) == ()
 
+    def test_gc_walks_a_manifest_also_reached_as_a_leaf(self, case: StoreCase) -> None:
+        store = case.store
+        inner_config = put(store, b'{"inner":1}', OCI_CONFIG)
+        inner = put_manifest(store, inner_config, ())
+        # another root lists the inner manifest as if it were a plain layer
+        outer = put_manifest(
+            store,
+            put(store, b"{}", OCI_CONFIG),
+            (blob_descriptor(ok(store.read_bytes(inner.digest))),),
+        )
+        ok(store.set_root("outer", outer))
+        ok(store.set_root("inner", inner))
+        assert ok(store.gc()).deleted == ()
+        assert ok(store.exists(inner_config.digest)) is True
+
     def test_gc_reports_missing_children(self, case: StoreCase) -> None:
         store = case.store
         config = put(store, b"{}", OCI_CONFIG)

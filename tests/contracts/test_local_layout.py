@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imgpkg_pure.digest import digest_of
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.media_types import OCI_INDEX, REF_NAME_ANNOTATION
+from imgpkg_pure.media_types import OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION
 from imgpkg_pure.oci import parse_index
 from store.errors import NotALayout, StoreIOFailure
 from store.local import LocalStore
@@ -182,3 +182,15 @@ def test_threads_setting_roots_lose_nothing(tmp_path: Path) -> None:
         t.join()
     names = {r.annotations.get(REF_NAME_ANNOTATION) for r in ok(store.roots())}
     assert names == {f"t{n}-{i}" for n in range(4) for i in range(10)}
+
+
+def test_graph_walks_refuse_to_load_an_oversized_manifest(tmp_path: Path) -> None:
+    store = ok(LocalStore.at(tmp_path))
+    huge = b"{" + b" " * (5 << 20) + b"}"
+    ok(store.set_root("huge", put(store, huge, OCI_MANIFEST)))
+    orphan = put(store, b"orphan")
+    error = err(store.gc())
+    assert isinstance(error, MalformedDocument)
+    assert "more than a manifest may hold" in error.message
+    assert ok(store.exists(orphan.digest)) is True
+    assert len(ok(store.verify()).malformed) == 1

@@ -18,7 +18,6 @@ GOLDEN = FIXTURES / "golden"
 
 TAR_FOLDER_DEFAULT = "sha256:cd20800f66352a1a35b05907b76329c4c45d3c9470f9ebe1a37cbc7264c46784"
 TAR_FOLDER_PRESERVED = "sha256:366e762d6ab6d7dd79d0fcba5348fb682cc89f3c211b7f30cf6cf2c5edb0982c"
-SIMPLE_APP = "sha256:96268ba8dcf09db11c7c07eba2340ea5f5fc73f92195cdaaf48a9126597a56e5"
 
 
 def test_tar_folder_assets_are_byte_exact() -> None:
@@ -46,14 +45,3 @@ def test_tar_folder(tmp_path: Path, options: LayerOptions, expected: str) -> Non
         "file: level0/level1/more-text.txt",
         "file: text.txt",
     )
-
-
-def test_simple_app(tmp_path: Path) -> None:
-    tree = copy_with_modes(GOLDEN / "simple-app", tmp_path / "simple-app")
-    diff_id, size = layer_diff_id([tree])
-    if size != 17920:
-        pytest.skip(
-            "only config/config.yml of test/e2e/assets/simple-app could be fetched; "
-            f"the vector needs the full asset (tar {size} B, expected 17920 B)"
-        )
-    assert diff_id == SIMPLE_APP
