@@ -109,6 +109,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(args=args, prog_name="imgpkg-pure", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+        sys.stderr.write(
+            "imgpkg-pure: Error: Invalid command - see available commands/subcommands above\n"
+        )
+        code = 1
+    except click.NoSuchOption as exc:
+        choices = ", ".join(sorted(exc.possibilities or ()))
+        hint = f" (did you mean {choices}?)" if choices else ""
+        sys.stderr.write(f"imgpkg-pure: Error: unknown flag: {exc.option_name}{hint}\n")
+        code = 1
     except click.UsageError as exc:
         sys.stderr.write(f"imgpkg-pure: Error: {exc.format_message()}\n")
         code = 1

@@ -138,9 +138,13 @@ def _put_manifest(env: Env, step: PutManifest) -> IOResult[bool, ApplyError]:
 
 
 def _tag(env: Env, step: Tag) -> IOResult[bool, ApplyError]:
-    return _store_for(env, step.target).bind(
-        lambda store: store.set_root(step.tag, step.descriptor).map(lambda _: True).alt(_widen)
-    )
+    def point(store: BlobStore) -> IOResult[bool, ApplyError]:
+        current = unsafe_perform_io(store.resolve(step.tag).value_or(None))
+        if current is not None and current.digest == step.descriptor.digest:
+            return IOSuccess(False)
+        return store.set_root(step.tag, step.descriptor).map(lambda _: True).alt(_widen)
+
+    return _store_for(env, step.target).bind(point)
 
 
 def run_step(env: Env, step: Step) -> IOResult[bool, ApplyError]:
