@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = cli.main(args=args, prog_name="imgpkg-pure", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
-        sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+        sys.stdout.write(exc.ctx.get_help() + "\n")
         sys.stderr.write(
             "imgpkg-pure: Error: Invalid command - see available commands/subcommands above\n"
         )
