@@ -20,8 +20,10 @@ from imgpkg_pure.plan.steps import LayoutTarget, Plan, PutBlob, PutManifest, Tag
 
 Kind = Literal["image", "bundle"]
 
-#: Tag grammar of the distribution spec (and of ggcr's ``name.Tag``).
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+#: A layout root name must be a valid tag (distribution spec: ``[\w][\w.-]{0,127}``)
+#: and a valid ``org.opencontainers.image.ref.name`` component (image-spec
+#: annotations.md: alphanumerics joined by single ``-._`` separators or ``--``).
+_TAG = re.compile(r"(?=[\w][\w.-]{0,127}$)[A-Za-z0-9]+(?:(?:--|[-._])[A-Za-z0-9]+)*")
 LAYOUT_PREFIX = "oci:"
 
 
@@ -64,7 +66,8 @@ def parse_layout_destination(value: str) -> Result[LayoutDestination, UsageError
     elif _TAG.fullmatch(tag) is None:
         return Failure(
             UsageError(
-                reason=f"invalid tag '{tag}' in '{value}' (expected [A-Za-z0-9_][A-Za-z0-9_.-]*)"
+                reason=f"invalid tag '{tag}' in '{value}' (expected letters and digits "
+                "joined by single '.', '_' or '-', at most 128 characters)"
             )
         )
     if not path:
