@@ -17,6 +17,7 @@ import statistics
 import time
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from isal import isal_zlib
 
@@ -42,28 +43,24 @@ def make_data(mib: int, seed: int = 1234) -> bytes:
     return b"".join(lines) + noise
 
 
-def zlib_l1(data: bytes) -> int:
-    c = zlib.compressobj(1, zlib.DEFLATED, 31)
+def _blocks(compressor: Callable[[], Any], data: bytes) -> int:
+    c = compressor()
     n = 0
     for i in range(0, len(data), BLOCK):
         n += len(c.compress(data[i : i + BLOCK]))
     return n + len(c.flush())
+
+
+def zlib_l1(data: bytes) -> int:
+    return _blocks(lambda: zlib.compressobj(1, zlib.DEFLATED, 31), data)
 
 
 def isal_l1(data: bytes) -> int:
-    c = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)
-    n = 0
-    for i in range(0, len(data), BLOCK):
-        n += len(c.compress(data[i : i + BLOCK]))
-    return n + len(c.flush())
+    return _blocks(lambda: isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31), data)
 
 
 def isal_l2(data: bytes) -> int:
-    c = isal_zlib.compressobj(2, isal_zlib.DEFLATED, 31)
-    n = 0
-    for i in range(0, len(data), BLOCK):
-        n += len(c.compress(data[i : i + BLOCK]))
-    return n + len(c.flush())
+    return _blocks(lambda: isal_zlib.compressobj(2, isal_zlib.DEFLATED, 31), data)
 
 
 ENCODERS: dict[str, Callable[[bytes], int]] = {

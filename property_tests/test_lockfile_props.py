@@ -21,13 +21,13 @@ from imgpkg_pure.bundle import (
     ImagesLock,
     encode_bundle_lock,
     encode_bundle_metadata,
-    encode_image_lock,
     encode_image_locations,
+    encode_image_lock,
     encode_images_lock,
     parse_bundle_lock,
     parse_bundle_metadata,
-    parse_image_lock,
     parse_image_locations,
+    parse_image_lock,
     parse_images_lock,
 )
 from imgpkg_pure.errors import MalformedDocument
@@ -141,7 +141,7 @@ def decoded(result: Result[T, MalformedDocument]) -> T:
 def check(
     value: Any,
     encode: Callable[[Any], str],
-    parse: Callable[[str, str], Result[Any, MalformedDocument]],
+    parse: Callable[[str | bytes, str], Result[Any, MalformedDocument]],
     *,
     single_trailing_newline: bool = True,
 ) -> None:

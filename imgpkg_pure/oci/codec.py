@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from returns.result import Failure, Result, Success
@@ -162,21 +162,38 @@ def parse_descriptor_json(raw: bytes, where: str) -> Result[Descriptor, Malforme
         return _fail(where, bad)
 
 
+def _document(
+    raw: bytes, media_type: str | None, default: str, accepts: Callable[[str], bool], kind: str
+) -> tuple[Mapping[str, Any], str]:
+    """Load a manifest-like document; check its media type and schema version."""
+    obj = _load(raw)
+    mt = _str(obj, "mediaType", "$", required=False) or media_type or default
+    if not accepts(mt):
+        raise _Bad("$.mediaType", f"'{mt}' is not an {kind} media type")
+    if obj.get("schemaVersion") != 2:
+        raise _Bad("$.schemaVersion", "expected 2")
+    return obj, mt
+
+
+def _list_field(obj: Mapping[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    if not isinstance(value, list):
+        raise _Bad(f"$.{key}", "expected a list")
+    return value
+
+
+def _subject(obj: Mapping[str, Any]) -> Descriptor | None:
+    subject = obj.get("subject")
+    return None if subject is None else _descriptor(subject, "$.subject")
+
+
 def parse_manifest(
     raw: bytes, where: str, media_type: str | None = None
 ) -> Result[Manifest, MalformedDocument]:
     """An image manifest; ``media_type`` is the one the transport reported, if any."""
     try:
-        obj = _load(raw)
-        mt = _str(obj, "mediaType", "$", required=False) or media_type or OCI_MANIFEST
-        if not is_manifest(mt):
-            raise _Bad("$.mediaType", f"'{mt}' is not an image manifest media type")
-        if obj.get("schemaVersion") != 2:
-            raise _Bad("$.schemaVersion", "expected 2")
-        layers = obj.get("layers")
-        if not isinstance(layers, list):
-            raise _Bad("$.layers", "expected a list")
-        subject = obj.get("subject")
+        obj, mt = _document(raw, media_type, OCI_MANIFEST, is_manifest, "image manifest")
+        layers = _list_field(obj, "layers")
         return Success(
             Manifest(
                 raw=raw,
@@ -184,7 +201,7 @@ def parse_manifest(
                 media_type=mt,
                 config=_descriptor(obj.get("config"), "$.config"),
                 layers=tuple(_descriptor(v, f"$.layers[{i}]") for i, v in enumerate(layers)),
-                subject=None if subject is None else _descriptor(subject, "$.subject"),
+                subject=_subject(obj),
                 artifact_type=_str(obj, "artifactType", "$", required=False),
                 annotations=_annotations(obj.get("annotations"), "$.annotations"),
             )
@@ -198,25 +215,17 @@ def parse_index(
 ) -> Result[ImageIndex, MalformedDocument]:
     """An image index or Docker manifest list."""
     try:
-        obj = _load(raw)
-        mt = _str(obj, "mediaType", "$", required=False) or media_type or OCI_INDEX
-        if not is_index(mt):
-            raise _Bad("$.mediaType", f"'{mt}' is not an image index media type")
-        if obj.get("schemaVersion") != 2:
-            raise _Bad("$.schemaVersion", "expected 2")
-        manifests = obj.get("manifests")
-        if not isinstance(manifests, list):
-            raise _Bad("$.manifests", "expected a list")
-        subject = obj.get("subject")
+        obj, mt = _document(raw, media_type, OCI_INDEX, is_index, "image index")
+        children = _list_field(obj, "manifests")
         return Success(
             ImageIndex(
                 raw=raw,
                 digest=digest_of(raw),
                 media_type=mt,
                 manifests=tuple(
-                    _descriptor(v, f"$.manifests[{i}]") for i, v in enumerate(manifests)
+                    _descriptor(v, f"$.manifests[{i}]") for i, v in enumerate(children)
                 ),
-                subject=None if subject is None else _descriptor(subject, "$.subject"),
+                subject=_subject(obj),
                 artifact_type=_str(obj, "artifactType", "$", required=False),
                 annotations=_annotations(obj.get("annotations"), "$.annotations"),
             )
