@@ -12,7 +12,10 @@ validation).  This module re-implements those rules as pure functions:
   ``net/url`` does it (``host[:port]``, ``[ipv6][:port]``, no userinfo,
   no ``%``, no ``?``/``#``).
 * The repository holds only ``abcdefghijklmnopqrstuvwxyz0123456789_-./`` and is
-  2 to 255 characters long, with ggcr's error texts.
+  2 to 255 characters long, with ggcr's error texts.  (ggcr v0.20.2 really
+  refuses one-character repositories: ``imgpkg push -b localhost:5000/a``
+  fails with ``repository must be between 2 and 255 characters in length: a``;
+  ggcr only lifted that limit later.)
 * A tag is 1 to 127 characters of ``[A-Za-z0-9_.-]`` (ggcr) and, as the
   distribution grammar ``[\\w][\\w.-]{0,127}`` requires, starts with a word
   character.  A missing tag means ``latest`` for tag references.
@@ -80,8 +83,7 @@ _TAG_FIRST: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW
 # digits): the RFC 3986 unreserved marks, the sub-delims, ':' and '[' ']' for
 # ports and IPv6 literals, and '<' '>' '"' which Go also lets through.
 _HOST_ASCII_OK: Final = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    "-._~!$&'()*+,;=:[]<>\""
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]<>\""
 )
 
 
@@ -210,9 +212,7 @@ class Reference:
 
     def without_digest(self) -> Reference:
         """The tag reference (``latest`` when there was no tag)."""
-        return evolve(
-            self, tag=self.tag if self.tag is not None else DEFAULT_TAG, digest=None
-        )
+        return evolve(self, tag=self.tag if self.tag is not None else DEFAULT_TAG, digest=None)
 
 
 # ---------------------------------------------------------------------------

@@ -600,9 +600,7 @@ class _GoYamlDecoder:
 
 def _is_merge(node: yaml.Node) -> bool:
     return (
-        isinstance(node, yaml.ScalarNode)
-        and node.value == "<<"
-        and node.tag in (_PLAIN, TAG_MERGE)
+        isinstance(node, yaml.ScalarNode) and node.value == "<<" and node.tag in (_PLAIN, TAG_MERGE)
     )
 
 
@@ -1151,8 +1149,10 @@ class _Emitter:
 
     def write_indent(self) -> None:
         indent = max(self.indent, 0)
-        if not self.indention or self.column > indent or (
-            self.column == indent and not self.whitespace
+        if (
+            not self.indention
+            or self.column > indent
+            or (self.column == indent and not self.whitespace)
         ):
             self.put_break()
         if self.column < indent:

@@ -147,15 +147,12 @@ def _omit_empty(values: dict[str, str]) -> dict[str, Tree]:
 
 def encode_bundle_metadata(metadata: BundleMetadata) -> str:
     """bundle.yml in imgpkg's YAML style (``---`` line, sorted keys, empty fields omitted)."""
-    tree: dict[str, Tree] = _omit_empty(
-        {"apiVersion": metadata.api_version, "kind": metadata.kind}
-    )
+    tree: dict[str, Tree] = _omit_empty({"apiVersion": metadata.api_version, "kind": metadata.kind})
     if metadata.metadata:
         tree["metadata"] = dict(metadata.metadata)
     if metadata.authors:
         tree["authors"] = [
-            _omit_empty({"name": author.name, "email": author.email})
-            for author in metadata.authors
+            _omit_empty({"name": author.name, "email": author.email}) for author in metadata.authors
         ]
     if metadata.websites:
         tree["websites"] = [_omit_empty({"url": site.url}) for site in metadata.websites]
