@@ -8,15 +8,33 @@ error that names the problem (imgpkg's messages where it has one, §1.2).
 from __future__ import annotations
 
 import re
-from typing import Literal, final
+from typing import Literal, assert_never, final
 
 from attrs import frozen
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.image_build import MEDIA_TYPE_SETS, OCI_TYPES, BuiltImage, MediaTypeSet
+from imgpkg_pure.bundle import BundleLock, ImageLock, encode_bundle_lock, encode_image_lock
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.image_build import (
+    DOCKER_TYPES,
+    MEDIA_TYPE_SETS,
+    OCI_TYPES,
+    BuiltImage,
+    MediaTypeSet,
+)
 from imgpkg_pure.media_types import BUNDLE_LABEL
 from imgpkg_pure.oci.values import Annotations
-from imgpkg_pure.plan.steps import LayoutTarget, Plan, PutBlob, PutManifest, Tag, WriteLockFile
+from imgpkg_pure.plan.steps import (
+    LayoutTarget,
+    Plan,
+    PutBlob,
+    PutManifest,
+    RegistryTarget,
+    Step,
+    Tag,
+    WriteLockFile,
+)
+from imgpkg_pure.reference import Reference, parse_tag_reference
 
 Kind = Literal["image", "bundle"]
 
@@ -96,11 +114,29 @@ def parse_labels(values: tuple[str, ...]) -> Result[Annotations, UsageError]:
 
 @final
 @frozen(kw_only=True)
+class RegistryDestination:
+    """A tag reference in a registry (``-b registry/repo[:tag]``; no tag means ``latest``)."""
+
+    reference: Reference
+
+    @property
+    def tag(self) -> str:
+        return self.reference.tag or "latest"
+
+    def __str__(self) -> str:
+        return str(self.reference)
+
+
+Destination = LayoutDestination | RegistryDestination
+
+
+@final
+@frozen(kw_only=True)
 class PushRequest:
     """A checked push command line."""
 
     kind: Kind
-    destination: LayoutDestination
+    destination: Destination
     files: tuple[str, ...]
     exclusions: tuple[str, ...]
     preserve_permissions: bool
@@ -114,6 +150,16 @@ def split_list_flag(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part for value in values for part in value.split(",") if part)
 
 
+def parse_destination(value: str) -> Result[Destination, UsageError]:
+    """``oci:PATH[:TAG]`` for an OCI layout, anything else a registry tag reference."""
+    if value.startswith(LAYOUT_PREFIX):
+        return parse_layout_destination(value).map(lambda d: d)
+    parsed = parse_tag_reference(value)
+    if isinstance(parsed, Failure):
+        return Failure(UsageError(reason=f"Parsing '{value}': {parsed.failure().reason}"))
+    return Success(RegistryDestination(reference=parsed.unwrap()))
+
+
 def parse_push_request(
     *,
     image: str | None,
@@ -125,7 +171,10 @@ def parse_push_request(
     lock_output: str | None,
     media_types: str | None = None,
 ) -> Result[PushRequest, UsageError]:
-    """Check the push flags in imgpkg's order (§1.2, "Validation")."""
+    """Check the push flags in imgpkg's order (§1.2, "Validation").
+
+    Unlike imgpkg, ``-i`` accepts ``--lock-output`` and writes an ImageLock.
+    """
     parsed_labels = parse_labels(labels)
     if isinstance(parsed_labels, Failure):
         return parsed_labels
@@ -134,24 +183,12 @@ def parse_push_request(
     if not image and not bundle:
         return Failure(UsageError(reason="Expected either image or bundle"))
     kind: Kind = "bundle" if bundle else "image"
-    target = bundle or image or ""
-    if kind == "image" and lock_output:
-        return Failure(
-            UsageError(
-                reason="Lock output is not compatible with image, use bundle for lock output"
-            )
-        )
-    if not target.startswith(LAYOUT_PREFIX):
-        return Failure(
-            UsageError(
-                reason=f"cannot push to '{target}': this build pushes to OCI image layouts "
-                "only (oci:PATH[:TAG]); registry destinations are not implemented yet"
-            )
-        )
-    destination = parse_layout_destination(target)
+    destination = parse_destination(bundle or image or "")
     if isinstance(destination, Failure):
         return destination
-    types = OCI_TYPES if media_types is None else MEDIA_TYPE_SETS.get(media_types)
+    where = destination.unwrap()
+    default_types = OCI_TYPES if isinstance(where, LayoutDestination) else DOCKER_TYPES
+    types = default_types if media_types is None else MEDIA_TYPE_SETS.get(media_types)
     if types is None:
         return Failure(
             UsageError(
@@ -160,7 +197,7 @@ def parse_push_request(
                 + ")"
             )
         )
-    if lock_output:
+    if lock_output and isinstance(where, LayoutDestination):
         return Failure(
             UsageError(
                 reason="--lock-output needs a registry destination: a lock file holds "
@@ -170,7 +207,7 @@ def parse_push_request(
     return Success(
         PushRequest(
             kind=kind,
-            destination=destination.unwrap(),
+            destination=where,
             files=split_list_flag(files),
             exclusions=(".git",) if exclusions is None else split_list_flag(exclusions),
             preserve_permissions=preserve_permissions,
@@ -189,24 +226,56 @@ def image_labels(request: PushRequest) -> dict[str, str]:
     return labels
 
 
+def imgpkg_tag(digest: Digest) -> str:
+    """The extra tag imgpkg gives every pushed manifest: ``sha256-<hex>.imgpkg`` (§3.9)."""
+    return f"{digest.tag_form}.imgpkg"
+
+
+def lock_file_text(request: PushRequest, pushed: str) -> str:
+    """The ``--lock-output`` document: a BundleLock for ``-b``, an ImageLock for ``-i``."""
+    tag = request.destination.tag
+    if request.kind == "bundle":
+        return encode_bundle_lock(BundleLock(image=pushed, tag=tag))
+    return encode_image_lock(ImageLock(image=pushed, tag=tag))
+
+
 def plan_push(request: PushRequest, built: BuiltImage, log: tuple[str, ...] = ()) -> Plan:
-    """The steps of a push: layer, config, manifest (children first), then the tag.
+    """The steps of a push: layer, config, manifest (children first), then the tags.
 
     The layer was staged in the local store while it was built, so its step
-    carries no data; the config is small and travels inline.
+    carries no data; the config is small and travels inline.  A registry push
+    also gets imgpkg's ``sha256-<hex>.imgpkg`` tag, and the lock file comes last,
+    once everything it names exists.
     """
-    target = LayoutTarget(path=request.destination.path)
     root = built.manifest
-    steps: list[PutBlob | PutManifest | Tag | WriteLockFile] = [
+    target: LayoutTarget | RegistryTarget
+    tags: tuple[str, ...]
+    pushed: str
+    match request.destination:
+        case LayoutDestination(path=path, tag=tag):
+            target = LayoutTarget(path=path)
+            tags = (tag,)
+            pushed = f"{LAYOUT_PREFIX}{path}@{root.digest}"
+        case RegistryDestination(reference=ref):
+            target = RegistryTarget(registry=ref.registry, repository=ref.repository)
+            tags = (request.destination.tag, imgpkg_tag(root.digest))
+            pushed = str(ref.context().digest(root.digest))
+        case _:
+            assert_never(request.destination)
+    steps: list[Step] = [
         PutBlob(target=target, descriptor=built.layer),
         PutBlob(target=target, descriptor=built.config, data=built.config_raw),
         PutManifest(target=target, descriptor=root, raw=built.manifest_raw),
-        Tag(target=target, tag=request.destination.tag, descriptor=root),
+        *(Tag(target=target, tag=tag, descriptor=root) for tag in tags),
     ]
+    if request.lock_output:
+        steps.append(
+            WriteLockFile(path=request.lock_output, text=lock_file_text(request, pushed))
+        )
     return Plan(
         command=f"push -{request.kind[0]} {request.destination}",
         steps=tuple(steps),
         result=root,
-        result_name=f"{LAYOUT_PREFIX}{request.destination.path}@{root.digest}",
+        result_name=pushed,
         log=log,
     )

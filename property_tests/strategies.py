@@ -22,6 +22,7 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    RegistryTarget,
     Step,
     Tag,
     WriteLockFile,
@@ -75,7 +76,14 @@ descriptors = st.builds(
     data=st.none(),
 )
 
-layout_targets = st.builds(LayoutTarget, path=st.text(min_size=1, max_size=40))
+layout_targets = st.one_of(
+    st.builds(LayoutTarget, path=st.text(min_size=1, max_size=40)),
+    st.builds(
+        RegistryTarget,
+        registry=st.sampled_from(["127.0.0.1:5000", "index.docker.io", "r.example.com"]),
+        repository=st.from_regex(r"[a-z0-9]+(/[a-z0-9]+){0,2}", fullmatch=True),
+    ),
+)
 
 steps: st.SearchStrategy[Step] = st.one_of(
     st.builds(PutBlob, target=layout_targets, descriptor=descriptors, data=st.none() | st.binary()),

@@ -25,6 +25,7 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    RegistryTarget,
     Step,
     Tag,
     Target,
@@ -62,6 +63,8 @@ def _target(t: Target) -> list[Any]:
     match t:
         case LayoutTarget(path=path):
             return ["layout", path]
+        case RegistryTarget(registry=registry, repository=repository):
+            return ["registry", registry, repository]
 
 
 def _step(step: Step) -> list[Any]:
@@ -168,6 +171,11 @@ def _decode_target(v: Any) -> Target:
     if kind == "layout":
         (path,) = rest
         return LayoutTarget(path=_str(path, "layout path"))
+    if kind == "registry":
+        registry, repository = rest
+        return RegistryTarget(
+            registry=_str(registry, "registry"), repository=_str(repository, "repository")
+        )
     raise _Bad(f"unknown target kind {kind!r}")
 
 

@@ -5,8 +5,8 @@ observed, and is the only thing the interpreter (``store.interpreter``)
 executes.  The step set is a closed union: the interpreter matches on it and
 ``assert_never`` proves every kind is handled.
 
-Targets say where content goes.  ``LayoutTarget`` is an OCI image layout
-directory; registry targets arrive with the registry client.
+Targets say where content goes: ``LayoutTarget`` is an OCI image layout
+directory, ``RegistryTarget`` a repository in a registry.
 """
 
 from __future__ import annotations
@@ -29,7 +29,19 @@ class LayoutTarget:
         return f"oci:{self.path}"
 
 
-Target = LayoutTarget
+@final
+@frozen(kw_only=True)
+class RegistryTarget:
+    """A repository in a registry: ``registry`` (host[:port]) and ``repository`` (path)."""
+
+    registry: str
+    repository: str
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+Target = LayoutTarget | RegistryTarget
 
 
 @final

@@ -35,8 +35,13 @@ def _fails(capsys: pytest.CaptureFixture[str], *args: str) -> str:
         (("push", "-i", "oci:a", "-b", "oci:b"), "Expected only one of image or bundle"),
         (
             ("push", "-i", "oci:a", "--lock-output", "l.yml"),
-            "Lock output is not compatible with image, use bundle for lock output",
+            "--lock-output needs a registry destination",
         ),
+        (
+            ("push", "-i", "r.example.com/UP/x:v1"),
+            "Parsing 'r.example.com/UP/x:v1': repository can only contain the characters",
+        ),
+        (("push", "-b", "r.example.com/x:bad:tag"), "Parsing 'r.example.com/x:bad:tag'"),
         (
             ("push", "-b", "oci:a", "-l", "dev.carvel.imgpkg.bundle=x"),
             "label 'dev.carvel.imgpkg.bundle' is reserved and cannot be overriden. "
@@ -58,13 +63,6 @@ def test_usage_errors(
     monkeypatch.chdir(tmp_path)
     assert message in _fails(capsys, *args)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_registry_destination_is_refused_until_supported(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    message = _fails(capsys, "push", "-i", "registry.example.com/a/b:v1", "-f", ".")
-    assert "OCI image layouts only (oci:PATH[:TAG])" in message
 
 
 def test_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
