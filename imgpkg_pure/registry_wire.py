@@ -139,6 +139,13 @@ class _Cursor:
             self.pos += 1
         return self.text[start : self.pos]
 
+    def bare(self) -> str:
+        """An unquoted value: a token, leniently extended to the next ',' or space."""
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in _SPACE + ',"':
+            self.pos += 1
+        return self.text[start : self.pos]
+
     def quoted(self) -> str:
         assert self.peek() == '"'
         self.pos += 1
@@ -169,7 +176,7 @@ def _parse_params(cur: _Cursor) -> list[tuple[str, str]]:
             break
         cur.pos += 1
         cur.skip_space()
-        value = cur.quoted() if cur.peek() == '"' else cur.token()
+        value = cur.quoted() if cur.peek() == '"' else cur.bare()
         params.append((name.lower(), value))
         cur.skip_space()
         if cur.done():
@@ -300,7 +307,9 @@ def _load_object(raw: bytes, where: str) -> Result[Mapping[str, object], Malform
     return Success(obj)
 
 
-def _token_fields(obj: Mapping[str, object], where: str) -> Result[TokenResponse, MalformedDocument]:
+def _token_fields(
+    obj: Mapping[str, object], where: str
+) -> Result[TokenResponse, MalformedDocument]:
     access = obj.get("access_token")
     plain = obj.get("token")
     token = access if isinstance(access, str) and access else plain
@@ -308,11 +317,13 @@ def _token_fields(obj: Mapping[str, object], where: str) -> Result[TokenResponse
         return Failure(MalformedDocument(where=where, reason="no 'token' or 'access_token'"))
     refresh = obj.get("refresh_token")
     expires = obj.get("expires_in")
+    if not isinstance(expires, int) or isinstance(expires, bool):
+        expires = None
     return Success(
         TokenResponse(
             token=token,
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-            expires_in=expires if isinstance(expires, int) and not isinstance(expires, bool) else None,
+            expires_in=expires,
         )
     )
 
@@ -375,8 +386,8 @@ def parse_error_body(raw: bytes) -> tuple[ErrorEntry, ...]:
 
 def parse_link_next(header: str) -> str | None:
     """The target of the ``rel="next"`` link in a ``Link`` header (RFC 8288), if any."""
-    for part in _split_links(header):
-        part = part.strip()
+    for raw_part in _split_links(header):
+        part = raw_part.strip()
         if not part.startswith("<"):
             continue
         end = part.find(">")

@@ -59,10 +59,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import math
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from functools import cmp_to_key
 from typing import Final, TypeAlias, final
 
@@ -260,7 +261,7 @@ def _format_g(value: float, *, single: bool) -> str:
 
 
 # ---------------------------------------------------------------------------
-# go-yaml v2 scalar resolution (resolve.go)
+# What an untagged plain scalar means to go-yaml v2 (YAML 1.1 rules)
 
 TAG_STR: Final = "tag:yaml.org,2002:str"
 TAG_INT: Final = "tag:yaml.org,2002:int"
@@ -273,33 +274,27 @@ TAG_MERGE: Final = "tag:yaml.org,2002:merge"
 
 Scalar: TypeAlias = str | int | float | bool | None
 
-_RESOLVE_MAP: Final[dict[str, tuple[str, Scalar]]] = {}
-for _words, _tag, _value in (
-    (("y", "Y", "yes", "Yes", "YES"), TAG_BOOL, True),
-    (("true", "True", "TRUE"), TAG_BOOL, True),
-    (("on", "On", "ON"), TAG_BOOL, True),
-    (("n", "N", "no", "No", "NO"), TAG_BOOL, False),
-    (("false", "False", "FALSE"), TAG_BOOL, False),
-    (("off", "Off", "OFF"), TAG_BOOL, False),
-    (("", "~", "null", "Null", "NULL"), TAG_NULL, None),
-    ((".nan", ".NaN", ".NAN"), TAG_FLOAT, math.nan),
-    ((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), TAG_FLOAT, math.inf),
-    (("-.inf", "-.Inf", "-.INF"), TAG_FLOAT, -math.inf),
-):
-    for _word in _words:
-        _RESOLVE_MAP[_word] = (_tag, _value)
 
-_HINTS: Final = {
-    **dict.fromkeys("0123456789", "D"),
-    "+": "S",
-    "-": "S",
-    **dict.fromkeys("yYnNtTfFoO~", "M"),
-    ".": ".",
+def _spellings(tag: str, value: Scalar, *words: str) -> dict[str, tuple[str, Scalar]]:
+    return dict.fromkeys(words, (tag, value))
+
+
+# Whole words with a fixed meaning: YAML 1.1 booleans, nulls and special floats.
+_KEYWORDS: Final[dict[str, tuple[str, Scalar]]] = {
+    **_spellings(TAG_BOOL, True, "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"),
+    **_spellings(TAG_BOOL, True, "true", "True", "TRUE"),
+    **_spellings(TAG_BOOL, False, "n", "N", "no", "No", "NO", "off", "Off", "OFF"),
+    **_spellings(TAG_BOOL, False, "false", "False", "FALSE"),
+    **_spellings(TAG_NULL, None, "", "~", "null", "Null", "NULL"),
+    **_spellings(TAG_FLOAT, math.nan, ".nan", ".NaN", ".NAN"),
+    **_spellings(TAG_FLOAT, math.inf, ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"),
+    **_spellings(TAG_FLOAT, -math.inf, "-.inf", "-.Inf", "-.INF"),
 }
-_YAML_STYLE_FLOAT: Final = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_DOT_FLOAT: Final = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-_BASE60_FLOAT: Final = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-_INT_DIGITS: Final = {
+_NUMBER_START: Final = frozenset("0123456789+-")
+_FLOAT_SYNTAX: Final = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_POINT_FLOAT_SYNTAX: Final = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
+_SEXAGESIMAL_SYNTAX: Final = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+_DIGITS_IN_BASE: Final = {
     2: re.compile(r"[01]+"),
     8: re.compile(r"[0-7]+"),
     10: re.compile(r"[0-9]+"),
@@ -327,7 +322,13 @@ def _valid_date(year: int, month: int, day: int) -> bool:
 
 
 def _is_timestamp(text: str) -> bool:
-    """go-yaml v2 ``parseTimestamp``: the four layouts it tries with ``time.Parse``."""
+    """Whether go-yaml v2 reads ``text`` as a timestamp.
+
+    It accepts a date (``2006-1-2``), a date and time with a zone after ``T``
+    or ``t`` (``2006-1-2T15:4:5Z``, ``...+07:00``) or a date and time without a
+    zone after a space, the time optionally with a fraction; Go's ``time.Parse``
+    then rejects days, hours, minutes, seconds and zone offsets out of range.
+    """
     date = _TS_DATE.fullmatch(text)
     if date is not None:
         return _valid_date(int(date[1]), int(date[2]), int(date[3]))
@@ -336,9 +337,9 @@ def _is_timestamp(text: str) -> bool:
         return False
     separator, zone = full[4], full[8]
     if separator == " " and zone is not None:
-        return False  # "2006-1-2 15:4:5.999999999" has no zone
+        return False
     if separator != " " and zone is None:
-        return False  # the "T" layouts require a zone
+        return False
     if not _valid_date(int(full[1]), int(full[2]), int(full[3])):
         return False
     if int(full[5]) > 23 or int(full[6]) > 59 or int(full[7]) > 59:
@@ -365,7 +366,7 @@ def _go_parse_int(text: str, *, unsigned: bool) -> int | None:
             base, body = 2, body[2:]
         else:
             base, body = 8, body[1:]
-    if _INT_DIGITS[base].fullmatch(body) is None:
+    if _DIGITS_IN_BASE[base].fullmatch(body) is None:
         return None
     value = int(body, base)
     if negative:
@@ -375,44 +376,53 @@ def _go_parse_int(text: str, *, unsigned: bool) -> int | None:
     return value if _INT64_MIN <= value <= _INT64_MAX else None
 
 
+def _finite(text: str) -> float | None:
+    number = float(text)
+    return None if math.isinf(number) else number
+
+
 def resolve_plain(text: str) -> tuple[str, Scalar]:
-    """go-yaml v2 ``resolve("", text)``: the tag and value of an untagged plain scalar.
+    """The tag and value go-yaml v2 gives an untagged plain scalar.
+
+    * The words in ``_KEYWORDS`` (``yes``, ``Off``, ``~``, ``.inf``, ...) mean
+      what that table says.
+    * ``.`` followed by digits and an optional exponent is a float (``.5``).
+    * Text that starts with a digit, ``+`` or ``-`` is a timestamp if
+      ``_is_timestamp`` says so.  Otherwise its underscores are dropped and
+      it is an integer if Go's ``strconv`` reads it as an int64 or uint64
+      literal (decimal, ``0x``, ``0o``, ``0b`` or leading-``0`` octal), else a
+      float if it has float syntax.
+    * Floats too large for a float64 and everything else are strings.
 
     Timestamps are reported with ``TAG_TIMESTAMP`` but keep their text as the
     value, which is what go-yaml v2 does when decoding into ``interface{}``.
     """
-    hint = "N" if text == "" else _HINTS.get(text[0])
-    if hint is None:
-        return TAG_STR, text
-    known = _RESOLVE_MAP.get(text)
+    known = _KEYWORDS.get(text)
     if known is not None:
         return known
-    if hint == ".":
-        if _DOT_FLOAT.fullmatch(text) is not None:
-            number = float(text)
-            if not math.isinf(number):
-                return TAG_FLOAT, number
-    elif hint in ("D", "S"):
-        if _is_timestamp(text):
-            return TAG_TIMESTAMP, text
-        plain = text.replace("_", "")
-        signed = _go_parse_int(plain, unsigned=False)
-        if signed is not None:
-            return TAG_INT, signed
-        unsigned = _go_parse_int(plain, unsigned=True)
-        if unsigned is not None:
-            return TAG_INT, unsigned
-        if _YAML_STYLE_FLOAT.fullmatch(plain) is not None:
-            number = float(plain)
-            if not math.isinf(number):
-                return TAG_FLOAT, number
-    return TAG_STR, text
+    if text.startswith("."):
+        number = _finite(text) if _POINT_FLOAT_SYNTAX.fullmatch(text) else None
+        return (TAG_STR, text) if number is None else (TAG_FLOAT, number)
+    if text[:1] not in _NUMBER_START:
+        return TAG_STR, text
+    if _is_timestamp(text):
+        return TAG_TIMESTAMP, text
+    compact = text.replace("_", "")
+    integer = _go_parse_int(compact, unsigned=False)
+    if integer is None:
+        integer = _go_parse_int(compact, unsigned=True)
+    if integer is not None:
+        return TAG_INT, integer
+    number = _finite(compact) if _FLOAT_SYNTAX.fullmatch(compact) else None
+    return (TAG_STR, text) if number is None else (TAG_FLOAT, number)
 
 
-def _is_base60_float(text: str) -> bool:
-    if text == "" or not (text[0] in "+-" or "0" <= text[0] <= "9") or ":" not in text:
-        return False
-    return _BASE60_FLOAT.fullmatch(text) is not None
+def _is_sexagesimal(text: str) -> bool:
+    """YAML 1.1 base-60 float syntax (``1:20``, ``-3:25:45.5``).
+
+    go-yaml v2 reads such text as a string, but quotes it when writing one.
+    """
+    return _SEXAGESIMAL_SYNTAX.fullmatch(text) is not None
 
 
 # ---------------------------------------------------------------------------
@@ -926,42 +936,60 @@ def _decode_node(
 
 
 # ---------------------------------------------------------------------------
-# Writing: sorted like go-yaml's keyList, emitted like go-yaml v2's emitter
+# Writing: the order of map keys, and the style of each string
+
+
+_DIGIT_RUN: Final = re.compile(r"\d*")  # \d: any Unicode decimal digit, as Go's unicode.IsDigit
+_DIGIT_RUN_BEFORE: Final = re.compile(r"\d*\Z")
+
+
+def _as_int64(value: int) -> int:
+    """``value`` wrapped into Go's int64 range, as overflowing int64 arithmetic does."""
+    return (value - _INT64_MIN) % (1 << 64) + _INT64_MIN
+
+
+def _digit_run(text: str, start: int) -> str:
+    found = _DIGIT_RUN.match(text, start)
+    return found[0] if found is not None else ""
+
+
+def _digits_value(digits: str, lead: int) -> int:
+    value = lead
+    for digit in digits:
+        value = _as_int64(value * 10 + ord(digit) - ord("0"))
+    return value
 
 
 def _key_less(a: str, b: str) -> bool:
-    """go-yaml v2 ``keyList.Less`` for two string keys."""
-    for index in range(min(len(a), len(b))):
-        ca, cb = a[index], b[index]
-        if ca == cb:
-            continue
-        a_letter, b_letter = ca.isalpha(), cb.isalpha()
-        if a_letter and b_letter:
-            return ca < cb
-        if a_letter or b_letter:
-            return b_letter
-        an = bn = 0
-        if ca == "0" or cb == "0":
-            back = index - 1
-            while back >= 0 and a[back].isdecimal():
-                if a[back] != "0":
-                    an = bn = 1
-                    break
-                back -= 1
-        ai = index
-        while ai < len(a) and a[ai].isdecimal():
-            an = an * 10 + ord(a[ai]) - 48
-            ai += 1
-        bi = index
-        while bi < len(b) and b[bi].isdecimal():
-            bn = bn * 10 + ord(b[bi]) - 48
-            bi += 1
-        if an != bn:
-            return an < bn
-        if ai != bi:
-            return ai < bi
-        return ca < cb
-    return len(a) < len(b)
+    """Whether go-yaml v2 writes map key ``a`` before map key ``b``.
+
+    The keys are compared where they first differ; a key that is a prefix of
+    the other comes first.  At that position:
+
+    * two letters compare by code point, and a letter comes after anything
+      that is not a letter;
+    * otherwise the runs of decimal digits that start there (possibly empty)
+      are compared as numbers, then by length, then the two characters by
+      code point.  When one of the two characters is ``0`` and the digits just
+      before it (the same in both keys) are not all zeros, each run counts as
+      if a ``1`` were written in front of it.  The numbers are computed in
+      Go's int64, so an overlong run wraps around.
+    """
+    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    if index is None:
+        return len(a) < len(b)
+    x, y = a[index], b[index]
+    if x.isalpha() or y.isalpha():
+        return y.isalpha() and (not x.isalpha() or x < y)
+    before = _DIGIT_RUN_BEFORE.search(a, 0, index)
+    lead = 1 if "0" in (x, y) and before is not None and before[0].strip("0") else 0
+    a_run, b_run = _digit_run(a, index), _digit_run(b, index)
+    a_value, b_value = _digits_value(a_run, lead), _digits_value(b_run, lead)
+    if a_value != b_value:
+        return a_value < b_value
+    if len(a_run) != len(b_run):
+        return len(a_run) < len(b_run)
+    return x < y
 
 
 def natural_key_order(keys: Sequence[str]) -> list[str]:
@@ -977,429 +1005,172 @@ def natural_key_order(keys: Sequence[str]) -> list[str]:
     return sorted(keys, key=cmp_to_key(compare))
 
 
-_PLAIN_STYLE: Final = "plain"
-_SINGLE_STYLE: Final = "single"
-_DOUBLE_STYLE: Final = "double"
-_LITERAL_STYLE: Final = "literal"
-_BEST_INDENT: Final = 2
-_BEST_WIDTH: Final = 80
-_BREAKS: Final = frozenset("\r\n\x85\u2028\u2029")
-_DOUBLE_ESCAPES: Final = {
-    "\x00": "0",
-    "\x07": "a",
-    "\x08": "b",
-    "\x09": "t",
-    "\x0a": "n",
-    "\x0b": "v",
-    "\x0c": "f",
-    "\x0d": "r",
-    "\x1b": "e",
-    '"': '"',
-    "\\": "\\",
-    "\x85": "N",
-    "\xa0": "_",
-    "\u2028": "L",
-    "\u2029": "P",
-}
+# go-yaml writes only these characters as they are; any other one (control
+# characters, DEL, NEL, the BOM, U+FFFE/U+FFFF, lone surrogates and anything
+# beyond the Basic Multilingual Plane) forces double quotes and is escaped.
+_NOT_RAW: Final = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+# What go-yaml counts as line breaks (PyYAML leaves out "\r").
+_LINE_BREAKS: Final = frozenset("\r\n\x85\u2028\u2029")
+_MAX_SIMPLE_KEY_BYTES: Final = 128
+_LINE_WIDTH: Final = 80
+
+# PyYAML scalar styles
+_PLAIN_STYLE: Final = None
+_DOUBLE_QUOTED: Final = '"'
+_LITERAL: Final = "|"
 
 
-def _printable(ch: str) -> bool:
-    """go-yaml ``is_printable`` (no astral characters, no NEL, no BOM)."""
-    code = ord(ch)
-    return (
-        code == 0x0A
-        or 0x20 <= code <= 0x7E
-        or 0xA0 <= code <= 0xD7FF
-        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
-    )
+def _string_style(value: str) -> str | None:
+    """The style go-yaml v2 writes ``value`` in, as far as we have to ask for it.
 
-
-@final
-@frozen(kw_only=True)
-class _Analysis:
-    multiline: bool
-    flow_plain_allowed: bool
-    block_plain_allowed: bool
-    single_quoted_allowed: bool
-    block_allowed: bool
-
-
-def _analyze(value: str) -> _Analysis:
-    """go-yaml ``yaml_emitter_analyze_scalar``."""
-    if value == "":
-        return _Analysis(
-            multiline=False,
-            flow_plain_allowed=False,
-            block_plain_allowed=True,
-            single_quoted_allowed=True,
-            block_allowed=False,
-        )
-    block_indicators = flow_indicators = line_breaks = special = False
-    leading_space = leading_break = trailing_space = trailing_break = False
-    break_space = space_break = previous_space = previous_break = False
-    if value.startswith(("---", "...")):
-        block_indicators = flow_indicators = True
-    preceded_by_whitespace = True
-    length = len(value)
-    for index, ch in enumerate(value):
-        followed_by_whitespace = index + 1 >= length or value[index + 1] in " \t"
-        if index == 0:
-            if ch in "#,[]{}&*!|>'\"%@`":
-                flow_indicators = block_indicators = True
-            elif ch in "?:":
-                flow_indicators = True
-                if followed_by_whitespace:
-                    block_indicators = True
-            elif ch == "-" and followed_by_whitespace:
-                flow_indicators = block_indicators = True
-        elif ch in ",?[]{}":
-            flow_indicators = True
-        elif ch == ":":
-            flow_indicators = True
-            if followed_by_whitespace:
-                block_indicators = True
-        elif ch == "#" and preceded_by_whitespace:
-            flow_indicators = block_indicators = True
-        if not _printable(ch):
-            special = True
-        if ch == " ":
-            if index == 0:
-                leading_space = True
-            if index == length - 1:
-                trailing_space = True
-            if previous_break:
-                break_space = True
-            previous_space, previous_break = True, False
-        elif ch in _BREAKS:
-            line_breaks = True
-            if index == 0:
-                leading_break = True
-            if index == length - 1:
-                trailing_break = True
-            if previous_space:
-                space_break = True
-            previous_space, previous_break = False, True
-        else:
-            previous_space = previous_break = False
-        preceded_by_whitespace = ch in " \t\x00" or ch in _BREAKS
-    flow_plain = block_plain = single = block = True
-    if leading_space or leading_break or trailing_space or trailing_break:
-        flow_plain = block_plain = False
-    if trailing_space:
-        block = False
-    if break_space:
-        flow_plain = block_plain = single = False
-    if space_break or special:
-        flow_plain = block_plain = single = block = False
-    if line_breaks:
-        flow_plain = block_plain = False
-    if flow_indicators:
-        flow_plain = False
-    if block_indicators:
-        block_plain = False
-    return _Analysis(
-        multiline=line_breaks,
-        flow_plain_allowed=flow_plain,
-        block_plain_allowed=block_plain,
-        single_quoted_allowed=single,
-        block_allowed=block,
-    )
-
-
-def _requested_style(value: str) -> str:
-    """go-yaml v2 ``encoder.stringv``: which style it asks the emitter for."""
+    * A string holding a character that cannot be written raw is double-quoted.
+    * A string holding a newline is a literal block (``|``); the emitter falls
+      back to double quotes where a block cannot hold it (a trailing space, a
+      space next to a line break, a key, ...).
+    * A string that reads back as itself when written plainly (and is not in
+      base-60 float syntax) is plain; the emitter falls back to single quotes,
+      then double quotes, when plain text would be misread (``- x``,
+      ``a: b``, a leading space, ...).
+    * Anything else (``"true"``, ``"1.5"``, ``"null"``, ``""``) is double-quoted.
+    """
+    if _NOT_RAW.search(value):
+        return _DOUBLE_QUOTED
     if "\n" in value:
-        return _LITERAL_STYLE
+        return _LITERAL
     tag, _ = resolve_plain(value)
-    if tag == TAG_STR and not _is_base60_float(value):
-        return _PLAIN_STYLE
-    return _DOUBLE_STYLE
+    return _PLAIN_STYLE if tag == TAG_STR and not _is_sexagesimal(value) else _DOUBLE_QUOTED
 
 
-@final
-class _Emitter:
-    """The block-style subset of go-yaml v2's emitter, state for one document."""
+def _escaped(ch: str) -> str:
+    short: str | None = yaml.emitter.Emitter.ESCAPE_REPLACEMENTS.get(ch)
+    if short is not None:
+        return "\\" + short
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02X}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04X}"
+    return f"\\U{code:08X}"
 
-    def __init__(self) -> None:
-        self.out: list[str] = []
-        self.column = 0
-        self.indent = -1
-        self.indents: list[int] = []
-        self.whitespace = True
-        self.indention = True
-        self.flow_level = 0
-        self.mapping_context = False
-        self.simple_key_context = False
 
-    # -- low-level writers
-    def put(self, text: str) -> None:
-        self.out.append(text)
+def _is_break(ch: str) -> bool:
+    return ch in _LINE_BREAKS
+
+
+class _GoYamlEmitter(yaml.emitter.Emitter):
+    """PyYAML's emitter, changed where go-yaml v2 writes differently.
+
+    * The document never starts with ``---`` (not even for an empty scalar).
+    * A key stays a simple ``key: value`` key when it holds no line break
+      (``\\r`` included) and is at most 128 bytes of UTF-8; the empty key is
+      simple too.
+    * Quoted scalars fold long lines differently (see ``_fold_here``), and a
+      single-quoted scalar ending in a line break gets its closing quote
+      without indentation before it.
+    """
+
+    def check_empty_document(self) -> bool:
+        return False
+
+    def check_simple_key(self) -> bool:
+        event = self.event
+        if isinstance(event, yaml.ScalarEvent):
+            text: str = event.value
+            short = len(text.encode("utf-8")) <= _MAX_SIMPLE_KEY_BYTES
+            return short and not any(map(_is_break, text))
+        simple: bool = super().check_simple_key()
+        return simple
+
+    def _put(self, text: str) -> None:
         self.column += len(text)
+        self.stream.write(text)
 
-    def put_break(self) -> None:
-        self.out.append("\n")
-        self.column = 0
+    def _fold_here(self, text: str, index: int, split: bool) -> bool:
+        """Whether the space at ``text[index]`` becomes a line break.
 
-    def write_break(self, ch: str) -> None:
-        if ch == "\n":
-            self.put_break()
-        else:
-            self.out.append(ch)
-            self.column = 0
+        It does when folding is allowed (not in a key), the line already goes
+        past the width, the space is neither the first nor the last character
+        and it does not follow another space.
+        """
+        return (
+            split
+            and self.column > self.best_width
+            and 0 < index < len(text) - 1
+            and text[index - 1] != " "
+        )
 
-    def write_indent(self) -> None:
-        indent = max(self.indent, 0)
-        if (
-            not self.indention
-            or self.column > indent
-            or (self.column == indent and not self.whitespace)
-        ):
-            self.put_break()
-        if self.column < indent:
-            self.put(" " * (indent - self.column))
-        self.whitespace = True
-        self.indention = True
+    def write_single_quoted(self, text: str, split: bool = True) -> None:
+        """``'``-quoted: ``'`` doubled, line breaks written as they are.
 
-    def write_indicator(
-        self, indicator: str, need_whitespace: bool, is_whitespace: bool, is_indention: bool
-    ) -> None:
-        if need_whitespace and not self.whitespace:
-            self.put(" ")
-        self.put(indicator)
-        self.whitespace = is_whitespace
-        self.indention = self.indention and is_indention
-
-    def increase_indent(self, *, flow: bool, indentless: bool) -> None:
-        self.indents.append(self.indent)
-        if self.indent < 0:
-            self.indent = _BEST_INDENT if flow else 0
-        elif not indentless:
-            self.indent += _BEST_INDENT
-
-    def pop_indent(self) -> None:
-        self.indent = self.indents.pop()
-
-    # -- nodes
-    def node(self, value: Tree, *, mapping: bool, simple_key: bool) -> None:
-        self.mapping_context = mapping
-        self.simple_key_context = simple_key
-        if isinstance(value, dict):
-            self.mapping(value)
-        elif isinstance(value, list):
-            self.sequence(value)
-        elif isinstance(value, bool):
-            self.scalar("true" if value else "false", _PLAIN_STYLE)
-        elif value is None:
-            self.scalar("null", _PLAIN_STYLE)
-        else:
-            self.scalar(value, _requested_style(value))
-
-    def mapping(self, value: Mapping[str, Tree]) -> None:
-        if self.flow_level > 0 or not value:
-            self.write_indicator("{", True, True, False)
-            self.increase_indent(flow=True, indentless=False)
-            self.flow_level += 1
-            if value:  # pragma: no cover - imgpkg's documents never nest flow maps
-                raise ValueError("non-empty flow mappings are not supported")
-            self.flow_level -= 1
-            self.pop_indent()
-            self.write_indicator("}", False, False, False)
-            return
-        self.increase_indent(flow=False, indentless=False)
-        for key in natural_key_order(list(value)):
-            self.write_indent()
-            key_analysis = _analyze(key)
-            simple = not key_analysis.multiline and len(key.encode("utf-8")) <= 128
-            if simple:
-                self.node(key, mapping=True, simple_key=True)
-                self.write_indicator(":", False, False, False)
-            else:
-                self.write_indicator("?", True, False, True)
-                self.node(key, mapping=True, simple_key=False)
-                self.write_indent()
-                self.write_indicator(":", True, False, True)
-            self.node(value[key], mapping=True, simple_key=False)
-        self.pop_indent()
-
-    def sequence(self, value: Sequence[Tree]) -> None:
-        if self.flow_level > 0 or not value:
-            self.write_indicator("[", True, True, False)
-            self.increase_indent(flow=True, indentless=False)
-            self.flow_level += 1
-            if value:  # pragma: no cover - imgpkg's documents never nest flow sequences
-                raise ValueError("non-empty flow sequences are not supported")
-            self.flow_level -= 1
-            self.pop_indent()
-            self.write_indicator("]", False, False, False)
-            return
-        self.increase_indent(flow=False, indentless=self.mapping_context and not self.indention)
-        for item in value:
-            self.write_indent()
-            self.write_indicator("-", True, False, True)
-            self.node(item, mapping=False, simple_key=False)
-        self.pop_indent()
-
-    def scalar(self, value: str, requested: str) -> None:
-        analysis = _analyze(value)
-        style = requested
-        if self.simple_key_context and analysis.multiline:
-            style = _DOUBLE_STYLE
-        if style == _PLAIN_STYLE:
-            if (self.flow_level > 0 and not analysis.flow_plain_allowed) or (
-                self.flow_level == 0 and not analysis.block_plain_allowed
+        A space is folded only when the next character is not a space too
+        (spaces at the start of a line would be lost).  The line after a run
+        of line breaks is indented; a ``\\n`` run gets one extra line break,
+        as a single ``\\n`` inside quotes would read as a space.
+        """
+        self.write_indicator("'", True)
+        previous = ""
+        for index, ch in enumerate(text):
+            if (
+                ch == " "
+                and text[index + 1 : index + 2] != " "
+                and self._fold_here(text, index, split)
             ):
-                style = _SINGLE_STYLE
-            if value == "" and (self.flow_level > 0 or self.simple_key_context):
-                style = _SINGLE_STYLE
-        if style == _SINGLE_STYLE and not analysis.single_quoted_allowed:
-            style = _DOUBLE_STYLE
-        if style == _LITERAL_STYLE and (
-            not analysis.block_allowed or self.flow_level > 0 or self.simple_key_context
-        ):
-            style = _DOUBLE_STYLE
-        self.increase_indent(flow=True, indentless=False)
-        allow_breaks = not self.simple_key_context
-        if style == _PLAIN_STYLE:
-            self.write_plain(value, allow_breaks)
-        elif style == _SINGLE_STYLE:
-            self.write_single_quoted(value, allow_breaks)
-        elif style == _DOUBLE_STYLE:
-            self.write_double_quoted(value, allow_breaks)
-        else:
-            self.write_literal(value)
-        self.pop_indent()
-
-    # -- scalar writers
-    def write_plain(self, value: str, allow_breaks: bool) -> None:
-        if not self.whitespace:
-            self.put(" ")
-        spaces = breaks = False
-        length = len(value)
-        for index, ch in enumerate(value):
-            if ch == " ":
-                next_is_space = index + 1 < length and value[index + 1] == " "
-                if allow_breaks and not spaces and self.column > _BEST_WIDTH and not next_is_space:
-                    self.write_indent()
-                else:
-                    self.put(ch)
-                spaces = True
-            elif ch in _BREAKS:
-                if not breaks and ch == "\n":
-                    self.put_break()
-                self.write_break(ch)
-                self.indention = True
-                breaks = True
+                self.write_indent()
+            elif _is_break(ch):
+                if ch == "\n" and not (previous and _is_break(previous)):
+                    self.write_line_break()
+                self.write_line_break(ch)
             else:
-                if breaks:
+                if previous and _is_break(previous):
                     self.write_indent()
-                self.put(ch)
-                self.indention = False
-                spaces = breaks = False
-        self.whitespace = False
-        self.indention = False
+                self._put("''" if ch == "'" else ch)
+            previous = ch
+        self.write_indicator("'", False)
 
-    def write_single_quoted(self, value: str, allow_breaks: bool) -> None:
-        self.write_indicator("'", True, False, False)
-        spaces = breaks = False
-        length = len(value)
-        for index, ch in enumerate(value):
-            if ch == " ":
-                if (
-                    allow_breaks
-                    and not spaces
-                    and self.column > _BEST_WIDTH
-                    and 0 < index < length - 1
-                    and value[index + 1] != " "
-                ):
-                    self.write_indent()
-                else:
-                    self.put(ch)
-                spaces = True
-            elif ch in _BREAKS:
-                if not breaks and ch == "\n":
-                    self.put_break()
-                self.write_break(ch)
-                self.indention = True
-                breaks = True
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        """``"``-quoted: ``"``, ``\\``, line breaks and ``_NOT_RAW`` characters escaped.
+
+        When the text starts with a BOM, go-yaml escapes every character.  A
+        folded space is replaced by the line break; if the next character is
+        a space as well, the new line starts with ``\\`` so that it is kept.
+        (PyYAML instead ends the folded line with ``\\``.)
+        """
+        self.write_indicator('"', True)
+        escape_all = text.startswith("\ufeff")
+        for index, ch in enumerate(text):
+            if escape_all or ch in '"\\' or _is_break(ch) or _NOT_RAW.match(ch):
+                self._put(_escaped(ch))
+            elif ch == " " and self._fold_here(text, index, split):
+                self.write_indent()
+                if text[index + 1] == " ":
+                    self._put("\\")
             else:
-                if breaks:
-                    self.write_indent()
-                if ch == "'":
-                    self.put("'")
-                self.put(ch)
-                self.indention = False
-                spaces = breaks = False
-        self.write_indicator("'", False, False, False)
-        self.whitespace = False
-        self.indention = False
+                self._put(ch)
+        self.write_indicator('"', False)
 
-    def write_double_quoted(self, value: str, allow_breaks: bool) -> None:
-        self.write_indicator('"', True, False, False)
-        spaces = False
-        length = len(value)
-        # go-yaml's is_bom(value, i) looks at the start of the value whatever i
-        # is, so a value that starts with a BOM has every character escaped.
-        escape_all = value.startswith("\ufeff")
-        for index, ch in enumerate(value):
-            if escape_all or not _printable(ch) or ch in _BREAKS or ch in ('"', "\\"):
-                escape = _DOUBLE_ESCAPES.get(ch)
-                code = ord(ch)
-                if escape is not None:
-                    self.put("\\" + escape)
-                elif code <= 0xFF:
-                    self.put(f"\\x{code:02X}")
-                elif code <= 0xFFFF:
-                    self.put(f"\\u{code:04X}")
-                else:
-                    self.put(f"\\U{code:08X}")
-                spaces = False
-            elif ch == " ":
-                fold = allow_breaks and not spaces and self.column > _BEST_WIDTH
-                if fold and 0 < index < length - 1:
-                    self.write_indent()
-                    if value[index + 1] == " ":
-                        self.put("\\")
-                else:
-                    self.put(ch)
-                spaces = True
-            else:
-                self.put(ch)
-                spaces = False
-        self.write_indicator('"', False, False, False)
-        self.whitespace = False
-        self.indention = False
 
-    def write_literal(self, value: str) -> None:
-        self.write_indicator("|", True, False, False)
-        if value[:1] == " " or value[:1] in _BREAKS:
-            self.write_indicator(str(_BEST_INDENT), False, False, False)
-        chomp = ""
-        if value == "" or value[-1] not in _BREAKS:
-            chomp = "-"
-        elif len(value) == 1 or value[-2] in _BREAKS:
-            chomp = "+"
-        if chomp:
-            self.write_indicator(chomp, False, False, False)
-        self.put_break()
-        self.indention = True
-        self.whitespace = True
-        breaks = True
-        for ch in value:
-            if ch in _BREAKS:
-                self.write_break(ch)
-                self.indention = True
-                breaks = True
-            else:
-                if breaks:
-                    self.write_indent()
-                self.put(ch)
-                self.indention = False
-                breaks = False
+def _scalar_event(text: str, style: str | None) -> yaml.ScalarEvent:
+    return yaml.ScalarEvent(anchor=None, tag=None, implicit=(True, True), value=text, style=style)
 
-    def document(self, value: Tree) -> str:
-        self.node(value, mapping=False, simple_key=False)
-        self.write_indent()
-        return "".join(self.out)
+
+def _node_events(value: Tree) -> Iterator[yaml.Event]:
+    if isinstance(value, dict):
+        yield yaml.MappingStartEvent(anchor=None, tag=None, implicit=True, flow_style=False)
+        for key in natural_key_order(list(value)):
+            yield _scalar_event(key, _string_style(key))
+            yield from _node_events(value[key])
+        yield yaml.MappingEndEvent()
+    elif isinstance(value, list):
+        yield yaml.SequenceStartEvent(anchor=None, tag=None, implicit=True, flow_style=False)
+        for item in value:
+            yield from _node_events(item)
+        yield yaml.SequenceEndEvent()
+    elif isinstance(value, bool):
+        yield _scalar_event("true" if value else "false", _PLAIN_STYLE)
+    elif value is None:
+        yield _scalar_event("null", _PLAIN_STYLE)
+    else:
+        yield _scalar_event(value, _string_style(value))
 
 
 def encode_yaml(tree: Tree, *, document_marker: bool = True) -> str:
@@ -1408,5 +1179,20 @@ def encode_yaml(tree: Tree, *, document_marker: bool = True) -> str:
     ``tree`` must already have Go's ``omitempty`` applied (absent keys are not
     written); ``None`` is written as ``null``.
     """
-    body = _Emitter().document(tree)
+    out = io.StringIO()
+    emitter = _GoYamlEmitter(out, indent=2, width=_LINE_WIDTH, allow_unicode=True, line_break="\n")
+    # No StreamEndEvent: after a ``|+`` block or a plain scalar at the end of
+    # the document PyYAML would close the stream with ``...``; go-yaml does not.
+    events = [
+        yaml.StreamStartEvent(),
+        yaml.DocumentStartEvent(explicit=False),
+        *_node_events(tree),
+        yaml.DocumentEndEvent(explicit=False),
+    ]
+    try:
+        for event in events:
+            emitter.emit(event)
+    finally:
+        emitter.dispose()
+    body = out.getvalue()
     return f"---\n{body}" if document_marker else body

@@ -29,6 +29,54 @@ def _global_options(func: F) -> F:
     return click.option("-y", "--yes", is_flag=True, hidden=True, help="Assume yes")(func)
 
 
+def _bool_option(name: str, default: bool, help_text: str) -> Callable[[F], F]:
+    """A boolean flag that also takes ``=true``/``=false``, as pflag's do."""
+    return click.option(
+        name, type=click.BOOL, is_flag=False, flag_value=True, default=default, help=help_text
+    )
+
+
+def _registry_options(func: F) -> F:
+    """imgpkg's registry flags (§1.1.4), on every command that talks to registries."""
+    options = [
+        click.option(
+            "--registry-ca-cert-path",
+            "registry_ca_cert_paths",
+            multiple=True,
+            help="Add CA certificates for registry API (format: /tmp/foo) (can be specified "
+            "multiple times)",
+        ),
+        _bool_option("--registry-verify-certs", True, "Set whether to verify server's certificate"),
+        _bool_option(
+            "--registry-insecure", False, "Allow the use of http when interacting with registries"
+        ),
+        click.option(
+            "--registry-username", default="", help="Set username for auth ($IMGPKG_USERNAME)"
+        ),
+        click.option(
+            "--registry-password", default="", help="Set password for auth ($IMGPKG_PASSWORD)"
+        ),
+        click.option("--registry-token", default="", help="Set token for auth ($IMGPKG_TOKEN)"),
+        _bool_option("--registry-anon", False, "Set anonymous auth ($IMGPKG_ANON)"),
+        click.option(
+            "--registry-response-header-timeout",
+            default="30s",
+            help="Maximum time to allow a request to wait for a server's response headers "
+            "from the registry (ms|s|m|h)",
+        ),
+        click.option(
+            "--registry-retry-count",
+            type=int,
+            default=5,
+            help="Set the number of times imgpkg retries to send requests to the registry "
+            "in case of an error",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _make_ui(tty: bool, json_mode: bool) -> Ui:
     return Ui(tty=tty or sys.stdout.isatty(), json_mode=json_mode)
 
@@ -64,6 +112,7 @@ def cli() -> None:
     help="Media types of the pushed manifest, config and layer (default: oci for an OCI "
     "layout, which skopeo and other OCI readers require; docker as imgpkg pushes to registries)",
 )
+@_registry_options
 @_global_options
 def push(
     image: str | None,
@@ -78,12 +127,15 @@ def push(
     json_mode: bool,
     debug: bool,
     yes: bool,
+    **registry: Any,
 ) -> int:
     from store.push_command import run_push
+    from store.registry_flags import registry_options
 
     ui = _make_ui(tty, json_mode)
     return run_push(
         ui,
+        registry=registry_options(debug=debug, **registry),
         image=image,
         bundle=bundle,
         files=files,

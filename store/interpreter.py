@@ -1,15 +1,16 @@
 """Apply a Plan: the only place where a plan's steps become effects.
 
 Each step is idempotent (a blob or manifest already present is skipped, a tag
-set again is the same tag), so an interrupted apply can simply be run again.
-Every blob is verified against its descriptor before it becomes visible (the
-store's commit checks size and digest).
+that already points at the right manifest is left alone), so an interrupted
+apply can simply be run again.  Every blob is verified against its
+descriptor before it becomes visible: the local store's commit checks size
+and digest, and a registry checks the digest of every upload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import assert_never
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, assert_never
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -21,14 +22,17 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    RegistryTarget,
     Step,
     Tag,
     Target,
     WriteLockFile,
 )
+from imgpkg_pure.reference import Reference, Repository
 from store.atomic import WriteFailure, write_atomically
 from store.blobstore import CHUNK_SIZE, BlobReader, BlobStore
 from store.errors import StoreError
+from store.registry import PushMode, RegistryClient, RegistryError
 
 
 @frozen(kw_only=True)
@@ -45,7 +49,18 @@ class StagedBlobMissing:
         )
 
 
-ApplyError = StoreError | WriteFailure | StagedBlobMissing
+@frozen(kw_only=True)
+class NoRegistryAccess:
+    """A plan step targets a registry, but apply was given no registry client."""
+
+    target: str
+
+    @property
+    def message(self) -> str:
+        return f"cannot reach {self.target}: no registry client was configured for this apply"
+
+
+ApplyError = StoreError | WriteFailure | StagedBlobMissing | RegistryError | NoRegistryAccess
 
 
 @frozen(kw_only=True)
@@ -61,23 +76,21 @@ class Env:
     """What the interpreter needs from the outside world, passed in explicitly.
 
     ``layout`` opens (or creates) the OCI layout at a path; ``staging`` is the
-    local store that holds blobs staged before planning.
+    local store that holds blobs staged before planning; ``registry`` talks to
+    registries (one client for the whole run).
     """
 
     layout: Callable[[str], IOResult[BlobStore, StoreError]]
     staging: BlobReader | None = None
+    registry: RegistryClient | None = None
 
 
-def _chunks(reader: BlobReader, descriptor: Descriptor) -> IOResult[Iterator[bytes], StoreError]:
-    def read_all(handle: object) -> Iterator[bytes]:
-        assert hasattr(handle, "read") and hasattr(handle, "close")
-        try:
-            while chunk := handle.read(CHUNK_SIZE):
-                yield chunk
-        finally:
-            handle.close()
-
-    return reader.open(descriptor.digest).map(read_all)
+def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(CHUNK_SIZE):
+            yield chunk
+    finally:
+        handle.close()
 
 
 def _widen(error: StoreError) -> ApplyError:
@@ -88,63 +101,155 @@ def _widen_write(error: WriteFailure) -> ApplyError:
     return error
 
 
-def _store_for(env: Env, target: Target) -> IOResult[BlobStore, ApplyError]:
-    match target:
-        case LayoutTarget(path=path):
-            return env.layout(path).alt(_widen)
-        case _:
-            assert_never(target)
+def _widen_registry(error: RegistryError) -> ApplyError:
+    return error
+
+
+def _layout(env: Env, target: LayoutTarget) -> IOResult[BlobStore, ApplyError]:
+    return env.layout(target.path).alt(_widen)
+
+
+def _client(env: Env, target: RegistryTarget) -> IOResult[RegistryClient, ApplyError]:
+    if env.registry is None:
+        return IOFailure(NoRegistryAccess(target=str(target)))
+    return IOSuccess(env.registry)
+
+
+def _repository(target: RegistryTarget) -> Repository:
+    return Repository(registry=target.registry, repository=target.repository)
+
+
+def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], ApplyError]:
+    """Where a blob's bytes come from: inline data, or the staging store (re-openable)."""
+    desc = step.descriptor
+    if step.data is not None:
+        data = step.data
+        return IOSuccess(lambda: (data,))
+    staging = env.staging
+    if staging is None or not unsafe_perform_io(staging.exists(desc.digest).value_or(False)):
+        return IOFailure(StagedBlobMissing(descriptor=desc))
+
+    def reopen() -> Iterable[bytes]:
+        opened = staging.open(desc.digest)
+        if isinstance(opened, IOFailure):
+            raise OSError(unsafe_perform_io(opened.failure()).message)
+        return _read_chunks(unsafe_perform_io(opened.unwrap()))
+
+    return IOSuccess(reopen)
 
 
 def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
     desc = step.descriptor
+    target = step.target
+    match target:
+        case LayoutTarget():
 
-    def put(store: BlobStore) -> IOResult[bool, ApplyError]:
-        present = store.exists(desc.digest)
-        if unsafe_perform_io(present.value_or(False)):
-            return IOSuccess(False)
-        if step.data is not None:
-            return (
-                store.put_stream((step.data,), desc.size, desc.digest)
-                .map(lambda _: True)
-                .alt(_widen)
-            )
-        if env.staging is None:
-            return IOFailure(StagedBlobMissing(descriptor=desc))
-        staged = env.staging.exists(desc.digest)
-        if not unsafe_perform_io(staged.value_or(False)):
-            return IOFailure(StagedBlobMissing(descriptor=desc))
-        return (
-            _chunks(env.staging, desc)
-            .bind(lambda chunks: store.put_stream(chunks, desc.size, desc.digest))
-            .map(lambda _: True)
-            .alt(_widen)
-        )
+            def put(store: BlobStore) -> IOResult[bool, ApplyError]:
+                if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
+                    return IOSuccess(False)
+                return _source(env, step).bind(
+                    lambda chunks: store.put_stream(chunks(), desc.size, desc.digest)
+                    .map(lambda _: True)
+                    .alt(_widen)
+                )
 
-    return _store_for(env, step.target).bind(put)
+            return _layout(env, target).bind(put)
+        case RegistryTarget():
+            repo = _repository(target)
+
+            def push(client: RegistryClient) -> IOResult[bool, ApplyError]:
+                exists = client.blob_exists(repo, desc.digest).alt(_widen_registry)
+                if isinstance(exists, IOFailure):
+                    return exists.map(lambda _: False)
+                if unsafe_perform_io(exists.unwrap()) is not None:
+                    return IOSuccess(False)
+                return _source(env, step).bind(
+                    lambda chunks: client.push_blob(repo, desc, chunks)
+                    .map(lambda pushed: pushed.mode != PushMode.EXISTED)
+                    .alt(_widen_registry)
+                )
+
+            return _client(env, target).bind(push)
+        case _:
+            assert_never(target)
 
 
 def _put_manifest(env: Env, step: PutManifest) -> IOResult[bool, ApplyError]:
     desc = step.descriptor
+    target = step.target
+    match target:
+        case LayoutTarget():
 
-    def put(store: BlobStore) -> IOResult[bool, ApplyError]:
-        if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
-            return IOSuccess(False)
-        return (
-            store.put_stream((step.raw,), desc.size, desc.digest).map(lambda _: True).alt(_widen)
-        )
+            def put(store: BlobStore) -> IOResult[bool, ApplyError]:
+                if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
+                    return IOSuccess(False)
+                return (
+                    store.put_stream((step.raw,), desc.size, desc.digest)
+                    .map(lambda _: True)
+                    .alt(_widen)
+                )
 
-    return _store_for(env, step.target).bind(put)
+            return _layout(env, target).bind(put)
+        case RegistryTarget():
+            repo = _repository(target)
+
+            def push(client: RegistryClient) -> IOResult[bool, ApplyError]:
+                found = client.head_manifest(repo.digest(desc.digest)).alt(_widen_registry)
+                if isinstance(found, IOFailure):
+                    return found.map(lambda _: False)
+                if unsafe_perform_io(found.unwrap()) is not None:
+                    return IOSuccess(False)
+                return (
+                    client.put_manifest(repo, desc.digest, step.raw, desc.media_type)
+                    .map(lambda _: True)
+                    .alt(_widen_registry)
+                )
+
+            return _client(env, target).bind(push)
+        case _:
+            assert_never(target)
 
 
 def _tag(env: Env, step: Tag) -> IOResult[bool, ApplyError]:
-    def point(store: BlobStore) -> IOResult[bool, ApplyError]:
-        current = unsafe_perform_io(store.resolve(step.tag).value_or(None))
-        if current is not None and current.digest == step.descriptor.digest:
-            return IOSuccess(False)
-        return store.set_root(step.tag, step.descriptor).map(lambda _: True).alt(_widen)
+    desc = step.descriptor
+    target = step.target
+    match target:
+        case LayoutTarget():
 
-    return _store_for(env, step.target).bind(point)
+            def point(store: BlobStore) -> IOResult[bool, ApplyError]:
+                current = unsafe_perform_io(store.resolve(step.tag).value_or(None))
+                if current is not None and current.digest == desc.digest:
+                    return IOSuccess(False)
+                return store.set_root(step.tag, desc).map(lambda _: True).alt(_widen)
+
+            return _layout(env, target).bind(point)
+        case RegistryTarget():
+            repo = _repository(target)
+
+            def tag(client: RegistryClient) -> IOResult[bool, ApplyError]:
+                tagged = Reference(
+                    registry=repo.registry, repository=repo.repository, tag=step.tag, digest=None
+                )
+                current = client.head_manifest(tagged).alt(_widen_registry)
+                if isinstance(current, IOFailure):
+                    return current.map(lambda _: False)
+                now = unsafe_perform_io(current.unwrap())
+                if now is not None and now.digest == desc.digest:
+                    return IOSuccess(False)
+                return (
+                    client.get_manifest(repo.digest(desc.digest))
+                    .bind(
+                        lambda manifest: client.put_manifest(
+                            repo, step.tag, manifest.raw, manifest.media_type
+                        )
+                    )
+                    .map(lambda _: True)
+                    .alt(_widen_registry)
+                )
+
+            return _client(env, target).bind(tag)
+        case _:
+            assert_never(target)
 
 
 def run_step(env: Env, step: Step) -> IOResult[bool, ApplyError]:
@@ -163,15 +268,19 @@ def run_step(env: Env, step: Step) -> IOResult[bool, ApplyError]:
             assert_never(step)
 
 
+def _where(target: Target) -> str:
+    return str(target)
+
+
 def describe_step(step: Step) -> str:
     """One line naming what a step does (for reports and ``show``)."""
     match step:
         case PutBlob(target=t, descriptor=d):
-            return f"blob {d.digest} ({d.size} bytes) -> {t}"
+            return f"blob {d.digest} ({d.size} bytes) -> {_where(t)}"
         case PutManifest(target=t, descriptor=d):
-            return f"manifest {d.digest} -> {t}"
+            return f"manifest {d.digest} -> {_where(t)}"
         case Tag(target=t, tag=tag, descriptor=d):
-            return f"tag {t}:{tag} -> {d.digest}"
+            return f"tag {_where(t)}:{tag} -> {d.digest}"
         case WriteLockFile(path=path):
             return f"lock file {path}"
         case _:

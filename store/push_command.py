@@ -1,20 +1,28 @@
-"""``push``: files → layer → image or bundle → OCI image layout.
+"""``push``: files → layer → image or bundle → OCI image layout or registry.
 
 parse (pure) → observe inputs → layer recipe (pure) → bundle checks →
-stream the layer into the destination's blob store → author config and
-manifest (pure) → plan (pure) → apply.
+stream the layer into a staging store → author config and manifest (pure) →
+plan (pure) → apply.
+
+The staging store is the destination layout itself for ``oci:`` destinations
+(a blob without a root is invisible there), and a temporary store, removed
+afterwards, for registry destinations.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from returns.io import IOFailure, IOResult, IOSuccess
-from returns.result import Failure
+from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.bundle import parse_images_lock
-from imgpkg_pure.errors import MalformedDocument
+from imgpkg_pure.errors import InputError, MalformedDocument, NotABundle
 from imgpkg_pure.image_build import build_image
 from imgpkg_pure.layer import (
     InputTree,
@@ -24,15 +32,25 @@ from imgpkg_pure.layer import (
     plan_layer,
 )
 from imgpkg_pure.plan.steps import Plan
-from imgpkg_pure.push import PushRequest, image_labels, parse_push_request, plan_push
+from imgpkg_pure.push import (
+    LayoutDestination,
+    PushRequest,
+    UsageError,
+    image_labels,
+    parse_push_request,
+    plan_push,
+)
 from store.atomic import WriteFailure
 from store.blobstore import BlobStore
 from store.errors import StoreError
 from store.fs import observe_inputs
-from store.interpreter import Env, apply_plan
+from store.interpreter import ApplyError, Env, apply_plan
 from store.layer_build import build_layer
 from store.local import LocalStore
+from store.registry import RegistryClient, RegistryError, RegistryOptions
 from store.ui import Ui
+
+PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
 
 
 def open_layout(path: str) -> IOResult[BlobStore, StoreError]:
@@ -48,7 +66,7 @@ def read_text_file(path: str) -> IOResult[str, WriteFailure]:
         return IOFailure(WriteFailure(path=path, reason=str(exc)))
 
 
-def _check_bundle(inputs: tuple[InputTree, ...]) -> IOResult[None, object]:
+def _check_bundle(inputs: tuple[InputTree, ...]) -> IOResult[None, PushError]:
     """push -b: exactly one .imgpkg/images.yml (§3.8), and it must be a valid ImagesLock.
 
     imgpkg pushes an invalid images.yml and fails later on pull (§9.9); we refuse
@@ -67,20 +85,30 @@ def _check_bundle(inputs: tuple[InputTree, ...]) -> IOResult[None, object]:
     return IOSuccess(None)
 
 
-def build_push_plan(request: PushRequest) -> IOResult[Plan, object]:
-    """Observe the inputs, build and stage the layer, and plan the push."""
+def _observe(request: PushRequest) -> IOResult[tuple[InputTree, ...], PushError]:
     observed = observe_inputs(request.files)
     if isinstance(observed, IOFailure):
         return IOFailure(unsafe_perform_io(observed.failure()))
     inputs = unsafe_perform_io(observed.unwrap())
     if request.kind == "bundle":
-        checked = _check_bundle(inputs)
-        if isinstance(checked, IOFailure):
-            return checked.map(lambda _: Plan(command="", steps=()))
-    else:
-        image_ok = check_image_inputs(inputs)
-        if isinstance(image_ok, Failure):
-            return IOFailure(image_ok.failure())
+        return _check_bundle(inputs).map(lambda _: inputs)
+    image_ok = check_image_inputs(inputs)
+    if isinstance(image_ok, Failure):
+        return IOFailure(image_ok.failure())
+    return IOSuccess(inputs)
+
+
+def build_push_plan(
+    request: PushRequest, staging: BlobStore | None = None
+) -> IOResult[Plan, PushError]:
+    """Observe the inputs, build and stage the layer, and plan the push.
+
+    ``staging`` receives the layer; by default the destination layout does.
+    """
+    observed = _observe(request)
+    if isinstance(observed, IOFailure):
+        return IOFailure(unsafe_perform_io(observed.failure()))
+    inputs = unsafe_perform_io(observed.unwrap())
     options = LayerOptions(
         exclusions=request.exclusions, preserve_permissions=request.preserve_permissions
     )
@@ -88,11 +116,14 @@ def build_push_plan(request: PushRequest) -> IOResult[Plan, object]:
     if isinstance(recipe, Failure):
         return IOFailure(recipe.failure())
     layer_recipe = recipe.unwrap()
-    destination = open_layout(request.destination.path)
-    if isinstance(destination, IOFailure):
-        return IOFailure(unsafe_perform_io(destination.failure()))
-    store = unsafe_perform_io(destination.unwrap())
-    layer = build_layer(layer_recipe, inputs, store)
+    if staging is None:
+        if not isinstance(request.destination, LayoutDestination):
+            raise TypeError("a registry push needs a staging store")
+        opened = open_layout(request.destination.path)
+        if isinstance(opened, IOFailure):
+            return IOFailure(unsafe_perform_io(opened.failure()))
+        staging = unsafe_perform_io(opened.unwrap())
+    layer = build_layer(layer_recipe, inputs, staging)
     if isinstance(layer, IOFailure):
         return IOFailure(unsafe_perform_io(layer.failure()))
     blob = unsafe_perform_io(layer.unwrap())
@@ -103,18 +134,62 @@ def build_push_plan(request: PushRequest) -> IOResult[Plan, object]:
     return IOSuccess(plan_push(request, built, log))
 
 
+@contextmanager
+def temporary_store() -> Iterator[BlobStore]:
+    """A local store in a temporary directory, removed on exit."""
+    root = Path(tempfile.mkdtemp(prefix="imgpkg-pure-staging-"))
+    try:
+        yield unsafe_perform_io(LocalStore.at(root / "store").unwrap())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _error_message(error: object) -> str:
     message = getattr(error, "message", None)
     return message if isinstance(message, str) else str(error)
 
 
-def _error_code(error: object) -> str:
-    return type(error).__name__
+def fail(ui: Ui, error: object) -> int:
+    """Report ``error`` (one line; an error object in JSON mode) and give the exit code."""
+    ui.failed(type(error).__name__, _error_message(error))
+    return 1
+
+
+def _push(ui: Ui, request: PushRequest, registry: RegistryOptions) -> int:
+    if isinstance(request.destination, LayoutDestination):
+        planned = build_push_plan(request)
+        if isinstance(planned, IOFailure):
+            return fail(ui, unsafe_perform_io(planned.failure()))
+        plan = unsafe_perform_io(planned.unwrap())
+        env = Env(layout=open_layout)
+        return _apply(ui, plan, env)
+    opened = RegistryClient.open(registry)
+    if isinstance(opened, IOFailure):
+        error: RegistryError = unsafe_perform_io(opened.failure())
+        return fail(ui, error)
+    with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
+        planned = build_push_plan(request, staging)
+        if isinstance(planned, IOFailure):
+            return fail(ui, unsafe_perform_io(planned.failure()))
+        plan = unsafe_perform_io(planned.unwrap())
+        return _apply(ui, plan, Env(layout=open_layout, staging=staging, registry=client))
+
+
+def _apply(ui: Ui, plan: Plan, env: Env) -> int:
+    for line in plan.log:
+        ui.log(line)
+    applied = apply_plan(plan, env)
+    if isinstance(applied, IOFailure):
+        return fail(ui, unsafe_perform_io(applied.failure()))
+    ui.result(f"Pushed '{plan.result_name}'")
+    ui.succeeded()
+    return 0
 
 
 def run_push(
     ui: Ui,
     *,
+    registry: Result[RegistryOptions, UsageError],
     image: str | None,
     bundle: str | None,
     files: tuple[str, ...],
@@ -125,6 +200,8 @@ def run_push(
     media_types: str | None = None,
 ) -> int:
     """The push command; returns the exit code."""
+    if isinstance(registry, Failure):
+        return fail(ui, registry.failure())
     request = parse_push_request(
         image=image,
         bundle=bundle,
@@ -136,25 +213,5 @@ def run_push(
         media_types=media_types,
     )
     if isinstance(request, Failure):
-        error = request.failure()
-        ui.failed(_error_code(error), error.message)
-        return 1
-    planned = build_push_plan(request.unwrap())
-    if isinstance(planned, IOFailure):
-        error2 = unsafe_perform_io(planned.failure())
-        ui.failed(_error_code(error2), _error_message(error2))
-        return 1
-    plan = unsafe_perform_io(planned.unwrap())
-    for line in plan.log:
-        ui.log(line)
-    applied = apply_plan(plan, Env(layout=open_layout))
-    if isinstance(applied, IOFailure):
-        error3 = unsafe_perform_io(applied.failure())
-        ui.failed(_error_code(error3), _error_message(error3))
-        return 1
-    ui.result(f"Pushed '{plan.result_name}'")
-    ui.succeeded()
-    return 0
-
-
-__all__ = ["MalformedDocument", "build_push_plan", "open_layout", "run_push"]
+        return fail(ui, request.failure())
+    return _push(ui, request.unwrap(), registry.unwrap())

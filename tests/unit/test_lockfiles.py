@@ -35,6 +35,7 @@ from imgpkg_pure.bundle import (
 )
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.reference import Reference, Repository, parse_digest_reference, parse_repository
+from imgpkg_pure.yaml_doc import Tree, encode_yaml
 
 FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures" / "imgpkg"
 RELOCATED: Final = FIXTURES / "bundle-relocated"
@@ -527,6 +528,47 @@ def test_emitter_matches_go_yaml() -> None:
     )
     assert encode_images_lock(lock) == go_yaml
     assert ok(parse_images_lock(go_yaml, "x")) == lock
+
+
+def test_emitter_edge_cases_match_go_yaml() -> None:
+    """Written by go-yaml v2.4.0 through sigs.k8s.io/yaml ``JSONToYAML`` (captured once).
+
+    Key order computed in Go's int64 (a 19-digit run wraps around), the empty
+    key, a ``\\r`` or more than 128 bytes making a key complex, a single-quoted
+    string ending in U+2028, a folded double-quoted line keeping a leading
+    space with ``\\``, and no ``...`` after a final ``|+`` block.
+    """
+    tree: dict[str, Tree] = {
+        "9223372036854775808": "wraps",
+        "1": "one",
+        "": "empty key",
+        "cr\rkey": "v",
+        "\u00e9" * 64: "128 bytes",
+        "\u00e9" * 64 + "x": "129 bytes",
+        "sep": "x\u2028",
+        "tabbed": "\t" + "word " * 15 + " two  spaces  here and more words to wrap",
+        "\u00ff": "end\n\n",
+    }
+    assert encode_yaml(tree) == (
+        "---\n"
+        '"": empty key\n'
+        '"9223372036854775808": wraps\n'
+        '"1": one\n'
+        '? "cr\\rkey"\n'
+        ": v\n"
+        "sep: 'x\u2028'\n"
+        'tabbed: "\\t' + "word " * 14 + "word\n"
+        '  \\ two  spaces  here and more words to wrap"\n'
+        + "\u00e9" * 64
+        + ": 128 bytes\n"
+        + "? "
+        + "\u00e9" * 64
+        + "x\n"
+        ": 129 bytes\n"
+        "\u00ff: |+\n"
+        "  end\n"
+        "\n"
+    )
 
 
 # --- BundleLock ------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""store.registry: talking to OCI registries (distribution spec) with imgpkg's auth rules.
+
+It owns the registry side of every effect: the HTTP transport (TLS trust,
+proxies, HTTP/1.1 pools, debug logging), credential resolution (the
+``IMGPKG_REGISTRY_*`` env keychain, the registry flags and their env
+fallbacks, the docker config and its credential helpers), the token dance,
+retries, and the distribution-spec operations (ping, manifests, blobs with
+verified streaming, mounts, chunked uploads, tag listing).  The rules that
+need no I/O live in ``imgpkg_pure.registry_auth`` and ``imgpkg_pure.registry_wire``.
+
+Modules: ``options`` (the flags), ``errors`` (error values), ``auth`` (the
+keychain), ``transport`` (httpx setup), ``verify`` (verified streams),
+``client`` (:class:`RegistryClient`).
+"""
+
+from store.registry.auth import ANONYMOUS, Credential, Keychain
+from store.registry.client import (
+    BlobPushed,
+    Endpoint,
+    ManifestResponse,
+    PushMode,
+    RegistryClient,
+)
+from store.registry.errors import (
+    AuthFailure,
+    BlobStreamIncomplete,
+    CaCertFailure,
+    KeychainFailure,
+    ManifestTooLarge,
+    RegistryError,
+    RegistryFailure,
+    TransportFailure,
+)
+from store.registry.options import RegistryOptions
+from store.registry.verify import VerifiedStream
+
+__all__ = [
+    "ANONYMOUS",
+    "AuthFailure",
+    "BlobPushed",
+    "BlobStreamIncomplete",
+    "CaCertFailure",
+    "Credential",
+    "Endpoint",
+    "Keychain",
+    "KeychainFailure",
+    "ManifestResponse",
+    "ManifestTooLarge",
+    "PushMode",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryFailure",
+    "RegistryOptions",
+    "TransportFailure",
+    "VerifiedStream",
+]

@@ -1,0 +1,342 @@
+"""The HTTP transport under the registry client (reference §6.6).
+
+* **TLS**: the system trust store (``ssl.create_default_context()``; certifi's
+  bundle when the system has none) plus every ``--registry-ca-cert-path``
+  file; ``verify_certs=False`` turns verification off.
+* **HTTP/1.1 only**, one connection pool per transport, keep-alive; httpcore's
+  read size is raised to 1 MiB (python-measurements.md §httpx: 1.7x faster
+  downloads), a process-wide class attribute set once.
+* **Proxies** follow Go's ``http.ProxyFromEnvironment`` (which imgpkg uses),
+  read from the environment mapping the client was given, not by httpx:
+
+  - ``HTTPS_PROXY``/``https_proxy`` for https URLs, ``HTTP_PROXY``/``http_proxy``
+    for http URLs (upper case first); a value without a scheme means ``http://``;
+  - ``localhost`` and loopback IP addresses are **never** proxied, whatever
+    ``NO_PROXY`` says, so a proxy in the environment never breaks a local
+    registry (and ``NO_PROXY`` need not list it);
+  - ``NO_PROXY``/``no_proxy``: comma-separated; ``*`` disables proxying; an IP
+    or CIDR matches addresses; ``name``, ``.name`` and ``*.name`` match the
+    host and its subdomains (``.name`` only subdomains); an entry may carry
+    ``:port``.
+
+* **Debug**: :class:`LoggingTransport` writes one ``-->``/``<--`` line per
+  exchange plus the headers, with ``Authorization``/cookies redacted and
+  query values hidden (``imgpkg_pure.registry_wire``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Final, final
+
+import certifi  # httpx's own dependency: the fallback when the system has no CAs
+import httpcore
+import httpx
+from attrs import frozen
+from returns.io import IOFailure, IOResult, IOSuccess
+
+from imgpkg_pure.registry_wire import redact_header, redact_url_for_log
+from store.registry.errors import CaCertFailure
+from store.registry.options import RegistryOptions
+
+__all__ = [
+    "READ_SIZE",
+    "LoggingTransport",
+    "ProxyRules",
+    "RoutingTransport",
+    "build_ssl_context",
+    "build_transport",
+    "describe_transport_error",
+    "raise_read_size",
+]
+
+#: httpcore's per-``recv`` read size once :func:`raise_read_size` ran.
+READ_SIZE: Final = 1 << 20
+
+
+def raise_read_size() -> None:
+    """Make httpcore read up to 1 MiB per ``recv`` (its default is 64 KiB)."""
+    connection = httpcore._sync.http11.HTTP11Connection
+    if getattr(connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
+        connection.READ_NUM_BYTES = READ_SIZE
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+def build_ssl_context(options: RegistryOptions) -> IOResult[ssl.SSLContext, CaCertFailure]:
+    """System trust plus ``options.ca_cert_paths``; no verification if ``verify_certs`` is off."""
+    context = ssl.create_default_context()
+    if not options.verify_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return IOSuccess(context)
+    if context.cert_store_stats().get("x509_ca", 0) == 0:
+        context.load_verify_locations(cafile=certifi.where())
+    for path in options.ca_cert_paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                pem = handle.read()
+        except OSError as error:
+            reason = f"open {path}: {(error.strerror or str(error)).lower()}"
+            return IOFailure(CaCertFailure(path=path, stage="Reading", reason=reason))
+        if "-----BEGIN CERTIFICATE-----" not in pem:
+            return IOFailure(CaCertFailure(path=path, stage="Adding", reason="failed"))
+        try:
+            context.load_verify_locations(cadata=pem)
+        except (ssl.SSLError, ValueError):
+            return IOFailure(CaCertFailure(path=path, stage="Adding", reason="failed"))
+    return IOSuccess(context)
+
+
+# --- proxies --------------------------------------------------------------------------------
+
+
+def _env_any(environ: Mapping[str, str], *names: str) -> str:
+    for name in names:
+        value = environ.get(name, "")
+        if value:
+            return value
+    return ""
+
+
+def _proxy_url(value: str) -> str | None:
+    if not value:
+        return None
+    return value if "://" in value else f"http://{value}"
+
+
+@frozen
+class _IpRule:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    port: str
+
+
+@frozen
+class _DomainRule:
+    suffix: str  # always starts with "."
+    match_host: bool
+    port: str
+
+
+def _split_port(entry: str) -> tuple[str, str]:
+    if entry.startswith("["):
+        close = entry.find("]")
+        if close > 0 and entry[close + 1 : close + 2] == ":":
+            return entry[1:close], entry[close + 2 :]
+        return entry.strip("[]"), ""
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, port
+    return entry, ""
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+@final
+@frozen(kw_only=True)
+class ProxyRules:
+    """Go ``httpproxy.Config`` semantics over an environment mapping (see the module doc)."""
+
+    http_proxy: str | None = None
+    https_proxy: str | None = None
+    everything_direct: bool = False
+    ip_rules: tuple[_IpRule, ...] = ()
+    domain_rules: tuple[_DomainRule, ...] = ()
+
+    @staticmethod
+    def from_environ(environ: Mapping[str, str]) -> ProxyRules:
+        no_proxy = _env_any(environ, "NO_PROXY", "no_proxy")
+        ip_rules: list[_IpRule] = []
+        domain_rules: list[_DomainRule] = []
+        everything_direct = False
+        for raw in no_proxy.split(","):
+            entry = raw.strip().lower()
+            if not entry:
+                continue
+            if entry == "*":
+                everything_direct = True
+                break
+            if "/" in entry:
+                with contextlib.suppress(ValueError):
+                    ip_rules.append(_IpRule(ipaddress.ip_network(entry, strict=False), ""))
+                continue
+            host, port = _split_port(entry)
+            address = _ip(host)
+            if address is not None:
+                ip_rules.append(_IpRule(ipaddress.ip_network(address), port))
+                continue
+            if not host:
+                continue
+            if host.startswith("*."):
+                host = host[1:]
+            match_host = not host.startswith(".")
+            suffix = host if host.startswith(".") else "." + host
+            domain_rules.append(_DomainRule(suffix, match_host, port))
+        return ProxyRules(
+            http_proxy=_proxy_url(_env_any(environ, "HTTP_PROXY", "http_proxy")),
+            https_proxy=_proxy_url(_env_any(environ, "HTTPS_PROXY", "https_proxy")),
+            everything_direct=everything_direct,
+            ip_rules=tuple(ip_rules),
+            domain_rules=tuple(domain_rules),
+        )
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy URL for a request to ``url``, or None to connect directly."""
+        proxy = self.https_proxy if url.scheme == "https" else self.http_proxy
+        if proxy is None or self.everything_direct:
+            return None
+        host = url.host.lower()
+        port = str(url.port or (443 if url.scheme == "https" else 80))
+        if host == "localhost":
+            return None
+        address = _ip(host)
+        if address is not None:
+            if address.is_loopback:
+                return None
+            for rule in self.ip_rules:
+                if address in rule.network and rule.port in ("", port):
+                    return None
+        for domain in self.domain_rules:
+            if (host.endswith(domain.suffix) or (domain.match_host and host == domain.suffix[1:])) \
+                    and domain.port in ("", port):
+                return None
+        return proxy
+
+
+# --- transports -----------------------------------------------------------------------------
+
+
+class RoutingTransport(httpx.BaseTransport):
+    """Sends each request directly or through the proxy :class:`ProxyRules` picks."""
+
+    def __init__(
+        self, rules: ProxyRules, make: Callable[[str | None], httpx.BaseTransport]
+    ) -> None:
+        self._rules = rules
+        self._direct = make(None)
+        self._proxied: dict[str, httpx.BaseTransport] = {}
+        for proxy in (rules.http_proxy, rules.https_proxy):
+            if proxy is not None and proxy not in self._proxied:
+                self._proxied[proxy] = make(proxy)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        proxy = self._rules.proxy_for(request.url)
+        transport = self._direct if proxy is None else self._proxied[proxy]
+        return transport.handle_request(request)
+
+    def close(self) -> None:
+        self._direct.close()
+        for transport in self._proxied.values():
+            transport.close()
+
+
+class LoggingTransport(httpx.BaseTransport):
+    """Logs each exchange (``--> METHOD url``, ``<-- status url (ms)``), secrets redacted."""
+
+    def __init__(self, inner: httpx.BaseTransport, write: Callable[[str], None]) -> None:
+        self._inner = inner
+        self._write = write
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = redact_url_for_log(str(request.url))
+        lines = [f"--> {request.method} {url}"]
+        lines += [f"    {k}: {redact_header(k, v)}" for k, v in request.headers.multi_items()]
+        self._write("\n".join(lines))
+        started = time.monotonic()
+        try:
+            response = self._inner.handle_request(request)
+        except httpx.TransportError as error:
+            elapsed = (time.monotonic() - started) * 1000
+            self._write(f"<-- error {url} ({elapsed:.1f}ms): {describe_transport_error(error)[0]}")
+            raise
+        elapsed = (time.monotonic() - started) * 1000
+        lines = [f"<-- {response.status_code} {url} ({elapsed:.1f}ms)"]
+        lines += [f"    {k}: {redact_header(k, v)}" for k, v in response.headers.multi_items()]
+        self._write("\n".join(lines))
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def build_transport(
+    environ: Mapping[str, str],
+    context: ssl.SSLContext,
+    write_debug: Callable[[str], None] | None,
+) -> httpx.BaseTransport:
+    """The transport stack: proxy routing over HTTP/1.1 pools, logging on top when debugging."""
+    raise_read_size()
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=90)
+
+    def make(proxy: str | None) -> httpx.BaseTransport:
+        return httpx.HTTPTransport(
+            verify=context,
+            http1=True,
+            http2=False,
+            limits=limits,
+            proxy=proxy,
+            trust_env=False,
+            retries=0,
+        )
+
+    transport: httpx.BaseTransport = RoutingTransport(ProxyRules.from_environ(environ), make)
+    if write_debug is not None:
+        transport = LoggingTransport(transport, write_debug)
+    return transport
+
+
+# --- transport errors -----------------------------------------------------------------------
+
+_CA_HINT: Final = (
+    "add the registry's CA with --registry-ca-cert-path "
+    "(or, unsafely, --registry-verify-certs=false)"
+)
+
+
+def describe_transport_error(error: httpx.TransportError) -> tuple[str, bool]:
+    """A one-line reason for an httpx transport error and whether it is worth retrying."""
+    text = str(error) or type(error).__name__
+    lowered = text.lower()
+    if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered:
+        detail = text.split("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip()
+        return f"TLS certificate verification failed ({detail}); {_CA_HINT}", False
+    if isinstance(error, httpx.ProxyError):
+        return f"proxy error: {text}", True
+    if isinstance(error, httpx.ConnectTimeout):
+        return f"timed out connecting ({text})", True
+    if isinstance(error, httpx.ReadTimeout):
+        return (
+            "timeout awaiting response headers or data "
+            "(see --registry-response-header-timeout)",
+            True,
+        )
+    if isinstance(error, httpx.WriteTimeout):
+        return "timed out sending the request body", True
+    if isinstance(error, httpx.PoolTimeout):
+        return "timed out waiting for a free connection", True
+    if isinstance(error, httpx.ConnectError):
+        if "connection refused" in lowered:
+            return "connection refused", True
+        if "name or service not known" in lowered or "nodename nor servname" in lowered \
+                or "name resolution" in lowered:
+            return f"cannot resolve the host name ({text})", False
+        if "ssl" in lowered or "tls" in lowered:
+            return f"TLS handshake failed ({text})", False
+        return text, True
+    if isinstance(error, httpx.RemoteProtocolError):
+        return f"the server broke the connection ({text})", True
+    if isinstance(error, httpx.ReadError | httpx.WriteError):
+        return f"connection error ({text})", True
+    if isinstance(error, httpx.LocalProtocolError):
+        return f"request could not be sent ({text})", False
+    return text, False

@@ -1,0 +1,143 @@
+"""Streams that verify a blob's size and digest while it is read.
+
+A :class:`VerifiedStream` wraps any iterator of byte chunks and a descriptor.
+Iterating it yields the chunks unchanged while it counts and hashes them;
+:meth:`VerifiedStream.verdict` then says whether the bytes were the
+descriptor's bytes.  The rules, so that a caller streaming into a file or into
+another registry can never mistake unverified bytes for verified ones:
+
+* iteration never raises for bad content: it stops;
+* a chunk that would take the stream past the expected size is **not**
+  yielded; the verdict is ``SizeMismatch``;
+* a read error ends the iteration; the verdict is that error;
+* the verdict is a success only when the stream was read to its end, had the
+  expected size and hashed to the expected digest; before the end it is
+  ``BlobStreamIncomplete``.
+
+So: write the chunks somewhere provisional, then commit only on a successful
+verdict (``store.blobstore`` ingests do exactly that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Self
+
+from returns.io import IOFailure, IOResult, IOSuccess
+
+from imgpkg_pure.digest import Digest, hasher
+from imgpkg_pure.errors import DigestMismatch, SizeMismatch
+from imgpkg_pure.oci import Descriptor
+from store.registry.errors import BlobStreamIncomplete, RegistryError
+
+__all__ = ["VerifiedStream"]
+
+ReadErrorMapper = Callable[[Exception], RegistryError | None]
+"""Turns an exception raised by the source into an error value (None: not ours, re-raise)."""
+
+
+def _no_errors(_error: Exception) -> RegistryError | None:
+    return None
+
+
+class VerifiedStream:
+    """Chunks of one blob, checked against ``descriptor`` as they pass (see the module doc).
+
+    ``what`` names the blob in errors (e.g. ``blob sha256:… in 127.0.0.1:5000/repo``).
+    ``close`` releases the source (an HTTP response); it runs once, at the end
+    of iteration or on :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        descriptor: Descriptor,
+        *,
+        what: str,
+        close: Callable[[], None] = lambda: None,
+        map_error: ReadErrorMapper = _no_errors,
+    ) -> None:
+        self._chunks = chunks
+        self._descriptor = descriptor
+        self._what = what
+        self._close = close
+        self._map_error = map_error
+        self._hash = hasher(descriptor.digest.algorithm)
+        self._read = 0
+        self._finished = False
+        self._failure: RegistryError | None = None
+        self._closed = False
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
+
+    @property
+    def bytes_read(self) -> int:
+        return self._read
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._finished or self._failure is not None:
+            return
+        try:
+            for chunk in self._chunks:
+                if not chunk:
+                    continue
+                if self._read + len(chunk) > self._descriptor.size:
+                    self._failure = SizeMismatch(
+                        what=self._what,
+                        expected=self._descriptor.size,
+                        actual=self._read + len(chunk),
+                    )
+                    return
+                self._read += len(chunk)
+                self._hash.update(chunk)
+                yield chunk
+            self._finished = True
+        except Exception as error:
+            mapped = self._map_error(error)
+            if mapped is None:
+                raise
+            self._failure = mapped
+        finally:
+            self.close()
+
+    def verdict(self) -> IOResult[Descriptor, RegistryError]:
+        """The descriptor if the stream was read whole and matched it; else why not."""
+        if self._failure is not None:
+            return IOFailure(self._failure)
+        if not self._finished:
+            return IOFailure(
+                BlobStreamIncomplete(
+                    what=self._what, read=self._read, expected=self._descriptor.size
+                )
+            )
+        if self._read != self._descriptor.size:
+            return IOFailure(
+                SizeMismatch(what=self._what, expected=self._descriptor.size, actual=self._read)
+            )
+        actual = Digest(self._descriptor.digest.algorithm, self._hash.hexdigest())
+        if actual != self._descriptor.digest:
+            return IOFailure(
+                DigestMismatch(
+                    what=self._what, expected=str(self._descriptor.digest), actual=str(actual)
+                )
+            )
+        return IOSuccess(self._descriptor)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
