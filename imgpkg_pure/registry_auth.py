@@ -28,6 +28,10 @@ Deliberate differences from imgpkg, all of them stricter:
   imgpkg silently never uses such a set, or sends no credentials.
 * Sets with the same key are ordered unsuffixed first, then by suffix (imgpkg's
   order for equal keys depends on Go map iteration).
+
+And one that is more lenient: for Docker Hub, config entries (``auths`` and
+``credHelpers``) keyed ``https://index.docker.io/v1/``, ``index.docker.io`` or
+``docker.io`` all count, in that order (podman writes ``docker.io``).
 """
 
 from __future__ import annotations

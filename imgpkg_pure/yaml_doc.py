@@ -24,17 +24,20 @@ Error texts are the Go ones (``error converting YAML to JSON: ...``,
 ``error unmarshaling JSON: while decoding JSON: json: ...``); each error also
 carries the field path where it happened.
 
-Writing (``encode_yaml``) reproduces ``yaml.Marshal``: the value goes through
-JSON, so every map's keys are sorted (with go-yaml's "natural" order: letters
-after other characters, digit runs compared as numbers), and go-yaml v2's
-emitter writes it: block style, sequences flush with their parent key,
-2-space indentation, line width 80 (long scalars fold at spaces), strings
-quoted only when a plain scalar would not read back as the same string,
-multi-line strings as ``|`` blocks when they can be.  The emitter below is a
-port of the relevant parts of go-yaml's ``emitterc.go``, which is itself a
-port of libyaml.  imgpkg adds the ``---`` line in front.
+Writing (``encode_yaml``) reproduces ``yaml.Marshal``.  The value goes
+through JSON, so every map's keys are sorted, in go-yaml's "natural" order
+(letters after other characters, digit runs compared as numbers).  Each
+string gets the style go-yaml asks for: plain when a plain scalar reads back
+as the same string, a ``|`` block when it holds a newline, double quotes
+otherwise or when it holds a character go-yaml will only write escaped.
+PyYAML's emitter then writes the events (block style, sequences flush with
+their parent key, 2-space indentation, long lines folded at column 80,
+single quotes where plain text would be misread), with a few methods
+overridden where go-yaml's output differs from PyYAML's: simple keys, the
+folding of quoted scalars, no ``---`` or ``...`` markers.  imgpkg adds the
+``---`` line in front.
 
-Parsing itself is delegated to PyYAML (libyaml's event parser when
+Parsing is delegated to PyYAML as well (libyaml's event parser when
 available, under PyYAML's composer); only the node tree is used, never
 PyYAML's constructors.
 
@@ -53,13 +56,16 @@ strings no real lock file holds:
 * A mapping key written ``<<`` is a YAML merge key, in go-yaml as here: an
   annotation named ``<<`` is written plainly and cannot be read back (as
   with imgpkg).
+* go-yaml's key order is not always consistent (``1a`` < ``9a`` < ``10a``
+  < ``1a``, or digit runs that overflow int64), and Go sorts the keys in
+  its random map order, so for such keys imgpkg's output itself varies from
+  run to run; ``natural_key_order`` returns one of its possible orders.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 import math
 import re
 import struct
@@ -1149,6 +1155,17 @@ class _GoYamlEmitter(yaml.emitter.Emitter):
         self.write_indicator('"', False)
 
 
+@final
+class _Text:
+    """Where the emitter writes: PyYAML only needs ``write``."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+
 def _scalar_event(text: str, style: str | None) -> yaml.ScalarEvent:
     return yaml.ScalarEvent(anchor=None, tag=None, implicit=(True, True), value=text, style=style)
 
@@ -1179,7 +1196,7 @@ def encode_yaml(tree: Tree, *, document_marker: bool = True) -> str:
     ``tree`` must already have Go's ``omitempty`` applied (absent keys are not
     written); ``None`` is written as ``null``.
     """
-    out = io.StringIO()
+    out = _Text()
     emitter = _GoYamlEmitter(out, indent=2, width=_LINE_WIDTH, allow_unicode=True, line_break="\n")
     # No StreamEndEvent: after a ``|+`` block or a plain scalar at the end of
     # the document PyYAML would close the stream with ``...``; go-yaml does not.
@@ -1194,5 +1211,5 @@ def encode_yaml(tree: Tree, *, document_marker: bool = True) -> str:
             emitter.emit(event)
     finally:
         emitter.dispose()
-    body = out.getvalue()
+    body = "".join(out.parts)
     return f"---\n{body}" if document_marker else body

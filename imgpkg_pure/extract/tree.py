@@ -39,7 +39,6 @@ from typing import assert_never, final
 
 from attrs import frozen
 
-from imgpkg_pure.extract.errors import shown
 from imgpkg_pure.extract.entry import (
     EntryAction,
     HardLink,
@@ -53,6 +52,7 @@ from imgpkg_pure.extract.entry import (
     join_path,
     parent_path,
 )
+from imgpkg_pure.extract.errors import shown
 
 
 class NodeKind(Enum):

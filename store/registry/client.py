@@ -315,17 +315,16 @@ class RegistryClient:
         self._tokens: dict[tuple[str, AuthConfig], list[_TokenEntry]] = {}
         self._refresh_tokens: dict[tuple[str, AuthConfig], str] = {}
         self._token_lock = threading.Lock()
-        context = build_ssl_context(self._options)
         self._setup_error: RegistryError | None = None
-        if not is_successful(context):
-            self._setup_error = unsafe_perform_io(context.failure())
-            verify: object = True
+        context = build_ssl_context(self._options)
+        if is_successful(context):
+            ssl_context: ssl.SSLContext = unsafe_perform_io(context.unwrap())
         else:
-            verify = unsafe_perform_io(context.unwrap())
+            self._setup_error = unsafe_perform_io(context.failure())
+            ssl_context = ssl.create_default_context()  # never used: every operation fails
         keychain_ok = self._keychain.check()
         if self._setup_error is None and not is_successful(keychain_ok):
             self._setup_error = unsafe_perform_io(keychain_ok.failure())
-        ssl_context = verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
         write = self._debug if self._options.debug else None
         timeout = self._options.response_header_timeout
         self._http = httpx.Client(
@@ -708,6 +707,7 @@ class RegistryClient:
         attempt = 1
         while True:
             authorization = self._authorization(endpoint, credential, scopes, refresh=refresh)
+            refresh = False  # one new token per 401, however the retry then goes
             if not isinstance(authorization, Success):
                 return Failure(authorization.failure())
             url = endpoint.base_url + call.target if call.target.startswith("/") else call.target
@@ -762,7 +762,6 @@ class RegistryClient:
                 self._sleep(delay)
                 attempt += 1
                 continue
-            refresh = False
             return Success(response)
 
     def _read(self, response: httpx.Response, limit: int) -> Result[bytes, RegistryError]:

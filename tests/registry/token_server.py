@@ -24,6 +24,7 @@ tests can count how many tokens a client fetched.  Policy:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import shutil
@@ -86,7 +87,7 @@ def _openssl(args: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
 
 def libtrust_key_id(spki_der: bytes) -> str:
     """libtrust's ``KeyID``: base32 of the first 240 bits of sha256(SPKI), in 4-char groups."""
-    digest = __import__("hashlib").sha256(spki_der).digest()[:30]
+    digest = hashlib.sha256(spki_der).digest()[:30]
     encoded = base64.b32encode(digest).decode("ascii")
     return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
 
