@@ -147,6 +147,48 @@ def push(
     )
 
 
+@cli.command(help="Pull files from bundle, image, or bundle lock file")
+@click.option("-i", "--image", default=None, help="Set image reference")
+@click.option("-b", "--bundle", default=None, help="Set bundle reference")
+@click.option("--lock", default=None, help="Path to BundleLock file")
+@click.option("-o", "--output", default=None, help="Set output path")
+@click.option("-r", "--recursive", is_flag=True, help="Pull nested bundles too")
+@_bool_option(
+    "--image-is-bundle-check",
+    True,
+    "Error when image is a bundle (disable to pull a bundle's contents as a plain image)",
+)
+@_registry_options
+@_global_options
+def pull(
+    image: str | None,
+    bundle: str | None,
+    lock: str | None,
+    output: str | None,
+    recursive: bool,
+    image_is_bundle_check: bool,
+    tty: bool,
+    json_mode: bool,
+    debug: bool,
+    yes: bool,
+    **registry: Any,
+) -> int:
+    from store.pull_command import run_pull
+    from store.registry_flags import registry_options
+
+    ui = _make_ui(tty, json_mode)
+    return run_pull(
+        ui,
+        registry=registry_options(debug=debug, **registry),
+        image=image,
+        bundle=bundle,
+        lock=lock,
+        output=output,
+        recursive=recursive,
+        image_is_bundle_check=image_is_bundle_check,
+    )
+
+
 @cli.command(help="Print client version")
 @_global_options
 def version(tty: bool, json_mode: bool, debug: bool, yes: bool) -> int:

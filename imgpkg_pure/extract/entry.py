@@ -15,8 +15,10 @@ Rules (``docs/formats/extraction.md`` §2, OCI image-spec ``layer.md``):
   above the output directory.  Hard link targets follow the same rules.
 * Whiteouts (``layer.md`` "Whiteouts"): a basename ``.wh..wh..opq`` marks its
   directory opaque; ``.wh.<name>`` deletes ``<name>`` from lower layers; other
-  ``.wh..wh.*`` names are AUFS bookkeeping and are skipped.  A whiteout whose
-  ``<name>`` is empty, ``.`` or ``..`` is refused.
+  ``.wh..wh.*`` names are AUFS bookkeeping and are skipped, as is anything
+  below a ``.wh.`` name (AUFS's ``.wh..wh.plnk/``): no extracted name ever
+  starts with ``.wh.``.  A whiteout whose ``<name>`` is empty, ``.`` or ``..``
+  is refused.
 * Types: directories, regular files (including contiguous and GNU sparse
   entries) and hard links are applied; symbolic links, character and block
   devices and fifos are skipped (never created); any other type is refused
@@ -182,6 +184,8 @@ def _classify(
     path: str, *, typeflag: bytes, linkname: str, mode: int, size: int, mtime: int
 ) -> Result[EntryAction, str] | None:
     """The action for a safe ``path``; ``None`` for an unsupported type."""
+    if any(part.startswith(WHITEOUT_PREFIX) for part in path.split("/")[:-1]):
+        return Success(Skip(path=path, reason="below a whiteout name (AUFS metadata)"))
     if path and base_name(path).startswith(WHITEOUT_PREFIX):
         return _whiteout(path)
     if typeflag == DIRTYPE:

@@ -280,6 +280,11 @@ def test_hard_link_inside_is_normalised() -> None:
         ("a/.wh..wh..opq", OpaqueDir(path="a")),
         (".wh..wh..opq", OpaqueDir(path="")),
         (".wh..wh.plnk", Skip(path=".wh..wh.plnk", reason="AUFS whiteout metadata (ignored)")),
+        (
+            ".wh..wh.plnk/1234.56",
+            Skip(path=".wh..wh.plnk/1234.56", reason="below a whiteout name (AUFS metadata)"),
+        ),
+        ("a/.wh.b/c", Skip(path="a/.wh.b/c", reason="below a whiteout name (AUFS metadata)")),
     ],
 )
 def test_whiteouts(name: str, action: object) -> None:

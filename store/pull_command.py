@@ -1,0 +1,449 @@
+"""``pull``: an image or bundle from a registry into a directory (reference §4).
+
+observe (manifest, config) → decide (pure, §4.1) → download the layers into a
+temporary staging store, verified → extract (``store.extract``: safe paths,
+OCI whiteouts, atomic replacement of the output) → for a bundle, the
+relocation check and the rewrite of ``.imgpkg/images.yml`` (pure decisions in
+``imgpkg_pure.pull``), and with ``-r`` the nested bundles into
+``.imgpkg/bundles/sha256-<hex>/``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+from attrs import frozen
+from returns.io import IOFailure, IOResult, IOSuccess
+from returns.result import Failure, Result
+from returns.unsafe import unsafe_perform_io
+
+from imgpkg_pure.bundle import (
+    ImageLocations,
+    ImagesLock,
+    encode_images_lock,
+    parse_bundle_lock,
+    parse_image_locations,
+    parse_images_lock,
+)
+from imgpkg_pure.errors import MalformedDocument
+from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
+from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
+from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
+from imgpkg_pure.pull import (
+    PullRefused,
+    PullRequest,
+    decide,
+    lock_update_message,
+    nested_bundle_dir,
+    parse_pull_request,
+    primary_location,
+    relocated_lock,
+    relocation_candidates,
+)
+from imgpkg_pure.push import UsageError
+from imgpkg_pure.reference import Reference
+from store.atomic import WriteFailure, write_atomically
+from store.blobstore import BlobStore
+from store.errors import StoreError
+from store.extract import ExtractError, extract_image, resolve_output
+from store.push_command import fail, read_text_file, temporary_store
+from store.registry import RegistryClient, RegistryError, RegistryFailure, RegistryOptions
+from store.ui import Ui
+
+#: The largest locations image layer read (it holds one small YAML file).
+MAX_LOCATIONS_LAYER = 16 * 1024 * 1024
+
+
+@frozen(kw_only=True)
+class LocationsImageInvalid:
+    """A locations image that is not what imgpkg writes (§2.5)."""
+
+    reference: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return f"locations image '{self.reference}': {self.reason}"
+
+
+PullError = (
+    UsageError
+    | PullRefused
+    | RegistryError
+    | StoreError
+    | ExtractError
+    | WriteFailure
+    | MalformedDocument
+    | LocationsImageInvalid
+)
+
+
+@frozen(kw_only=True)
+class Observed:
+    """What a reference points at: its digest reference, document, and config if an image."""
+
+    reference: Reference
+    document: Manifest | ImageIndex
+    config: ImageConfig | None
+
+    @property
+    def is_bundle(self) -> bool:
+        return self.config is not None and self.config.is_bundle
+
+
+def _io(result: Result[object, PullError]) -> IOResult[object, PullError]:
+    return IOResult.from_result(result)
+
+
+class _Pull:
+    """One pull run: the client, the staging store, the UI, and what was already pulled."""
+
+    def __init__(
+        self, ui: Ui, client: RegistryClient, staging: BlobStore, request: PullRequest
+    ) -> None:
+        self.ui = ui
+        self.client = client
+        self.staging = staging
+        self.request = request
+        self.seen: set[str] = set()
+        self.printed_nested_header = False
+
+    # -- observing ---------------------------------------------------------------------
+
+    def observe(self, reference: Reference) -> IOResult[Observed, PullError]:
+        fetched = self.client.get_manifest(reference)
+        if isinstance(fetched, IOFailure):
+            return IOFailure(unsafe_perform_io(fetched.failure()))
+        response = unsafe_perform_io(fetched.unwrap())
+        parsed = parse_manifest_or_index(response.raw, f"manifest {reference}", response.media_type)
+        if isinstance(parsed, Failure):
+            return IOFailure(parsed.failure())
+        document = parsed.unwrap()
+        digest_ref = reference.context().digest(response.digest)
+        if isinstance(document, ImageIndex):
+            return IOSuccess(Observed(reference=digest_ref, document=document, config=None))
+        config = self._config(digest_ref, document.config)
+        return config.map(lambda c: Observed(reference=digest_ref, document=document, config=c))
+
+    def _config(
+        self, reference: Reference, descriptor: Descriptor
+    ) -> IOResult[ImageConfig, PullError]:
+        raw = bytearray()
+        fetched = self.client.fetch_blob_to(reference.context(), descriptor, raw.extend)
+        if isinstance(fetched, IOFailure):
+            return IOFailure(unsafe_perform_io(fetched.failure()))
+        parsed = parse_config(bytes(raw), f"config {descriptor.digest} of {reference}")
+        if isinstance(parsed, Failure):
+            return IOFailure(parsed.failure())
+        return IOSuccess(parsed.unwrap())
+
+    # -- downloading and extracting ---------------------------------------------------
+
+    def _download(self, reference: Reference, layer: Descriptor) -> IOResult[None, PullError]:
+        if unsafe_perform_io(self.staging.exists(layer.digest).value_or(False)):
+            return IOSuccess(None)
+        opened = self.client.open_blob(reference.context(), layer)
+        if isinstance(opened, IOFailure):
+            return IOFailure(unsafe_perform_io(opened.failure()))
+        ingest_opened = self.staging.ingest(layer.digest.algorithm)
+        if isinstance(ingest_opened, IOFailure):
+            return IOFailure(unsafe_perform_io(ingest_opened.failure()))
+        with (
+            unsafe_perform_io(opened.unwrap()) as stream,
+            unsafe_perform_io(ingest_opened.unwrap()) as ingest,
+        ):
+            for chunk in stream:
+                written = ingest.write(chunk)
+                if isinstance(written, IOFailure):
+                    return IOFailure(unsafe_perform_io(written.failure()))
+            verdict = stream.verdict()
+            if isinstance(verdict, IOFailure):
+                return IOFailure(unsafe_perform_io(verdict.failure()))
+            committed = ingest.commit(layer.size, layer.digest)
+            if isinstance(committed, IOFailure):
+                return IOFailure(unsafe_perform_io(committed.failure()))
+        return IOSuccess(None)
+
+    def extract(self, observed: Observed, output: Path, indent: str) -> IOResult[None, PullError]:
+        document = observed.document
+        assert isinstance(document, Manifest)
+        for layer in document.layers:
+            downloaded = self._download(observed.reference, layer)
+            if isinstance(downloaded, IOFailure):
+                return downloaded
+
+        def log_layer(n: int, total: int, descriptor: Descriptor) -> None:
+            self.ui.log(f"{indent}Extracting layer '{descriptor.digest}' ({n}/{total})")
+
+        extracted = extract_image(
+            document.layers,
+            self.staging,
+            output,
+            cwd=Path.cwd(),
+            home=Path.home(),
+            on_layer=log_layer,
+        )
+        if isinstance(extracted, IOFailure):
+            return IOFailure(unsafe_perform_io(extracted.failure()))
+        report = unsafe_perform_io(extracted.unwrap())
+        for skipped in report.skipped:
+            self.ui.log(f"{indent}Warning: {skipped.message}")
+        for warning in report.warnings:
+            self.ui.log(f"{indent}Warning: {warning}")
+        return IOSuccess(None)
+
+    # -- bundles -------------------------------------------------------------------------
+
+    def locations(self, bundle: Reference) -> IOResult[ImageLocations | None, PullError]:
+        """The locations image of a bundle (§2.5), or None when there is none."""
+        assert bundle.digest is not None
+        tag = f"{bundle.digest.tag_form}.image-locations.imgpkg"
+        where = Reference(
+            registry=bundle.registry, repository=bundle.repository, tag=tag, digest=None
+        )
+        fetched = self.client.get_manifest(where)
+        if isinstance(fetched, IOFailure):
+            error = unsafe_perform_io(fetched.failure())
+            if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
+                return IOSuccess(None)
+            return IOFailure(error)
+        response = unsafe_perform_io(fetched.unwrap())
+        parsed = parse_manifest_or_index(response.raw, f"manifest {where}", response.media_type)
+        if isinstance(parsed, Failure):
+            return IOFailure(parsed.failure())
+        manifest = parsed.unwrap()
+        if not isinstance(manifest, Manifest) or len(manifest.layers) != 1:
+            count = len(manifest.layers) if isinstance(manifest, Manifest) else 0
+            return IOFailure(
+                LocationsImageInvalid(
+                    reference=str(where),
+                    reason=f"Expected locations OCI Image to only have a single layer, got {count}",
+                )
+            )
+        layer = manifest.layers[0]
+        if layer.media_type != DOCKER_LAYER_GZIP:
+            return IOFailure(
+                LocationsImageInvalid(
+                    reference=str(where),
+                    reason="Expected layer to have docker layer media type, "
+                    f"was {layer.media_type}",
+                )
+            )
+        if layer.size > MAX_LOCATIONS_LAYER:
+            return IOFailure(
+                LocationsImageInvalid(reference=str(where), reason="layer is too large")
+            )
+        data = bytearray()
+        fetched_layer = self.client.fetch_blob_to(where.context(), layer, data.extend)
+        if isinstance(fetched_layer, IOFailure):
+            return IOFailure(unsafe_perform_io(fetched_layer.failure()))
+        text = _locations_file(bytes(data))
+        if text is None:
+            return IOFailure(
+                LocationsImageInvalid(
+                    reference=str(where),
+                    reason="Expected to find image-locations.yml in location image",
+                )
+            )
+        return (
+            IOResult.from_result(parse_image_locations(text, f"image-locations.yml of {where}"))
+            .map(lambda locations: locations)
+            .alt(lambda e: e)
+        )
+
+    def bundle(
+        self, observed: Observed, output: Path, root: Path, indent: str, label: str
+    ) -> IOResult[bool, PullError]:
+        """Pull one bundle into ``output``; whether its images were found relocated."""
+        self.ui.log(f"{indent}{label} '{observed.reference}'")
+        extracted = self.extract(observed, output, indent + "  ")
+        if isinstance(extracted, IOFailure):
+            return IOFailure(unsafe_perform_io(extracted.failure()))
+        images_yml = output / ".imgpkg" / "images.yml"
+        text = read_text_file(str(images_yml))
+        if isinstance(text, IOFailure):
+            return IOFailure(unsafe_perform_io(text.failure()))
+        parsed = parse_images_lock(unsafe_perform_io(text.unwrap()), str(images_yml))
+        if isinstance(parsed, Failure):
+            return IOFailure(parsed.failure())
+        lock = parsed.unwrap()
+        located = self.locations(observed.reference)
+        if isinstance(located, IOFailure):
+            return IOFailure(unsafe_perform_io(located.failure()))
+        locations = unsafe_perform_io(located.unwrap())
+        repository = observed.reference.context()
+        found: list[bool] = []
+        if locations is None:
+            for candidate in relocation_candidates(lock, repository):
+                head = self.client.head_manifest(candidate)
+                if isinstance(head, IOFailure):
+                    error = unsafe_perform_io(head.failure())
+                    if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
+                        found.append(False)
+                        continue
+                    return IOFailure(error)
+                found.append(unsafe_perform_io(head.unwrap()) is not None)
+        rewritten = relocated_lock(
+            lock, repository, has_locations_image=locations is not None, found=tuple(found)
+        )
+        relocated = rewritten is not None
+        if self.request.recursive:
+            nested = self.nested(
+                lock=lock,
+                locations=locations,
+                parent=observed,
+                relocated=relocated,
+                root=root,
+                indent=indent,
+            )
+            if isinstance(nested, IOFailure):
+                return nested
+        if rewritten is not None:
+            written = write_atomically(str(images_yml), encode_images_lock(rewritten).encode())
+            if isinstance(written, IOFailure):
+                return IOFailure(unsafe_perform_io(written.failure()))
+        return IOSuccess(relocated)
+
+    def nested(
+        self,
+        *,
+        lock: ImagesLock,
+        locations: ImageLocations | None,
+        parent: Observed,
+        relocated: bool,
+        root: Path,
+        indent: str,
+    ) -> IOResult[bool, PullError]:
+        repository = parent.reference.context()
+        for entry in lock.images:
+            original = str(entry.image)
+            known = None if locations is None else locations.is_bundle(original)
+            if known is False:
+                continue
+            where = primary_location(entry.image, repository, relocated)
+            observed = self.observe(where)
+            if isinstance(observed, IOFailure):
+                return IOFailure(unsafe_perform_io(observed.failure()))
+            child = unsafe_perform_io(observed.unwrap())
+            if not child.is_bundle:
+                continue
+            if not self.printed_nested_header:
+                self.ui.log("")
+                self.ui.log("Nested bundles")
+                self.printed_nested_header = True
+            inner = indent + "  "
+            if original in self.seen:
+                self.ui.log(f"{inner}Pulling nested bundle '{where}'")
+                self.ui.log(f"{inner}  Skipped, already downloaded")
+                continue
+            self.seen.add(original)
+            assert child.reference.digest is not None
+            target = root / nested_bundle_dir(child.reference.digest)
+            pulled = self.bundle(child, target, root, inner, "Pulling nested bundle")
+            if isinstance(pulled, IOFailure):
+                return pulled
+        return IOSuccess(True)
+
+
+def _locations_file(layer: bytes) -> str | None:
+    """The first ``image-locations.yml`` (by basename) in a gzip layer, as imgpkg reads it."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer)), mode="r:") as tar:
+            for member in tar:
+                if os.path.basename(member.name) == "image-locations.yml" and member.isfile():
+                    handle = tar.extractfile(member)
+                    return None if handle is None else handle.read().decode("utf-8")
+    except (OSError, tarfile.TarError, EOFError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _reference_of(request: PullRequest) -> IOResult[Reference, PullError]:
+    if request.reference is not None:
+        return IOSuccess(request.reference)
+    path = request.lock_path or ""
+    text = read_text_file(path)
+    if isinstance(text, IOFailure):
+        return IOFailure(unsafe_perform_io(text.failure()))
+    parsed = parse_bundle_lock(unsafe_perform_io(text.unwrap()), path)
+    if isinstance(parsed, Failure):
+        return IOFailure(parsed.failure())
+    return IOSuccess(parsed.unwrap().reference)
+
+
+def _run(ui: Ui, request: PullRequest, client: RegistryClient, staging: BlobStore) -> int:
+    pull = _Pull(ui, client, staging, request)
+    checked = resolve_output(Path(request.output), cwd=Path.cwd(), home=Path.home())
+    if isinstance(checked, IOFailure):
+        return fail(ui, unsafe_perform_io(checked.failure()))
+    reference = _reference_of(request)
+    if isinstance(reference, IOFailure):
+        return fail(ui, unsafe_perform_io(reference.failure()))
+    observed_io = pull.observe(unsafe_perform_io(reference.unwrap()))
+    if isinstance(observed_io, IOFailure):
+        return fail(ui, unsafe_perform_io(observed_io.failure()))
+    observed = unsafe_perform_io(observed_io.unwrap())
+    action = decide(
+        request.source,
+        isinstance(observed.document, Manifest),
+        observed.is_bundle,
+        request.image_is_bundle_check,
+    )
+    if isinstance(action, Failure):
+        return fail(ui, action.failure())
+    output = Path(request.output)
+    if action.unwrap() == "image":
+        ui.log(f"Pulling image '{observed.reference}'")
+        done = pull.extract(observed, output, "")
+        if isinstance(done, IOFailure):
+            return fail(ui, unsafe_perform_io(done.failure()))
+        ui.succeeded()
+        return 0
+    pull.seen.add(str(observed.reference))
+    relocated = pull.bundle(observed, output, output, "", "Pulling bundle")
+    if isinstance(relocated, IOFailure):
+        return fail(ui, unsafe_perform_io(relocated.failure()))
+    ui.log("")
+    ui.log("Locating image lock file images...")
+    ui.log(lock_update_message(observed.reference.context(), unsafe_perform_io(relocated.unwrap())))
+    ui.succeeded()
+    return 0
+
+
+def run_pull(
+    ui: Ui,
+    *,
+    registry: Result[RegistryOptions, UsageError],
+    image: str | None,
+    bundle: str | None,
+    lock: str | None,
+    output: str | None,
+    recursive: bool,
+    image_is_bundle_check: bool,
+) -> int:
+    """The pull command; returns the exit code."""
+    if isinstance(registry, Failure):
+        return fail(ui, registry.failure())
+    request = parse_pull_request(
+        image=image,
+        bundle=bundle,
+        lock=lock,
+        output=output,
+        recursive=recursive,
+        image_is_bundle_check=image_is_bundle_check,
+    )
+    if isinstance(request, Failure):
+        return fail(ui, request.failure())
+    opened = RegistryClient.open(registry.unwrap())
+    if isinstance(opened, IOFailure):
+        return fail(ui, unsafe_perform_io(opened.failure()))
+    with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
+        return _run(ui, request.unwrap(), client, staging)
+
+
+__all__ = ["Callable", "run_pull"]
