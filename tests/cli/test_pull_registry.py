@@ -6,11 +6,14 @@ skopeo copying OCI layouts (a 3-layer image with whiteouts, a multi-arch index).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -280,3 +283,63 @@ def test_pull_missing_tag_is_one_clear_line(
     assert code == 1
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
     assert "MANIFEST_UNKNOWN" in stderr or "NAME_UNKNOWN" in stderr or "404" in stderr
+
+
+def _hostile_layout(root: Path) -> None:
+    """An OCI layout whose single layer tries a tar-slip (``../escaped.txt``)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in ("ok.txt", "../escaped.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"x\n"))
+    layer = gzip.compress(raw.getvalue(), mtime=0)
+    diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+
+    def blob(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        (root / "blobs" / "sha256" / digest).write_bytes(data)
+        return "sha256:" + digest
+
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": blob(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": blob(layer), "size": len(layer)}],
+    }).encode()  # fmt: skip
+    index = {
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": blob(manifest), "size": len(manifest),
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }],
+    }  # fmt: skip
+    (root / "index.json").write_text(json.dumps(index))
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+
+
+def test_hostile_layer_from_the_registry_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    _hostile_layout(tmp_path / "layout")
+    ref = f"{registry.host}/{unique_repo}:v1"
+    _skopeo("copy", "--dest-tls-verify=false", f"oci:{tmp_path}/layout:v1", f"docker://{ref}")
+    out = tmp_path / "work" / "out"
+    out.mkdir(parents=True)
+    (out / "previous.txt").write_text("kept")
+    code, _, stderr = run_cli(capsys, "pull", "-i", ref, "-o", str(out))
+    assert code == 1
+    assert "../escaped.txt" in stderr and stderr.count("\n") == 1
+    assert not (tmp_path / "work" / "escaped.txt").exists()
+    assert (out / "previous.txt").read_text() == "kept"

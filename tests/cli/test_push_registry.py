@@ -60,6 +60,12 @@ def test_push_bundle_to_registry(
     )  # fmt: skip
     assert inspected.returncode == 0, inspected.stderr
     assert json.loads(inspected.stdout)["Labels"] == {"dev.carvel.imgpkg.bundle": "true"}
+    copied = subprocess.run(
+        ["skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"dir:{tmp_path}/dir"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    assert (tmp_path / "dir" / digest.split(":")[1]).exists() or (tmp_path / "dir").exists()
 
 
 def test_push_image_writes_an_image_lock(
