@@ -118,7 +118,7 @@ def main() -> None:
             median = statistics.median(samples)
             print(
                 f"{name:30s} {size / 1e6 / median:7.1f} MB/s  "
-                f"{median:6.2f} s  (ours / this = {ours / median:.2f})"
+                f"{median:6.2f} s  (time ratio imgpkg-pure/this = {ours / median:.2f})"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

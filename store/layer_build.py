@@ -12,6 +12,8 @@ compressor: the layer bytes are then a function of the tar bytes alone.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from typing import Final
 
 from attrs import frozen
@@ -30,6 +32,8 @@ from store.fs import write_layer_tar
 GZIP_BLOCK: Final = 1 << 20
 #: gzip level: igzip level 1, the fastest level that still compresses text well.
 GZIP_LEVEL: Final = 1
+#: Blocks queued between the tar reader and the compressor (bounds memory).
+QUEUE_BLOCKS: Final = 4
 
 LayerBuildError = InputError | StoreError
 
@@ -53,39 +57,65 @@ class _SinkFailed(Exception):
 
 
 class GzipStream:
-    """Hash the tar (diffID) and gzip it in fixed blocks into an ingest."""
+    """Hash the tar (diffID) and gzip it in fixed blocks into an ingest.
+
+    Compression and the store write run on a worker thread, fed through a
+    queue of at most ``QUEUE_BLOCKS`` blocks, while the caller's thread reads
+    files and hashes the tar: hashing, deflate and disk writes release the
+    GIL, so the two cores are used.  The compressor still sees the same
+    blocks in the same order, so the bytes do not change.
+    """
 
     def __init__(self, ingest: Ingest) -> None:
         self._ingest = ingest
         self._diff = hashlib.sha256()
         self._gzip = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
         self._pending = bytearray()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_BLOCKS)
+        self._failure: StoreError | None = None
+        self._worker = threading.Thread(target=self._run, name="gzip-layer", daemon=True)
+        self._worker.start()
         self.tar_size = 0
+
+    def _run(self) -> None:
+        while (block := self._queue.get()) is not None:
+            if self._failure is None:
+                self._emit(self._gzip.compress(block))
+        if self._failure is None:
+            self._emit(self._gzip.flush())
 
     def _emit(self, data: bytes) -> None:
         if data:
             result = self._ingest.write(data)
             if isinstance(result, IOFailure):
-                raise _SinkFailed(unsafe_perform_io(result.failure()))
+                self._failure = unsafe_perform_io(result.failure())
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise _SinkFailed(self._failure)
 
     def write(self, chunk: bytes) -> None:
+        self._check()
         self._diff.update(chunk)
         self.tar_size += len(chunk)
         self._pending += chunk
-        if len(self._pending) >= GZIP_BLOCK:
-            view = memoryview(self._pending)
-            cut = len(view) - len(view) % GZIP_BLOCK
-            for start in range(0, cut, GZIP_BLOCK):
-                self._emit(self._gzip.compress(view[start : start + GZIP_BLOCK]))
-            view.release()
-            del self._pending[:cut]
+        while len(self._pending) >= GZIP_BLOCK:
+            self._queue.put(bytes(self._pending[:GZIP_BLOCK]))
+            del self._pending[:GZIP_BLOCK]
 
     def finish(self) -> Digest:
         if self._pending:
-            self._emit(self._gzip.compress(bytes(self._pending)))
+            self._queue.put(bytes(self._pending))
             self._pending.clear()
-        self._emit(self._gzip.flush())
+        self.close()
+        self._check()
         return Digest("sha256", self._diff.hexdigest())
+
+    def close(self) -> None:
+        """Stop the worker (idempotent); called on success and on failure."""
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
 
 
 def build_layer(
@@ -105,6 +135,8 @@ def build_layer(
             diff_id = stream.finish()
         except _SinkFailed as failed:
             return IOFailure(failed.error)
+        finally:
+            stream.close()
         committed = ingest.commit()
         if isinstance(committed, IOFailure):
             return IOFailure(unsafe_perform_io(committed.failure()))
