@@ -22,6 +22,7 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    RegistrySource,
     RegistryTarget,
     Step,
     Tag,
@@ -86,7 +87,18 @@ layout_targets = st.one_of(
 )
 
 steps: st.SearchStrategy[Step] = st.one_of(
-    st.builds(PutBlob, target=layout_targets, descriptor=descriptors, data=st.none() | st.binary()),
+    st.builds(
+        PutBlob,
+        target=layout_targets,
+        descriptor=descriptors,
+        data=st.none() | st.binary(),
+        source=st.none()
+        | st.builds(
+            RegistrySource,
+            registry=st.sampled_from(["127.0.0.1:5000", "index.docker.io"]),
+            repository=st.from_regex(r"[a-z0-9]+(/[a-z0-9]+){0,2}", fullmatch=True),
+        ),
+    ),
     st.builds(PutManifest, target=layout_targets, descriptor=descriptors, raw=st.binary()),
     st.builds(Tag, target=layout_targets, tag=keys, descriptor=descriptors),
     st.builds(WriteLockFile, path=st.text(min_size=1), text=st.text()),

@@ -10,6 +10,7 @@ and digest, and a registry checks the digest of every upload.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, assert_never
 
 from attrs import frozen
@@ -22,6 +23,7 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    RegistrySource,
     RegistryTarget,
     Step,
     Tag,
@@ -60,7 +62,29 @@ class NoRegistryAccess:
         return f"cannot reach {self.target}: no registry client was configured for this apply"
 
 
-ApplyError = StoreError | WriteFailure | StagedBlobMissing | RegistryError | NoRegistryAccess
+class SourceBlobInvalid(Exception):
+    """Internal: a source blob could not be read, or failed verification, while streamed."""
+
+
+@frozen(kw_only=True)
+class SourceBlobFailed:
+    """A blob read from a copy's source failed (unreadable, or not the bytes it claims)."""
+
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return self.reason
+
+
+ApplyError = (
+    StoreError
+    | WriteFailure
+    | StagedBlobMissing
+    | RegistryError
+    | NoRegistryAccess
+    | SourceBlobFailed
+)
 
 
 @frozen(kw_only=True)
@@ -119,12 +143,34 @@ def _repository(target: RegistryTarget) -> Repository:
     return Repository(registry=target.registry, repository=target.repository)
 
 
+def _from_registry(
+    client: RegistryClient, source: RegistrySource, desc: Descriptor
+) -> Callable[[], Iterable[bytes]]:
+    repo = Repository(registry=source.registry, repository=source.repository)
+
+    def reopen() -> Iterator[bytes]:
+        opened = client.open_blob(repo, desc)
+        if isinstance(opened, IOFailure):
+            raise SourceBlobInvalid(unsafe_perform_io(opened.failure()).message)
+        with unsafe_perform_io(opened.unwrap()) as stream:
+            yield from stream
+            verdict = stream.verdict()
+            if isinstance(verdict, IOFailure):
+                raise SourceBlobInvalid(unsafe_perform_io(verdict.failure()).message)
+
+    return reopen
+
+
 def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], ApplyError]:
-    """Where a blob's bytes come from: inline data, or the staging store (re-openable)."""
+    """Where a blob's bytes come from: inline data, a source registry, or the staging store."""
     desc = step.descriptor
     if step.data is not None:
         data = step.data
         return IOSuccess(lambda: (data,))
+    if step.source is not None:
+        if env.registry is None:
+            return IOFailure(NoRegistryAccess(target=str(step.source)))
+        return IOSuccess(_from_registry(env.registry, step.source, desc))
     staging = env.staging
     if staging is None or not unsafe_perform_io(staging.exists(desc.digest).value_or(False)):
         return IOFailure(StagedBlobMissing(descriptor=desc))
@@ -163,11 +209,19 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
                     return exists.map(lambda _: False)
                 if unsafe_perform_io(exists.unwrap()) is not None:
                     return IOSuccess(False)
-                return _source(env, step).bind(
-                    lambda chunks: client.push_blob(repo, desc, chunks)
-                    .map(lambda pushed: pushed.mode != PushMode.EXISTED)
-                    .alt(_widen_registry)
-                )
+                mount = None
+                if step.source is not None and step.source.registry == target.registry:
+                    mount = Repository(
+                        registry=step.source.registry, repository=step.source.repository
+                    )
+                try:
+                    return _source(env, step).bind(
+                        lambda chunks: client.push_blob(repo, desc, chunks, mount)
+                        .map(lambda pushed: pushed.mode != PushMode.EXISTED)
+                        .alt(_widen_registry)
+                    )
+                except SourceBlobInvalid as invalid:
+                    return IOFailure(SourceBlobFailed(reason=str(invalid)))
 
             return _client(env, target).bind(push)
         case _:
@@ -287,14 +341,49 @@ def describe_step(step: Step) -> str:
             assert_never(step)
 
 
-def apply_plan(plan: Plan, env: Env) -> IOResult[ApplyReport, ApplyError]:
-    """Run the steps in order; stop at the first failure (a rerun resumes safely)."""
+def _phases(steps: tuple[Step, ...]) -> list[tuple[Step, ...]]:
+    """Runs of blob steps (independent of each other) and single other steps, in plan order."""
+    phases: list[tuple[Step, ...]] = []
+    run: list[Step] = []
+    for step in steps:
+        if isinstance(step, PutBlob):
+            run.append(step)
+            continue
+        if run:
+            phases.append(tuple(run))
+            run = []
+        phases.append((step,))
+    if run:
+        phases.append(tuple(run))
+    return phases
+
+
+def apply_plan(
+    plan: Plan,
+    env: Env,
+    concurrency: int = 1,
+    on_step: Callable[[Step, bool], None] | None = None,
+) -> IOResult[ApplyReport, ApplyError]:
+    """Run the steps in plan order; stop at the first failure (a rerun resumes safely).
+
+    Consecutive blob steps do not depend on each other and run on up to
+    ``concurrency`` threads; every other step waits for what comes before it,
+    so a manifest is never written before its blobs.
+    """
     performed: list[str] = []
     skipped: list[str] = []
-    for step in plan.steps:
-        outcome = run_step(env, step)
-        if isinstance(outcome, IOFailure):
-            return IOFailure(unsafe_perform_io(outcome.failure()))
-        changed = unsafe_perform_io(outcome.unwrap())
-        (performed if changed else skipped).append(describe_step(step))
+    workers = max(1, concurrency)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for phase in _phases(plan.steps):
+            if len(phase) == 1 or workers == 1:
+                outcomes = [run_step(env, step) for step in phase]
+            else:
+                outcomes = list(pool.map(lambda step: run_step(env, step), phase))
+            for step, outcome in zip(phase, outcomes, strict=True):
+                if isinstance(outcome, IOFailure):
+                    return IOFailure(unsafe_perform_io(outcome.failure()))
+                changed = unsafe_perform_io(outcome.unwrap())
+                (performed if changed else skipped).append(describe_step(step))
+                if on_step is not None:
+                    on_step(step, changed)
     return IOSuccess(ApplyReport(performed=tuple(performed), skipped=tuple(skipped)))

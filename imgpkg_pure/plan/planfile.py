@@ -25,6 +25,7 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    RegistrySource,
     RegistryTarget,
     Step,
     Tag,
@@ -69,8 +70,9 @@ def _target(t: Target) -> list[Any]:
 
 def _step(step: Step) -> list[Any]:
     match step:
-        case PutBlob(target=t, descriptor=d, data=data):
-            return ["put-blob", _target(t), _descriptor(d), data]
+        case PutBlob(target=t, descriptor=d, data=data, source=source):
+            where = None if source is None else [source.registry, source.repository]
+            return ["put-blob", _target(t), _descriptor(d), data, where]
         case PutManifest(target=t, descriptor=d, raw=raw):
             return ["put-manifest", _target(t), _descriptor(d), raw]
         case Tag(target=t, tag=tag, descriptor=d):
@@ -189,9 +191,21 @@ def _decode_step(v: Any) -> Step:
     kind, *rest = _list(v, "step")
     match kind:
         case "put-blob":
-            t, d, data = rest
+            t, d, data, where = rest
             _expect(data is None or isinstance(data, bytes), "put-blob data")
-            return PutBlob(target=_decode_target(t), descriptor=_decode_descriptor(d), data=data)
+            source = None
+            if where is not None:
+                registry, repository = _list(where, "put-blob source", 2)
+                source = RegistrySource(
+                    registry=_str(registry, "source registry"),
+                    repository=_str(repository, "source repository"),
+                )
+            return PutBlob(
+                target=_decode_target(t),
+                descriptor=_decode_descriptor(d),
+                data=data,
+                source=source,
+            )
         case "put-manifest":
             t, d, raw = rest
             return PutManifest(

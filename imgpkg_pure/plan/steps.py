@@ -46,16 +46,30 @@ Target = LayoutTarget | RegistryTarget
 
 @final
 @frozen(kw_only=True)
+class RegistrySource:
+    """A blob to be read from a repository of a registry (a copy's source)."""
+
+    registry: str
+    repository: str
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+@final
+@frozen(kw_only=True)
 class PutBlob:
     """Make ``descriptor``'s blob present at ``target``.
 
-    ``data`` carries small authored blobs inline (configs); ``None`` means the
-    blob was staged in the local store before planning, under its digest.
+    Where the bytes come from: ``data`` carries small authored blobs inline
+    (configs); ``source`` names a registry repository to stream (or mount) it
+    from; with neither, the blob was staged in the local store before planning.
     """
 
     target: Target
     descriptor: Descriptor
     data: bytes | None = None
+    source: RegistrySource | None = None
 
 
 @final
