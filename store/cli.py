@@ -189,6 +189,72 @@ def pull(
     )
 
 
+@cli.command(help="Copy a bundle from one location to another")
+@click.option("-b", "--bundle", default=None, help="Set bundle reference")
+@click.option("-i", "--image", default=None, help="Set image reference")
+@click.option("--lock", default=None, help="BundleLock or ImagesLock of the images to copy")
+@click.option("--tar", default=None, help="Tarball to copy from")
+@click.option("--to-repo", default=None, help="Location to upload assets")
+@click.option("--to-tar", default=None, help="Location to write a tar file containing assets")
+@click.option("--lock-output", default=None, help="Location to output the generated lock file")
+@click.option("--concurrency", type=int, default=5, help="Concurrency")
+@click.option(
+    "--include-non-distributable-layers",
+    is_flag=True,
+    help="Include non-distributable layers when copying an image/bundle",
+)
+@click.option(
+    "--repo-based-tags",
+    is_flag=True,
+    help="Tag copied images with <repo-path>-sha256-<hex>.imgpkg instead of sha256-<hex>.imgpkg",
+)
+@click.option("--cosign-signatures", is_flag=True, help="Find and copy cosign signatures")
+@click.option("--resume", is_flag=True, help="Resume a copy to a tarball")
+@_registry_options
+@_global_options
+def copy(
+    bundle: str | None,
+    image: str | None,
+    lock: str | None,
+    tar: str | None,
+    to_repo: str | None,
+    to_tar: str | None,
+    lock_output: str | None,
+    concurrency: int,
+    include_non_distributable_layers: bool,
+    repo_based_tags: bool,
+    cosign_signatures: bool,
+    resume: bool,
+    tty: bool,
+    json_mode: bool,
+    debug: bool,
+    yes: bool,
+    **registry: Any,
+) -> int:
+    from store.copy_command import run_copy
+    from store.registry_flags import registry_options
+
+    ui = _make_ui(tty, json_mode)
+    if cosign_signatures:
+        ui.failed("UsageError", "--cosign-signatures is not implemented yet in this build")
+        return 1
+    return run_copy(
+        ui,
+        registry=registry_options(debug=debug, **registry),
+        image=image,
+        bundle=bundle,
+        lock=lock,
+        tar=tar,
+        to_repo=to_repo,
+        to_tar=to_tar,
+        lock_output=lock_output,
+        concurrency=concurrency,
+        include_non_distributable=include_non_distributable_layers,
+        repo_based_tags=repo_based_tags,
+        resume=resume,
+    )
+
+
 @cli.command(help="Print client version")
 @_global_options
 def version(tty: bool, json_mode: bool, debug: bool, yes: bool) -> int:

@@ -200,61 +200,7 @@ class _Pull:
     # -- bundles -------------------------------------------------------------------------
 
     def locations(self, bundle: Reference) -> IOResult[ImageLocations | None, PullError]:
-        """The locations image of a bundle (§2.5), or None when there is none."""
-        assert bundle.digest is not None
-        tag = f"{bundle.digest.tag_form}.image-locations.imgpkg"
-        where = Reference(
-            registry=bundle.registry, repository=bundle.repository, tag=tag, digest=None
-        )
-        fetched = self.client.get_manifest(where)
-        if isinstance(fetched, IOFailure):
-            error = unsafe_perform_io(fetched.failure())
-            if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
-                return IOSuccess(None)
-            return IOFailure(error)
-        response = unsafe_perform_io(fetched.unwrap())
-        parsed = parse_manifest_or_index(response.raw, f"manifest {where}", response.media_type)
-        if isinstance(parsed, Failure):
-            return IOFailure(parsed.failure())
-        manifest = parsed.unwrap()
-        if not isinstance(manifest, Manifest) or len(manifest.layers) != 1:
-            count = len(manifest.layers) if isinstance(manifest, Manifest) else 0
-            return IOFailure(
-                LocationsImageInvalid(
-                    reference=str(where),
-                    reason=f"Expected locations OCI Image to only have a single layer, got {count}",
-                )
-            )
-        layer = manifest.layers[0]
-        if layer.media_type != DOCKER_LAYER_GZIP:
-            return IOFailure(
-                LocationsImageInvalid(
-                    reference=str(where),
-                    reason="Expected layer to have docker layer media type, "
-                    f"was {layer.media_type}",
-                )
-            )
-        if layer.size > MAX_LOCATIONS_LAYER:
-            return IOFailure(
-                LocationsImageInvalid(reference=str(where), reason="layer is too large")
-            )
-        data = bytearray()
-        fetched_layer = self.client.fetch_blob_to(where.context(), layer, data.extend)
-        if isinstance(fetched_layer, IOFailure):
-            return IOFailure(unsafe_perform_io(fetched_layer.failure()))
-        text = _locations_file(bytes(data))
-        if text is None:
-            return IOFailure(
-                LocationsImageInvalid(
-                    reference=str(where),
-                    reason="Expected to find image-locations.yml in location image",
-                )
-            )
-        return (
-            IOResult.from_result(parse_image_locations(text, f"image-locations.yml of {where}"))
-            .map(lambda locations: locations)
-            .alt(lambda e: e)
-        )
+        return fetch_locations(self.client, bundle)
 
     def bundle(
         self, observed: Observed, output: Path, root: Path, indent: str, label: str
@@ -348,6 +294,61 @@ class _Pull:
             if isinstance(pulled, IOFailure):
                 return pulled
         return IOSuccess(True)
+
+
+def fetch_locations(
+    client: RegistryClient, bundle: Reference
+) -> IOResult[ImageLocations | None, PullError]:
+    """The locations image of a bundle (§2.5), or None when there is none."""
+    assert bundle.digest is not None
+    tag = f"{bundle.digest.tag_form}.image-locations.imgpkg"
+    where = Reference(registry=bundle.registry, repository=bundle.repository, tag=tag, digest=None)
+    fetched = client.get_manifest(where)
+    if isinstance(fetched, IOFailure):
+        error = unsafe_perform_io(fetched.failure())
+        if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
+            return IOSuccess(None)
+        return IOFailure(error)
+    response = unsafe_perform_io(fetched.unwrap())
+    parsed = parse_manifest_or_index(response.raw, f"manifest {where}", response.media_type)
+    if isinstance(parsed, Failure):
+        return IOFailure(parsed.failure())
+    manifest = parsed.unwrap()
+    if not isinstance(manifest, Manifest) or len(manifest.layers) != 1:
+        count = len(manifest.layers) if isinstance(manifest, Manifest) else 0
+        return IOFailure(
+            LocationsImageInvalid(
+                reference=str(where),
+                reason=f"Expected locations OCI Image to only have a single layer, got {count}",
+            )
+        )
+    layer = manifest.layers[0]
+    if layer.media_type != DOCKER_LAYER_GZIP:
+        return IOFailure(
+            LocationsImageInvalid(
+                reference=str(where),
+                reason=f"Expected layer to have docker layer media type, was {layer.media_type}",
+            )
+        )
+    if layer.size > MAX_LOCATIONS_LAYER:
+        return IOFailure(LocationsImageInvalid(reference=str(where), reason="layer is too large"))
+    data = bytearray()
+    fetched_layer = client.fetch_blob_to(where.context(), layer, data.extend)
+    if isinstance(fetched_layer, IOFailure):
+        return IOFailure(unsafe_perform_io(fetched_layer.failure()))
+    text = _locations_file(bytes(data))
+    if text is None:
+        return IOFailure(
+            LocationsImageInvalid(
+                reference=str(where),
+                reason="Expected to find image-locations.yml in location image",
+            )
+        )
+    return (
+        IOResult.from_result(parse_image_locations(text, f"image-locations.yml of {where}"))
+        .map(lambda locations: locations)
+        .alt(lambda e: e)
+    )
 
 
 def _locations_file(layer: bytes) -> str | None:

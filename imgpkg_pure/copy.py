@@ -1,0 +1,388 @@
+"""What ``copy`` was asked to do, and the plan that relocates what was observed.
+
+The shell walks the sources (bundles and their nested bundles, images,
+indexes) into a ``CopySnapshot``; everything decided from it is here, pure:
+the flag checks (§1.4), destination naming (§2.6, §5.5 to §5.7: ``sha256-<hex>.imgpkg``
+tags or repo-based tags, the user's tag, locations images), the lock output
+(§5.6), the non-distributable layer rule (§5.8), and the plan's steps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import final
+
+from attrs import frozen
+from returns.result import Failure, Result, Success
+
+from imgpkg_pure.bundle import (
+    BundleLock,
+    ImageLocation,
+    ImageLocations,
+    ImageRef,
+    ImagesLock,
+    encode_bundle_lock,
+    encode_image_locations,
+    encode_images_lock,
+)
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.image_build import BuiltImage
+from imgpkg_pure.media_types import is_distributable
+from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
+from imgpkg_pure.plan.steps import (
+    Plan,
+    PutBlob,
+    PutManifest,
+    RegistrySource,
+    RegistryTarget,
+    Step,
+    Tag,
+    WriteLockFile,
+)
+from imgpkg_pure.push import UsageError
+from imgpkg_pure.reference import Reference, Repository, parse_repository
+
+# --- the request -------------------------------------------------------------------------
+
+
+@final
+@frozen(kw_only=True)
+class CopyRequest:
+    """A checked copy command line (registry destinations)."""
+
+    image: str | None
+    bundle: str | None
+    lock: str | None
+    destination: Repository
+    lock_output: str | None
+    concurrency: int
+    include_non_distributable: bool
+    repo_based_tags: bool
+
+
+def parse_copy_request(
+    *,
+    image: str | None,
+    bundle: str | None,
+    lock: str | None,
+    tar: str | None,
+    to_repo: str | None,
+    to_tar: str | None,
+    lock_output: str | None,
+    concurrency: int,
+    include_non_distributable: bool,
+    repo_based_tags: bool,
+    resume: bool,
+) -> Result[CopyRequest, UsageError]:
+    """Check the copy flags in imgpkg's order (§1.4, "Validation")."""
+    if sum(1 for v in (lock, tar, bundle, image) if v) != 1:
+        return Failure(
+            UsageError(
+                reason="Expected either --lock, --bundle (-b), --image (-i), or --tar as a source"
+            )
+        )
+    if sum(1 for v in (to_repo, to_tar) if v) != 1:
+        return Failure(UsageError(reason="Expected either --to-tar or --to-repo"))
+    if tar and to_tar:
+        return Failure(
+            UsageError(reason="Cannot use tar source (--tar) with tar destination (--to-tar)")
+        )
+    if to_tar and lock_output:
+        return Failure(UsageError(reason="Cannot output lock file with tar destination"))
+    if to_repo and resume:
+        return Failure(UsageError(reason="Flag --resume can only be used when copying to tar"))
+    if concurrency < 1:
+        return Failure(UsageError(reason=f"--concurrency must be at least 1, got {concurrency}"))
+    if tar or to_tar:
+        return Failure(
+            UsageError(
+                reason="tarball sources and destinations (--tar, --to-tar) are not "
+                "implemented yet in this build; copy between registries with --to-repo"
+            )
+        )
+    parsed = parse_repository(to_repo or "")
+    if isinstance(parsed, Failure):
+        return Failure(
+            UsageError(reason=f"Building import repository ref: {parsed.failure().reason}")
+        )
+    return Success(
+        CopyRequest(
+            image=image,
+            bundle=bundle,
+            lock=lock,
+            destination=parsed.unwrap(),
+            lock_output=lock_output,
+            concurrency=concurrency,
+            include_non_distributable=include_non_distributable,
+            repo_based_tags=repo_based_tags,
+        )
+    )
+
+
+# --- what was observed ----------------------------------------------------------------------
+
+
+@final
+@frozen(kw_only=True)
+class CopyImage:
+    """An image manifest to copy, read from ``source`` (a digest reference)."""
+
+    source: Reference
+    manifest: Manifest
+
+
+@final
+@frozen(kw_only=True)
+class CopyIndex:
+    """An image index to copy, with every child it lists (nested indexes included)."""
+
+    source: Reference
+    index: ImageIndex
+    children: tuple[CopyNode, ...]
+
+
+CopyNode = CopyImage | CopyIndex
+
+
+def node_digest(node: CopyNode) -> Digest:
+    match node:
+        case CopyImage(manifest=m):
+            return m.digest
+        case CopyIndex(index=i):
+            return i.digest
+    raise AssertionError(node)
+
+
+def node_descriptor(node: CopyNode) -> Descriptor:
+    match node:
+        case CopyImage(manifest=m):
+            return m.descriptor
+        case CopyIndex(index=i):
+            return i.descriptor
+    raise AssertionError(node)
+
+
+@final
+@frozen(kw_only=True)
+class CopyItem:
+    """A top-level item: what imgpkg lists as ``will export …`` and tags at the destination."""
+
+    node: CopyNode
+    tag: str | None
+    orig_ref: str
+    is_bundle: bool
+    is_root_bundle: bool
+
+
+@final
+@frozen(kw_only=True)
+class BundleImages:
+    """A bundle of the graph and its ImagesLock entries: original reference and isBundle."""
+
+    digest: Digest
+    images: tuple[tuple[str, bool], ...]
+
+
+@final
+@frozen(kw_only=True)
+class CopySnapshot:
+    """Everything the copy sources hold, as observed."""
+
+    items: tuple[CopyItem, ...]
+    bundles: tuple[BundleImages, ...]
+    images_lock: ImagesLock | None = None
+
+
+# --- naming ------------------------------------------------------------------------------------
+
+_CLEAN = re.compile(r"^[^a-zA-Z0-9_]+|[^a-zA-Z0-9._-]+")
+
+
+def default_tag(digest: Digest) -> str:
+    """``sha256-<hex>.imgpkg``."""
+    return f"{digest.tag_form}.imgpkg"
+
+
+def locations_tag(bundle: Digest) -> str:
+    """``sha256-<bundle hex>.image-locations.imgpkg``."""
+    return f"{bundle.tag_form}.image-locations.imgpkg"
+
+
+def repo_based_tag(orig_ref: str, digest: Digest) -> str:
+    """imgpkg's ``--repo-based-tags`` tag (§2.6): ``<cleaned repo path>-sha256-<hex>.imgpkg``."""
+    name = orig_ref.split("@", 1)[0]
+    path = "-".join(name.split("/")[1:])
+    cleaned = _CLEAN.sub("", path)
+    cleaned = _CLEAN.sub("", cleaned[-49:])
+    tag = f"{cleaned}-{digest.tag_form}.imgpkg"
+    if tag.startswith("-"):
+        tag = tag[1:]
+    return tag.replace(":", "-")
+
+
+def upload_tag(item: CopyItem, repo_based: bool) -> str:
+    digest = node_digest(item.node)
+    if not repo_based:
+        return default_tag(digest)
+    source = item.orig_ref or str(item.node.source)
+    return repo_based_tag(source, digest)
+
+
+def image_locations(bundle: BundleImages) -> ImageLocations:
+    """The ImageLocations of a bundle: every image once (by digest), sorted by image (§2.5)."""
+    seen: dict[str, ImageLocation] = {}
+    for image, is_bundle in bundle.images:
+        digest = image.rsplit("@", 1)[-1]
+        seen.setdefault(digest, ImageLocation(image=image, is_bundle=is_bundle))
+    return ImageLocations(images=tuple(seen.values()))
+
+
+def image_locations_text(bundle: BundleImages) -> str:
+    return encode_image_locations(image_locations(bundle))
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+
+def _walk(node: CopyNode) -> Iterator[CopyNode]:
+    """Post-order: children before the index that lists them."""
+    if isinstance(node, CopyIndex):
+        for child in node.children:
+            yield from _walk(child)
+    yield node
+
+
+def skipped_layers(snapshot: CopySnapshot) -> tuple[tuple[Reference, tuple[Digest, ...]], ...]:
+    """Images with non-distributable layers (§5.8): the image and those layers' digests."""
+    out: list[tuple[Reference, tuple[Digest, ...]]] = []
+    seen: set[Digest] = set()
+    for item in snapshot.items:
+        for node in _walk(item.node):
+            if isinstance(node, CopyImage) and node.manifest.digest not in seen:
+                seen.add(node.manifest.digest)
+                foreign = tuple(
+                    layer.digest
+                    for layer in node.manifest.layers
+                    if not is_distributable(layer.media_type)
+                )
+                if foreign:
+                    out.append((node.source, foreign))
+    return tuple(out)
+
+
+def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, UsageError]:
+    roots = [item for item in snapshot.items if item.is_root_bundle]
+    if roots:
+        root = roots[0]
+        return Success(
+            encode_bundle_lock(
+                BundleLock(image=str(destination.digest(node_digest(root.node))), tag=root.tag)
+            )
+        )
+    if any(item.is_bundle for item in snapshot.items):
+        return Failure(
+            UsageError(
+                reason="Unable to determine correct root bundle to use for lock-output. "
+                "hint: if copying from a tarball, try re-generating the tarball"
+            )
+        )
+    if snapshot.images_lock is not None:
+        relocated = tuple(
+            ImageRef(image=destination.digest(_digest(entry.image)), annotations=entry.annotations)
+            for entry in snapshot.images_lock.images
+        )
+        return Success(encode_images_lock(ImagesLock(images=relocated)))
+    ordered = sorted(snapshot.items, key=lambda item: str(item.node.source))
+    return Success(
+        encode_images_lock(
+            ImagesLock(
+                images=tuple(
+                    ImageRef(image=destination.digest(node_digest(item.node))) for item in ordered
+                )
+            )
+        )
+    )
+
+
+def _digest(reference: Reference) -> Digest:
+    if reference.digest is None:  # pragma: no cover - lock entries are digest references
+        raise AssertionError(reference)
+    return reference.digest
+
+
+def plan_copy(
+    request: CopyRequest,
+    snapshot: CopySnapshot,
+    locations: tuple[tuple[Digest, BuiltImage], ...],
+) -> Result[Plan, UsageError]:
+    """Every blob, then every manifest (children first), then tags, then the lock file.
+
+    ``locations`` are the locations images built for the snapshot's bundles
+    (their layers staged in the local store).
+    """
+    dst = request.destination
+    target = RegistryTarget(registry=dst.registry, repository=dst.repository)
+    blobs: dict[Digest, PutBlob] = {}
+    manifests: dict[Digest, PutManifest] = {}
+    for item in snapshot.items:
+        for node in _walk(item.node):
+            source = RegistrySource(
+                registry=node.source.registry, repository=node.source.repository
+            )
+            if isinstance(node, CopyImage):
+                for desc in (node.manifest.config, *node.manifest.layers):
+                    if not request.include_non_distributable and not is_distributable(
+                        desc.media_type
+                    ):
+                        continue
+                    blobs.setdefault(
+                        desc.digest, PutBlob(target=target, descriptor=desc, source=source)
+                    )
+                raw = node.manifest.raw
+            else:
+                raw = node.index.raw
+            desc = node_descriptor(node)
+            manifests.setdefault(desc.digest, PutManifest(target=target, descriptor=desc, raw=raw))
+    tags: list[Step] = []
+    for item in snapshot.items:
+        tags.append(
+            Tag(
+                target=target,
+                tag=upload_tag(item, request.repo_based_tags),
+                descriptor=node_descriptor(item.node),
+            )
+        )
+    for bundle, built in locations:
+        blobs.setdefault(built.layer.digest, PutBlob(target=target, descriptor=built.layer))
+        blobs.setdefault(
+            built.config.digest,
+            PutBlob(target=target, descriptor=built.config, data=built.config_raw),
+        )
+        manifests.setdefault(
+            built.manifest.digest,
+            PutManifest(target=target, descriptor=built.manifest, raw=built.manifest_raw),
+        )
+        tags.append(Tag(target=target, tag=locations_tag(bundle), descriptor=built.manifest))
+        tags.append(
+            Tag(target=target, tag=default_tag(built.manifest.digest), descriptor=built.manifest)
+        )
+    user_tags = [
+        Tag(target=target, tag=item.tag, descriptor=node_descriptor(item.node))
+        for item in snapshot.items
+        if item.tag
+    ]
+    steps: list[Step] = [*blobs.values(), *manifests.values(), *tags, *user_tags]
+    if request.lock_output:
+        text = _lock_text(snapshot, dst)
+        if isinstance(text, Failure):
+            return text
+        steps.append(WriteLockFile(path=request.lock_output, text=text.unwrap()))
+    return Success(
+        Plan(
+            command=f"copy --to-repo {dst}",
+            steps=tuple(steps),
+            result=None,
+            result_name=str(dst),
+        )
+    )

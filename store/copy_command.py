@@ -1,0 +1,387 @@
+"""``copy``: a bundle (with every image it references, nested bundles at any depth), an
+image or index, or a lock file's images, from registries into one destination repository.
+
+observe (walk the bundle graph as imgpkg does, §5.2; fetch every manifest,
+index child and config) → build the locations image of every bundle (staged
+locally) → plan (pure, ``imgpkg_pure.copy``) → apply: blobs concurrently
+(skipped when present, mounted within a registry, else streamed through,
+never held in memory), then manifests children first, then tags, then the
+lock file.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from returns.io import IOFailure, IOResult
+from returns.result import Failure, Result
+from returns.unsafe import unsafe_perform_io
+
+from imgpkg_pure.bundle import BundleLock as BundleLockDoc
+from imgpkg_pure.bundle import (
+    ImageLocations,
+    ImagesLock,
+    parse_bundle_or_images_lock,
+    parse_images_lock,
+)
+from imgpkg_pure.copy import (
+    BundleImages,
+    CopyImage,
+    CopyIndex,
+    CopyItem,
+    CopyNode,
+    CopyRequest,
+    CopySnapshot,
+    image_locations_text,
+    node_digest,
+    parse_copy_request,
+    plan_copy,
+    skipped_layers,
+)
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import MalformedDocument
+from imgpkg_pure.image_build import DOCKER_TYPES, BuiltImage, build_image
+from imgpkg_pure.layer import LayerOptions, plan_layer
+from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
+from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
+from imgpkg_pure.oci.values import ImageIndex
+from imgpkg_pure.pull import PullRefused
+from imgpkg_pure.push import UsageError
+from imgpkg_pure.reference import Reference, parse_reference
+from store.blobstore import BlobStore, Ingest
+from store.fs import observe_inputs
+from store.interpreter import Env
+from store.interpreter import apply_plan as run_plan
+from store.layer_build import build_layer
+from store.pull_command import fetch_locations
+from store.push_command import fail, open_layout, read_text_file, temporary_store
+from store.registry import RegistryClient, RegistryOptions
+from store.ui import Ui
+
+
+class _Failed(Exception):
+    """Internal: carries an error value out of the recursive walk."""
+
+    def __init__(self, error: object) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+_T = TypeVar("_T")
+
+
+def _ok(result: IOResult[_T, Any]) -> _T:
+    if isinstance(result, IOFailure):
+        raise _Failed(unsafe_perform_io(result.failure()))
+    return unsafe_perform_io(result.unwrap())
+
+
+def _ok_pure(result: Result[_T, Any]) -> _T:
+    if isinstance(result, Failure):
+        raise _Failed(result.failure())
+    return result.unwrap()
+
+
+class _Walk:
+    """Observe the copy sources into a ``CopySnapshot`` (imgpkg's bundle walk, §5.2)."""
+
+    def __init__(self, client: RegistryClient, staging: BlobStore, request: CopyRequest) -> None:
+        self.client = client
+        self.staging = staging
+        self.request = request
+        self.nodes: dict[str, tuple[CopyNode, bool]] = {}
+        self.items: dict[str, CopyItem] = {}
+        self.bundles: dict[Digest, BundleImages] = {}
+
+    def node(self, reference: Reference) -> tuple[CopyNode, bool]:
+        """The manifest or index at ``reference`` (children included) and whether it is a bundle."""
+        key = str(reference)
+        if key in self.nodes:
+            return self.nodes[key]
+        response = _ok(self.client.get_manifest(reference))
+        raw, media_type, digest = response.raw, response.media_type, response.digest
+        document = _ok_pure(parse_manifest_or_index(raw, f"manifest {reference}", media_type))
+        source = reference.context().digest(digest)
+        if isinstance(document, ImageIndex):
+            children = tuple(
+                self.node(source.context().digest(child.digest))[0] for child in document.manifests
+            )
+            found: tuple[CopyNode, bool] = (
+                CopyIndex(source=source, index=document, children=children),
+                False,
+            )
+        else:
+            config_raw = bytearray()
+            _ok(self.client.fetch_blob_to(source.context(), document.config, config_raw.extend))
+            config = _ok_pure(parse_config(bytes(config_raw), f"config of {source}"))
+            found = (CopyImage(source=source, manifest=document), config.is_bundle)
+        self.nodes[key] = found
+        self.nodes[str(source)] = found
+        return found
+
+    def add(self, item: CopyItem) -> None:
+        key = f"{item.node.source}:{item.tag or ''}"
+        self.items.setdefault(key, item)
+
+    def images_lock(self, bundle: CopyImage) -> ImagesLock:
+        """A bundle's ``.imgpkg/images.yml``, read from its single layer (§5.2 step 1)."""
+        layers = bundle.manifest.layers
+        if len(layers) != 1:
+            raise _Failed(
+                PullRefused(
+                    reason=f"Expected bundle to only have a single layer, got {len(layers)}"
+                )
+            )
+        layer = layers[0]
+        if layer.media_type != DOCKER_LAYER_GZIP:
+            raise _Failed(
+                PullRefused(
+                    reason=f"Expected layer to have docker layer media type, was {layer.media_type}"
+                )
+            )
+        if not unsafe_perform_io(self.staging.exists(layer.digest).value_or(False)):
+            ingest = _ok(self.staging.ingest(layer.digest.algorithm))
+            with ingest:
+                _ok(self.client.fetch_blob_to(bundle.source.context(), layer, _writer(ingest)))
+                _ok(ingest.commit(layer.size, layer.digest))
+        handle = _ok(self.staging.open(layer.digest))
+        text = None
+        with tarfile.open(fileobj=handle, mode="r|gz") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if os.path.dirname(name) == ".imgpkg" and os.path.basename(name) == "images.yml":
+                    extracted = tar.extractfile(member)
+                    text = extracted.read() if extracted is not None else None
+                    break
+        if text is None:
+            raise _Failed(PullRefused(reason="Expected to find .imgpkg/images.yml in bundle image"))
+        where = f"ImagesLock from image with Digest '{bundle.manifest.digest}'"
+        return _ok_pure(parse_images_lock(text, where))
+
+    def bundle(self, node: CopyImage, tag: str | None, orig_ref: str, root: bool) -> None:
+        digest = node.manifest.digest
+        self.add(
+            CopyItem(node=node, tag=tag, orig_ref=orig_ref, is_bundle=True, is_root_bundle=root)
+        )
+        if digest in self.bundles:
+            return
+        lock = self.images_lock(node)
+        locations = _ok(fetch_locations(self.client, node.source))
+        assert locations is None or isinstance(locations, ImageLocations)
+        entries: list[tuple[str, bool]] = []
+        self.bundles[digest] = BundleImages(digest=digest, images=())
+        for entry in lock.images:
+            original = str(entry.image)
+            assert entry.image.digest is not None
+            candidates = [node.source.context().digest(entry.image.digest)]
+            if str(candidates[0]) != original:
+                candidates.append(entry.image)
+            known = None if locations is None else locations.is_bundle(original)
+            where = candidates[0] if known is False else self._first_existing(candidates)
+            child, is_bundle = self.node(where)
+            entries.append((original, is_bundle))
+            if is_bundle and isinstance(child, CopyImage):
+                self.bundle(child, None, original, root=False)
+            else:
+                self.add(
+                    CopyItem(
+                        node=child,
+                        tag=None,
+                        orig_ref=original,
+                        is_bundle=False,
+                        is_root_bundle=False,
+                    )
+                )
+        self.bundles[digest] = BundleImages(digest=digest, images=tuple(entries))
+
+    def _first_existing(self, candidates: list[Reference]) -> Reference:
+        last: object = None
+        for candidate in candidates:
+            head = self.client.head_manifest(candidate)
+            if isinstance(head, IOFailure):
+                last = unsafe_perform_io(head.failure())
+                continue
+            if unsafe_perform_io(head.unwrap()) is not None:
+                return candidate
+        if last is None:
+            last = PullRefused(reason=f"Checking image existence: {candidates[-1]} not found")
+        raise _Failed(last)
+
+
+def _writer(ingest: Ingest) -> Callable[[bytes], None]:
+    def write(chunk: bytes) -> None:
+        result = ingest.write(chunk)
+        if isinstance(result, IOFailure):
+            raise _Failed(unsafe_perform_io(result.failure()))
+
+    return write
+
+
+def _observe(walk: _Walk, request: CopyRequest) -> CopySnapshot:
+    images_lock: ImagesLock | None = None
+    if request.lock:
+        text = _ok(read_text_file(request.lock))
+        parsed = _ok_pure(parse_bundle_or_images_lock(text, request.lock))
+        if isinstance(parsed, BundleLockDoc):
+            node, is_bundle = walk.node(parsed.reference)
+            if not is_bundle or not isinstance(node, CopyImage):
+                raise _Failed(_NOT_A_BUNDLE)
+            walk.bundle(node, parsed.tag, str(node.source), root=True)
+        else:
+            assert isinstance(parsed, ImagesLock)
+            images_lock = parsed
+            for entry in parsed.images:
+                node, is_bundle = walk.node(entry.image)
+                if is_bundle:
+                    raise _Failed(
+                        PullRefused(
+                            reason="Unable to copy bundles using an Images Lock file "
+                            "(hint: Create a bundle with these images)"
+                        )
+                    )
+                walk.add(
+                    CopyItem(
+                        node=node, tag=None, orig_ref="", is_bundle=False, is_root_bundle=False
+                    )
+                )
+    else:
+        text = request.bundle or request.image or ""
+        reference = _ok_pure(parse_reference(text))
+        assert isinstance(reference, Reference)
+        node, is_bundle = walk.node(reference)
+        tag = None if reference.digest is not None else (reference.tag or "latest")
+        if request.bundle:
+            if not is_bundle or not isinstance(node, CopyImage):
+                raise _Failed(_NOT_A_BUNDLE)
+            walk.bundle(node, tag, str(node.source), root=True)
+        else:
+            if is_bundle:
+                raise _Failed(
+                    PullRefused(
+                        reason="Expected bundle flag when copying a bundle "
+                        "(hint: Use -b instead of -i for bundles)"
+                    )
+                )
+            walk.add(
+                CopyItem(node=node, tag=tag, orig_ref="", is_bundle=False, is_root_bundle=False)
+            )
+    return CopySnapshot(
+        items=tuple(walk.items.values()),
+        bundles=tuple(walk.bundles.values()),
+        images_lock=images_lock,
+    )
+
+
+_NOT_A_BUNDLE = PullRefused(
+    reason="Expected bundle image but found plain image (hint: Did you use -i instead of -b?)"
+)
+
+
+def build_locations_image(bundle: BundleImages, staging: BlobStore) -> BuiltImage:
+    """The locations image of a bundle, built as ``push -i`` of a directory holding only
+    ``image-locations.yml`` (§2.5), its layer staged in ``staging``."""
+    with tempfile.TemporaryDirectory(prefix="imgpkg-pure-locations-") as work:
+        root = Path(work) / "locations"
+        root.mkdir(mode=0o700)
+        path = root / "image-locations.yml"
+        path.write_text(image_locations_text(bundle), encoding="utf-8")
+        path.chmod(0o600)
+        inputs = _ok(observe_inputs([str(root)]))
+        recipe = _ok_pure(plan_layer(inputs, LayerOptions(exclusions=())))
+        layer = _ok(build_layer(recipe, inputs, staging))
+    return build_image(layer.diff_id, layer.digest, layer.size, {}, DOCKER_TYPES)
+
+
+def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStore) -> int:
+    walk = _Walk(client, staging, request)
+    try:
+        snapshot = _observe(walk, request)
+        built = tuple(
+            (bundle.digest, build_locations_image(bundle, staging)) for bundle in snapshot.bundles
+        )
+    except _Failed as failed:
+        return fail(ui, failed.error)
+    refs = sorted(str(item.node.source) for item in snapshot.items)
+    ui.log(f"copy | exporting {len(refs)} images...")
+    for ref in refs:
+        ui.log(f"copy | will export {ref}")
+    ui.log(f"copy | exported {len(refs)} images")
+    planned = plan_copy(request, snapshot, built)
+    if isinstance(planned, Failure):
+        return fail(ui, planned.failure())
+    plan = planned.unwrap()
+    ui.log(f"copy | importing {len(refs)} images...")
+    env = Env(layout=open_layout, staging=staging, registry=client)
+    applied = run_plan(plan, env, concurrency=request.concurrency)
+    if isinstance(applied, IOFailure):
+        return fail(ui, unsafe_perform_io(applied.failure()))
+    ui.log("copy | Tagging images")
+    skipped = skipped_layers(snapshot) if not request.include_non_distributable else ()
+    if skipped:
+        ui.log(
+            "copy | Warning: Skipped the followings layer(s) due to it being non-distributable. "
+            "If you would like to include non-distributable layers, use the "
+            "--include-non-distributable-layers flag"
+        )
+        for image, layers in skipped:
+            assert image.digest is not None
+            ui.log(f"copy |  - Image: {request.destination.digest(image.digest)}")
+            ui.log("copy |    Layers:")
+            for layer in layers:
+                ui.log(f"copy |      - {layer}")
+    elif request.include_non_distributable and not skipped_layers(snapshot):
+        ui.log(
+            "copy | Warning: '--include-non-distributable-layers' flag provided, but no images "
+            "contained a non-distributable layer."
+        )
+    ui.succeeded()
+    return 0
+
+
+def run_copy(
+    ui: Ui,
+    *,
+    registry: Result[RegistryOptions, UsageError],
+    image: str | None,
+    bundle: str | None,
+    lock: str | None,
+    tar: str | None,
+    to_repo: str | None,
+    to_tar: str | None,
+    lock_output: str | None,
+    concurrency: int,
+    include_non_distributable: bool,
+    repo_based_tags: bool,
+    resume: bool,
+) -> int:
+    """The copy command; returns the exit code."""
+    if isinstance(registry, Failure):
+        return fail(ui, registry.failure())
+    request = parse_copy_request(
+        image=image,
+        bundle=bundle,
+        lock=lock,
+        tar=tar,
+        to_repo=to_repo,
+        to_tar=to_tar,
+        lock_output=lock_output,
+        concurrency=concurrency,
+        include_non_distributable=include_non_distributable,
+        repo_based_tags=repo_based_tags,
+        resume=resume,
+    )
+    if isinstance(request, Failure):
+        return fail(ui, request.failure())
+    opened = RegistryClient.open(registry.unwrap())
+    if isinstance(opened, IOFailure):
+        return fail(ui, unsafe_perform_io(opened.failure()))
+    with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
+        return _run(ui, request.unwrap(), client, staging)
+
+
+__all__ = ["MalformedDocument", "node_digest", "run_copy"]
