@@ -59,6 +59,7 @@ class CopyRequest:
     concurrency: int
     include_non_distributable: bool
     repo_based_tags: bool
+    cosign_signatures: bool = False
 
 
 def parse_copy_request(
@@ -74,6 +75,7 @@ def parse_copy_request(
     include_non_distributable: bool,
     repo_based_tags: bool,
     resume: bool,
+    cosign_signatures: bool = False,
 ) -> Result[CopyRequest, UsageError]:
     """Check the copy flags in imgpkg's order (§1.4, "Validation")."""
     if sum(1 for v in (lock, tar, bundle, image) if v) != 1:
@@ -116,6 +118,7 @@ def parse_copy_request(
             concurrency=concurrency,
             include_non_distributable=include_non_distributable,
             repo_based_tags=repo_based_tags,
+            cosign_signatures=cosign_signatures,
         )
     )
 
@@ -173,6 +176,7 @@ class CopyItem:
     orig_ref: str
     is_bundle: bool
     is_root_bundle: bool
+    is_signature: bool = False
 
 
 @final
@@ -227,6 +231,15 @@ def upload_tag(item: CopyItem, repo_based: bool) -> str:
         return default_tag(digest)
     source = item.orig_ref or str(item.node.source)
     return repo_based_tag(source, digest)
+
+
+#: Tag suffixes of cosign's artefacts stored beside an image (``sha256-<hex>.<suffix>``).
+COSIGN_SUFFIXES = ("sig", "att", "sbom")
+
+
+def cosign_tag(digest: Digest, suffix: str) -> str:
+    """``sha256-<hex>.sig`` (or ``.att``, ``.sbom``): where cosign keeps an image's artefacts."""
+    return f"{digest.tag_form}.{suffix}"
 
 
 def image_locations(bundle: BundleImages) -> ImageLocations:
@@ -293,7 +306,10 @@ def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, U
             for entry in snapshot.images_lock.images
         )
         return Success(encode_images_lock(ImagesLock(images=relocated)))
-    ordered = sorted(snapshot.items, key=lambda item: str(item.node.source))
+    ordered = sorted(
+        (item for item in snapshot.items if not item.is_signature),
+        key=lambda item: str(item.node.source),
+    )
     return Success(
         encode_images_lock(
             ImagesLock(

@@ -269,9 +269,7 @@ def plan_push(request: PushRequest, built: BuiltImage, log: tuple[str, ...] = ()
         *(Tag(target=target, tag=tag, descriptor=root) for tag in tags),
     ]
     if request.lock_output:
-        steps.append(
-            WriteLockFile(path=request.lock_output, text=lock_file_text(request, pushed))
-        )
+        steps.append(WriteLockFile(path=request.lock_output, text=lock_file_text(request, pushed)))
     return Plan(
         command=f"push -{request.kind[0]} {request.destination}",
         steps=tuple(steps),

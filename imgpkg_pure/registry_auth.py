@@ -262,8 +262,7 @@ KeychainError = InvalidEnvVariable | IncompleteEnvCredentials | InvalidDockerCon
 # --- Go's net/url, just enough for "https://" + key -----------------------------------------
 
 _HOST_OK: Final = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    "-._~!$&'()*+,;=:[]<>\""
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]<>\""
 )
 _USERINFO_OK: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:~!$&'()*+,;=%@"
@@ -273,8 +272,17 @@ _HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 def _go_quote(text: str) -> str:
     """Go's ``%q`` for the characters URLs are made of."""
-    escapes = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
-               "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    escapes = {
+        '"': '\\"',
+        "\\": "\\\\",
+        "\a": "\\a",
+        "\b": "\\b",
+        "\f": "\\f",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\v": "\\v",
+    }
     out: list[str] = []
     for ch in text:
         if ch in escapes:
@@ -813,9 +821,7 @@ def docker_lookups(
     return tuple(lookups)
 
 
-def helper_credentials(
-    lookup: HelperGet, raw: bytes
-) -> Result[AuthConfig, InvalidDockerConfig]:
+def helper_credentials(lookup: HelperGet, raw: bytes) -> Result[AuthConfig, InvalidDockerConfig]:
     """A helper's ``get`` answer (``{"ServerURL","Username","Secret"}``) as credentials.
 
     ``Username`` ``<token>`` means ``Secret`` is an identity token.

@@ -235,9 +235,6 @@ def copy(
     from store.registry_flags import registry_options
 
     ui = _make_ui(tty, json_mode)
-    if cosign_signatures:
-        ui.failed("UsageError", "--cosign-signatures is not implemented yet in this build")
-        return 1
     return run_copy(
         ui,
         registry=registry_options(debug=debug, **registry),
@@ -252,6 +249,7 @@ def copy(
         include_non_distributable=include_non_distributable_layers,
         repo_based_tags=repo_based_tags,
         resume=resume,
+        cosign_signatures=cosign_signatures,
     )
 
 

@@ -30,6 +30,7 @@ from imgpkg_pure.bundle import (
     parse_images_lock,
 )
 from imgpkg_pure.copy import (
+    COSIGN_SUFFIXES,
     BundleImages,
     CopyImage,
     CopyIndex,
@@ -37,6 +38,7 @@ from imgpkg_pure.copy import (
     CopyNode,
     CopyRequest,
     CopySnapshot,
+    cosign_tag,
     image_locations_text,
     node_digest,
     parse_copy_request,
@@ -60,7 +62,7 @@ from store.interpreter import apply_plan as run_plan
 from store.layer_build import build_layer
 from store.pull_command import fetch_locations
 from store.push_command import fail, open_layout, read_text_file, temporary_store
-from store.registry import RegistryClient, RegistryOptions
+from store.registry import RegistryClient, RegistryFailure, RegistryOptions
 from store.ui import Ui
 
 
@@ -270,11 +272,50 @@ def _observe(walk: _Walk, request: CopyRequest) -> CopySnapshot:
             walk.add(
                 CopyItem(node=node, tag=tag, orig_ref="", is_bundle=False, is_root_bundle=False)
             )
+    if request.cosign_signatures:
+        _add_signatures(walk)
     return CopySnapshot(
         items=tuple(walk.items.values()),
         bundles=tuple(walk.bundles.values()),
         images_lock=images_lock,
     )
+
+
+def _add_signatures(walk: _Walk) -> None:
+    """cosign artefacts beside every item (§5.4): ``.sig`` as imgpkg, plus ``.att``/``.sbom``.
+
+    404 means none; 403 is ignored (imgpkg records it as access denied); any
+    other error stops the copy.
+    """
+    for item in list(walk.items.values()):
+        source = item.node.source
+        digest = source.digest
+        assert digest is not None
+        for suffix in COSIGN_SUFFIXES:
+            tag = cosign_tag(digest, suffix)
+            where = Reference(
+                registry=source.registry, repository=source.repository, tag=tag, digest=None
+            )
+            head = walk.client.head_manifest(where)
+            if isinstance(head, IOFailure):
+                error = unsafe_perform_io(head.failure())
+                if isinstance(error, RegistryFailure) and error.status in (403, 404):
+                    continue
+                raise _Failed(error)
+            found = unsafe_perform_io(head.unwrap())
+            if found is None:
+                continue
+            node, _ = walk.node(source.context().digest(found.digest))
+            walk.add(
+                CopyItem(
+                    node=node,
+                    tag=tag,
+                    orig_ref="",
+                    is_bundle=False,
+                    is_root_bundle=False,
+                    is_signature=True,
+                )
+            )
 
 
 _NOT_A_BUNDLE = PullRefused(
@@ -358,6 +399,7 @@ def run_copy(
     include_non_distributable: bool,
     repo_based_tags: bool,
     resume: bool,
+    cosign_signatures: bool = False,
 ) -> int:
     """The copy command; returns the exit code."""
     if isinstance(registry, Failure):
@@ -374,6 +416,7 @@ def run_copy(
         include_non_distributable=include_non_distributable,
         repo_based_tags=repo_based_tags,
         resume=resume,
+        cosign_signatures=cosign_signatures,
     )
     if isinstance(request, Failure):
         return fail(ui, request.failure())

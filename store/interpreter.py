@@ -194,9 +194,11 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
                 if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
                     return IOSuccess(False)
                 return _source(env, step).bind(
-                    lambda chunks: store.put_stream(chunks(), desc.size, desc.digest)
-                    .map(lambda _: True)
-                    .alt(_widen)
+                    lambda chunks: (
+                        store.put_stream(chunks(), desc.size, desc.digest)
+                        .map(lambda _: True)
+                        .alt(_widen)
+                    )
                 )
 
             return _layout(env, target).bind(put)
@@ -216,9 +218,11 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
                     )
                 try:
                     return _source(env, step).bind(
-                        lambda chunks: client.push_blob(repo, desc, chunks, mount)
-                        .map(lambda pushed: pushed.mode != PushMode.EXISTED)
-                        .alt(_widen_registry)
+                        lambda chunks: (
+                            client.push_blob(repo, desc, chunks, mount)
+                            .map(lambda pushed: pushed.mode != PushMode.EXISTED)
+                            .alt(_widen_registry)
+                        )
                     )
                 except SourceBlobInvalid as invalid:
                     return IOFailure(SourceBlobFailed(reason=str(invalid)))

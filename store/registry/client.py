@@ -1006,8 +1006,15 @@ class RegistryClient:
             assert mount_from is not None
             target += f"?mount={digest}&from={mount_from.repository}"
             scopes = scopes.union((mount_from.scope("pull"),))
-        call = _Call(method="POST", target=target, repository=repo.repository, scopes=scopes,
-                     headers=(("Content-Length", "0"),), content=b"", retry=False)
+        call = _Call(
+            method="POST",
+            target=target,
+            repository=repo.repository,
+            scopes=scopes,
+            headers=(("Content-Length", "0"),),
+            content=b"",
+            retry=False,
+        )
         started = self._call(repo.registry, call, (201, 202) if mounting else (202,))
         if not isinstance(started, Success):
             return Failure(started.failure())
@@ -1210,9 +1217,7 @@ def _failure_from(response: httpx.Response, method: str, url: str) -> RegistryFa
     response.close()
     entries = parse_error_body(bytes(data))
     if entries:
-        detail = "; ".join(
-            f"{e.code}: {e.message}" if e.message else e.code for e in entries
-        )
+        detail = "; ".join(f"{e.code}: {e.message}" if e.message else e.code for e in entries)
     else:
         text = bytes(data[:300]).decode("utf-8", errors="replace")
         detail = " ".join(text.split())
@@ -1248,4 +1253,3 @@ def _parse_tags(raw: bytes, where: str) -> Result[tuple[str, ...], MalformedDocu
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         return Failure(MalformedDocument(where=where, reason="'tags' is not a list of strings"))
     return Success(tuple(tags))
-

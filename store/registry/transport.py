@@ -207,8 +207,9 @@ class ProxyRules:
                 if address in rule.network and rule.port in ("", port):
                     return None
         for domain in self.domain_rules:
-            if (host.endswith(domain.suffix) or (domain.match_host and host == domain.suffix[1:])) \
-                    and domain.port in ("", port):
+            if (
+                host.endswith(domain.suffix) or (domain.match_host and host == domain.suffix[1:])
+            ) and domain.port in ("", port):
                 return None
         return proxy
 
@@ -316,8 +317,7 @@ def describe_transport_error(error: httpx.TransportError) -> tuple[str, bool]:
         return f"timed out connecting ({text})", True
     if isinstance(error, httpx.ReadTimeout):
         return (
-            "timeout awaiting response headers or data "
-            "(see --registry-response-header-timeout)",
+            "timeout awaiting response headers or data (see --registry-response-header-timeout)",
             True,
         )
     if isinstance(error, httpx.WriteTimeout):
@@ -327,8 +327,11 @@ def describe_transport_error(error: httpx.TransportError) -> tuple[str, bool]:
     if isinstance(error, httpx.ConnectError):
         if "connection refused" in lowered:
             return "connection refused", True
-        if "name or service not known" in lowered or "nodename nor servname" in lowered \
-                or "name resolution" in lowered:
+        if (
+            "name or service not known" in lowered
+            or "nodename nor servname" in lowered
+            or "name resolution" in lowered
+        ):
             return f"cannot resolve the host name ({text})", False
         if "ssl" in lowered or "tls" in lowered:
             return f"TLS handshake failed ({text})", False

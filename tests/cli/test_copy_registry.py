@@ -239,3 +239,39 @@ def test_copy_images_lock(
     )
     with httpx.Client() as client:
         assert client.head(f"{registry.url}/v2/{dst}/manifests/{digest}").status_code == 200
+
+
+def test_copy_cosign_signatures(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo_factory: Any,
+) -> None:
+    src, dst = unique_repo_factory("src"), unique_repo_factory("dst")
+    app = copy_fixture("app", tmp_path)
+    _, stdout, _ = run_cli(capsys, "push", "-i", f"{registry.host}/{src}:v1", "-f", str(app))
+    digest = stdout.strip().split("@")[1].rstrip("'")
+    signature = tmp_path / "sig"
+    signature.mkdir()
+    (signature / "payload.json").write_text('{"critical": {}}')
+    sig_tag = f"sha256-{digest[7:]}.sig"
+    _, stdout, _ = run_cli(
+        capsys, "push", "-i", f"{registry.host}/{src}:{sig_tag}", "-f", str(signature)
+    )
+    sig_digest = stdout.strip().split("@")[1].rstrip("'")
+    lock = tmp_path / "lock.yml"
+    code, _, stderr = run_cli(
+        capsys, "copy", "-i", f"{registry.host}/{src}:v1", "--to-repo", f"{registry.host}/{dst}",
+        "--cosign-signatures", "--lock-output", str(lock),
+    )  # fmt: skip
+    assert code == 0, stderr
+    tags = _tags(registry, dst)
+    assert tags[sig_tag] == sig_digest
+    assert tags["v1"] == digest
+    assert sig_digest not in lock.read_text()  # imgpkg lists the signature (§9.13); we do not
+    code, _, stderr = run_cli(
+        capsys, "copy", "-i", f"{registry.host}/{src}:v1", "--to-repo",
+        f"{registry.host}/{dst}-nosig",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert sig_tag not in _tags(registry, f"{dst}-nosig")
