@@ -60,6 +60,7 @@ from store.fs import observe_inputs
 from store.interpreter import Env
 from store.interpreter import apply_plan as run_plan
 from store.layer_build import build_layer
+from store.progress import Progress
 from store.pull_command import fetch_locations
 from store.push_command import fail, open_layout, read_text_file, temporary_store
 from store.registry import RegistryClient, RegistryFailure, RegistryOptions
@@ -358,7 +359,11 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
     plan = planned.unwrap()
     ui.log(f"copy | importing {len(refs)} images...")
     env = Env(layout=open_layout, staging=staging, registry=client)
-    applied = run_plan(plan, env, concurrency=request.concurrency)
+    progress = Progress(plan, prefix="copy | ", enabled=False if ui.json_mode else None)
+    try:
+        applied = run_plan(plan, env, concurrency=request.concurrency, on_step=progress.on_step)
+    finally:
+        progress.finish()
     if isinstance(applied, IOFailure):
         return fail(ui, unsafe_perform_io(applied.failure()))
     ui.log("copy | Tagging images")

@@ -372,22 +372,28 @@ def apply_plan(
 
     Consecutive blob steps do not depend on each other and run on up to
     ``concurrency`` threads; every other step waits for what comes before it,
-    so a manifest is never written before its blobs.
+    so a manifest is never written before its blobs.  ``on_step(step, changed)``
+    is called after each successful step, from the thread that ran it.
     """
     performed: list[str] = []
     skipped: list[str] = []
     workers = max(1, concurrency)
+
+    def run(step: Step) -> IOResult[bool, ApplyError]:
+        outcome = run_step(env, step)
+        if on_step is not None and not isinstance(outcome, IOFailure):
+            on_step(step, unsafe_perform_io(outcome.unwrap()))
+        return outcome
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for phase in _phases(plan.steps):
             if len(phase) == 1 or workers == 1:
-                outcomes = [run_step(env, step) for step in phase]
+                outcomes = [run(step) for step in phase]
             else:
-                outcomes = list(pool.map(lambda step: run_step(env, step), phase))
+                outcomes = list(pool.map(run, phase))
             for step, outcome in zip(phase, outcomes, strict=True):
                 if isinstance(outcome, IOFailure):
                     return IOFailure(unsafe_perform_io(outcome.failure()))
                 changed = unsafe_perform_io(outcome.unwrap())
                 (performed if changed else skipped).append(describe_step(step))
-                if on_step is not None:
-                    on_step(step, changed)
     return IOSuccess(ApplyReport(performed=tuple(performed), skipped=tuple(skipped)))
