@@ -114,9 +114,7 @@ def layer_entries(
     of one digest the first included one (in element order) describes the entry.
     """
     wanted = [
-        layer
-        for layer in manifest.layers()
-        if include_non_distributable or layer.is_distributable
+        layer for layer in manifest.layers() if include_non_distributable or layer.is_distributable
     ]
     included = _distinct(wanted)
     return tuple(included[d] for d in sorted(included, key=str))

@@ -103,9 +103,7 @@ def decode_header(block: bytes) -> Result[TarHeader, str]:
     unsigned = sum(summed)
     signed = sum(b - 256 if b > 127 else b for b in summed)
     if checksum.unwrap() not in (unsigned, signed):
-        return Failure(
-            f"checksum {checksum.unwrap()} does not match the header (sum {unsigned})"
-        )
+        return Failure(f"checksum {checksum.unwrap()} does not match the header (sum {unsigned})")
     size = _number(block[124:136], "size")
     if isinstance(size, Failure):
         return Failure(size.failure())
