@@ -31,6 +31,7 @@ from imgpkg_pure.image_build import BuiltImage
 from imgpkg_pure.media_types import is_distributable
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
 from imgpkg_pure.plan.steps import (
+    LayoutTarget,
     Plan,
     PutBlob,
     PutManifest,
@@ -40,7 +41,12 @@ from imgpkg_pure.plan.steps import (
     Tag,
     WriteLockFile,
 )
-from imgpkg_pure.push import UsageError
+from imgpkg_pure.push import (
+    LAYOUT_PREFIX,
+    LayoutDestination,
+    UsageError,
+    parse_layout_destination,
+)
 from imgpkg_pure.reference import Reference, Repository, parse_repository
 
 # --- the request -------------------------------------------------------------------------
@@ -49,12 +55,16 @@ from imgpkg_pure.reference import Reference, Repository, parse_repository
 @final
 @frozen(kw_only=True)
 class CopyRequest:
-    """A checked copy command line (registry destinations)."""
+    """A checked copy command line.
+
+    ``destination`` is a registry repository, or an OCI image layout directory
+    (``--to-repo oci:DIR``): the same names (tags) become the layout's root names.
+    """
 
     image: str | None
     bundle: str | None
     lock: str | None
-    destination: Repository
+    destination: Repository | LayoutDestination
     lock_output: str | None
     concurrency: int
     include_non_distributable: bool
@@ -103,17 +113,39 @@ def parse_copy_request(
                 "implemented yet in this build; copy between registries with --to-repo"
             )
         )
-    parsed = parse_repository(to_repo or "")
-    if isinstance(parsed, Failure):
-        return Failure(
-            UsageError(reason=f"Building import repository ref: {parsed.failure().reason}")
-        )
+    destination: Repository | LayoutDestination
+    if (to_repo or "").startswith(LAYOUT_PREFIX):
+        layout = parse_layout_destination(to_repo or "")
+        if isinstance(layout, Failure):
+            return layout
+        if layout.unwrap().tag != "latest" or (to_repo or "").endswith(":latest"):
+            return Failure(
+                UsageError(
+                    reason=f"--to-repo '{to_repo}': an OCI layout destination takes no tag "
+                    "(the copied tags become its root names)"
+                )
+            )
+        if lock_output:
+            return Failure(
+                UsageError(
+                    reason="--lock-output needs a registry destination: a lock file holds "
+                    "registry references, and an OCI layout has none"
+                )
+            )
+        destination = layout.unwrap()
+    else:
+        parsed = parse_repository(to_repo or "")
+        if isinstance(parsed, Failure):
+            return Failure(
+                UsageError(reason=f"Building import repository ref: {parsed.failure().reason}")
+            )
+        destination = parsed.unwrap()
     return Success(
         CopyRequest(
             image=image,
             bundle=bundle,
             lock=lock,
-            destination=parsed.unwrap(),
+            destination=destination,
             lock_output=lock_output,
             concurrency=concurrency,
             include_non_distributable=include_non_distributable,
@@ -338,7 +370,11 @@ def plan_copy(
     (their layers staged in the local store).
     """
     dst = request.destination
-    target = RegistryTarget(registry=dst.registry, repository=dst.repository)
+    target: RegistryTarget | LayoutTarget
+    if isinstance(dst, LayoutDestination):
+        target = LayoutTarget(path=dst.path)
+    else:
+        target = RegistryTarget(registry=dst.registry, repository=dst.repository)
     blobs: dict[Digest, PutBlob] = {}
     manifests: dict[Digest, PutManifest] = {}
     for item in snapshot.items:
@@ -389,16 +425,16 @@ def plan_copy(
         if item.tag
     ]
     steps: list[Step] = [*blobs.values(), *manifests.values(), *tags, *user_tags]
-    if request.lock_output:
+    if request.lock_output and isinstance(dst, Repository):
         text = _lock_text(snapshot, dst)
         if isinstance(text, Failure):
             return text
         steps.append(WriteLockFile(path=request.lock_output, text=text.unwrap()))
     return Success(
         Plan(
-            command=f"copy --to-repo {dst}",
+            command=f"copy --to-repo {dst if isinstance(dst, Repository) else 'oci:' + dst.path}",
             steps=tuple(steps),
             result=None,
-            result_name=str(dst),
+            result_name=str(target),
         )
     )

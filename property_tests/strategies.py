@@ -18,6 +18,7 @@ from imgpkg_pure.media_types import (
 )
 from imgpkg_pure.oci.values import Annotations, Descriptor, Platform
 from imgpkg_pure.plan.steps import (
+    LayoutSource,
     LayoutTarget,
     Plan,
     PutBlob,
@@ -93,6 +94,7 @@ steps: st.SearchStrategy[Step] = st.one_of(
         descriptor=descriptors,
         data=st.none() | st.binary(),
         source=st.none()
+        | st.builds(LayoutSource, path=st.text(min_size=1, max_size=20))
         | st.builds(
             RegistrySource,
             registry=st.sampled_from(["127.0.0.1:5000", "index.docker.io"]),

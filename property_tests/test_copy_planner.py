@@ -25,7 +25,7 @@ from imgpkg_pure.media_types import (
 )
 from imgpkg_pure.oci.codec import encode_index, encode_manifest, parse_index, parse_manifest
 from imgpkg_pure.oci.values import Descriptor
-from imgpkg_pure.plan.steps import PutBlob, PutManifest, Tag, WriteLockFile
+from imgpkg_pure.plan.steps import PutBlob, PutManifest, RegistrySource, Tag, WriteLockFile
 from imgpkg_pure.reference import Reference, Repository
 
 SRC = Repository(registry="127.0.0.1:5000", repository="src/app")
@@ -94,7 +94,8 @@ def test_plan_is_deterministic_ordered_and_deduplicated(
     for step in plan.steps:
         if isinstance(step, PutBlob):
             assert include or step.descriptor.media_type != DOCKER_LAYER_FOREIGN
-            assert step.source is not None and step.source.repository == SRC.repository
+            assert isinstance(step.source, RegistrySource)
+            assert step.source.repository == SRC.repository
     written: set[Digest] = set()
     for step in plan.steps:  # an index only after the manifests it lists
         if isinstance(step, PutManifest):

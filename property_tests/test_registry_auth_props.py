@@ -40,9 +40,7 @@ TOKEN_CHARS = LOWER + "0123456789-._~+!#$%&'*^`|"
 
 schemes = st.text(alphabet=LOWER, min_size=1, max_size=10)
 param_names = st.text(alphabet=LOWER + "0123456789_-", min_size=1, max_size=12)
-param_values = st.text(
-    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40
-)
+param_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 challenges = st.builds(
     lambda scheme, params: Challenge(scheme=scheme, params=tuple(params.items())),
     schemes,
@@ -142,14 +140,20 @@ def test_redaction_never_leaks_a_secret(
     assert "?" not in redact_url(url)
 
 
-@given(secrets_, st.sampled_from(["Basic", "Bearer", "Negotiate"]),
-       st.sampled_from(["Authorization", "authorization", "Proxy-Authorization", "Cookie"]))
+@given(
+    secrets_,
+    st.sampled_from(["Basic", "Bearer", "Negotiate"]),
+    st.sampled_from(["Authorization", "authorization", "Proxy-Authorization", "Cookie"]),
+)
 def test_header_redaction_hides_credentials(secret: str, scheme: str, header: str) -> None:
     assert secret not in redact_header(header, f"{scheme} {secret}")
 
 
-@given(secrets_, st.sampled_from(["token", "access_token", "refresh_token", "id_token"]),
-       st.integers(min_value=0, max_value=10_000))
+@given(
+    secrets_,
+    st.sampled_from(["token", "access_token", "refresh_token", "id_token"]),
+    st.integers(min_value=0, max_value=10_000),
+)
 def test_token_body_redaction(secret: str, field: str, expires: int) -> None:
     body = json.dumps({field: secret, "expires_in": expires}).encode()
     shown = redact_token_body(body)

@@ -54,7 +54,7 @@ from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageIndex
 from imgpkg_pure.pull import PullRefused
 from imgpkg_pure.push import UsageError
-from imgpkg_pure.reference import Reference, parse_reference
+from imgpkg_pure.reference import Reference, Repository, parse_reference
 from store.blobstore import BlobStore, Ingest
 from store.fs import observe_inputs
 from store.interpreter import Env
@@ -376,7 +376,12 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
         )
         for image, layers in skipped:
             assert image.digest is not None
-            ui.log(f"copy |  - Image: {request.destination.digest(image.digest)}")
+            shown = (
+                request.destination.digest(image.digest)
+                if isinstance(request.destination, Repository)
+                else f"{request.destination}@{image.digest}"
+            )
+            ui.log(f"copy |  - Image: {shown}")
             ui.log("copy |    Layers:")
             for layer in layers:
                 ui.log(f"copy |      - {layer}")

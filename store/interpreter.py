@@ -19,6 +19,7 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import (
+    LayoutSource,
     LayoutTarget,
     Plan,
     PutBlob,
@@ -161,16 +162,34 @@ def _from_registry(
     return reopen
 
 
+def _from_store(store: BlobReader, desc: Descriptor) -> Callable[[], Iterable[bytes]]:
+    def reopen() -> Iterator[bytes]:
+        opened = store.open(desc.digest)
+        if isinstance(opened, IOFailure):
+            raise SourceBlobInvalid(unsafe_perform_io(opened.failure()).message)
+        return _read_chunks(unsafe_perform_io(opened.unwrap()))
+
+    return reopen
+
+
 def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], ApplyError]:
     """Where a blob's bytes come from: inline data, a source registry, or the staging store."""
     desc = step.descriptor
     if step.data is not None:
         data = step.data
         return IOSuccess(lambda: (data,))
-    if step.source is not None:
-        if env.registry is None:
-            return IOFailure(NoRegistryAccess(target=str(step.source)))
-        return IOSuccess(_from_registry(env.registry, step.source, desc))
+    match step.source:
+        case RegistrySource():
+            if env.registry is None:
+                return IOFailure(NoRegistryAccess(target=str(step.source)))
+            return IOSuccess(_from_registry(env.registry, step.source, desc))
+        case LayoutSource(path=path):
+            layout = env.layout(path)
+            if isinstance(layout, IOFailure):
+                return IOFailure(unsafe_perform_io(layout.failure()))
+            return IOSuccess(_from_store(unsafe_perform_io(layout.unwrap()), desc))
+        case None:
+            pass
     staging = env.staging
     if staging is None or not unsafe_perform_io(staging.exists(desc.digest).value_or(False)):
         return IOFailure(StagedBlobMissing(descriptor=desc))
@@ -212,7 +231,10 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
                 if unsafe_perform_io(exists.unwrap()) is not None:
                     return IOSuccess(False)
                 mount = None
-                if step.source is not None and step.source.registry == target.registry:
+                if (
+                    isinstance(step.source, RegistrySource)
+                    and step.source.registry == target.registry
+                ):
                     mount = Repository(
                         registry=step.source.registry, repository=step.source.repository
                     )

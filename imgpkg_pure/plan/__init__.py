@@ -2,6 +2,8 @@
 
 from imgpkg_pure.plan.planfile import FORMAT_VERSION, decode_plan, encode_plan, plan_digest
 from imgpkg_pure.plan.steps import (
+    BlobSource,
+    LayoutSource,
     LayoutTarget,
     Plan,
     PutBlob,
@@ -16,6 +18,8 @@ from imgpkg_pure.plan.steps import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "BlobSource",
+    "LayoutSource",
     "LayoutTarget",
     "Plan",
     "PutBlob",

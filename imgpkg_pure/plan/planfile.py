@@ -21,6 +21,8 @@ from imgpkg_pure.digest import parse_digest
 from imgpkg_pure.errors import CorruptPlan, PlanError, UnsupportedPlanVersion
 from imgpkg_pure.oci.values import Annotations, Descriptor, Platform
 from imgpkg_pure.plan.steps import (
+    BlobSource,
+    LayoutSource,
     LayoutTarget,
     Plan,
     PutBlob,
@@ -68,11 +70,20 @@ def _target(t: Target) -> list[Any]:
             return ["registry", registry, repository]
 
 
+def _source(source: BlobSource | None) -> list[Any] | None:
+    match source:
+        case None:
+            return None
+        case RegistrySource(registry=registry, repository=repository):
+            return ["registry", registry, repository]
+        case LayoutSource(path=path):
+            return ["layout", path]
+
+
 def _step(step: Step) -> list[Any]:
     match step:
         case PutBlob(target=t, descriptor=d, data=data, source=source):
-            where = None if source is None else [source.registry, source.repository]
-            return ["put-blob", _target(t), _descriptor(d), data, where]
+            return ["put-blob", _target(t), _descriptor(d), data, _source(source)]
         case PutManifest(target=t, descriptor=d, raw=raw):
             return ["put-manifest", _target(t), _descriptor(d), raw]
         case Tag(target=t, tag=tag, descriptor=d):
@@ -181,6 +192,20 @@ def _decode_target(v: Any) -> Target:
     raise _Bad(f"unknown target kind {kind!r}")
 
 
+def _decode_source(v: Any) -> BlobSource:
+    kind, *rest = _list(v, "put-blob source")
+    if kind == "registry":
+        registry, repository = rest
+        return RegistrySource(
+            registry=_str(registry, "source registry"),
+            repository=_str(repository, "source repository"),
+        )
+    if kind == "layout":
+        (path,) = rest
+        return LayoutSource(path=_str(path, "source layout"))
+    raise _Bad(f"unknown blob source kind {kind!r}")
+
+
 def _bytes(v: Any, what: str) -> bytes:
     _expect(isinstance(v, bytes), f"{what}: expected bytes")
     assert isinstance(v, bytes)
@@ -193,13 +218,7 @@ def _decode_step(v: Any) -> Step:
         case "put-blob":
             t, d, data, where = rest
             _expect(data is None or isinstance(data, bytes), "put-blob data")
-            source = None
-            if where is not None:
-                registry, repository = _list(where, "put-blob source", 2)
-                source = RegistrySource(
-                    registry=_str(registry, "source registry"),
-                    repository=_str(repository, "source repository"),
-                )
+            source = None if where is None else _decode_source(where)
             return PutBlob(
                 target=_decode_target(t),
                 descriptor=_decode_descriptor(d),

@@ -58,18 +58,33 @@ class RegistrySource:
 
 @final
 @frozen(kw_only=True)
+class LayoutSource:
+    """A blob to be read from an OCI image layout directory (a copy's source)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"oci:{self.path}"
+
+
+BlobSource = RegistrySource | LayoutSource
+
+
+@final
+@frozen(kw_only=True)
 class PutBlob:
     """Make ``descriptor``'s blob present at ``target``.
 
     Where the bytes come from: ``data`` carries small authored blobs inline
-    (configs); ``source`` names a registry repository to stream (or mount) it
-    from; with neither, the blob was staged in the local store before planning.
+    (configs); ``source`` names a registry repository (streamed, or mounted
+    within one registry) or an OCI layout to read it from; with neither, the
+    blob was staged in the local store before planning.
     """
 
     target: Target
     descriptor: Descriptor
     data: bytes | None = None
-    source: RegistrySource | None = None
+    source: BlobSource | None = None
 
 
 @final
