@@ -31,6 +31,7 @@ from imgpkg_pure.image_build import BuiltImage
 from imgpkg_pure.media_types import is_distributable
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
 from imgpkg_pure.plan.steps import (
+    LayoutSource,
     LayoutTarget,
     Plan,
     PutBlob,
@@ -48,6 +49,11 @@ from imgpkg_pure.push import (
     parse_layout_destination,
 )
 from imgpkg_pure.reference import Reference, Repository, parse_repository
+
+#: The registry name of references into an OCI layout copy source (never a real host:
+#: ``.invalid`` is reserved, RFC 2606).
+LAYOUT_REGISTRY = "oci-layout.invalid"
+LAYOUT_REPOSITORY = "layout"
 
 # --- the request -------------------------------------------------------------------------
 
@@ -70,6 +76,23 @@ class CopyRequest:
     include_non_distributable: bool
     repo_based_tags: bool
     cosign_signatures: bool = False
+    source_layout: str | None = None
+
+    def source_reference(self) -> str:
+        """The ``-b``/``-i`` text, for messages."""
+        return self.bundle or self.image or self.lock or ""
+
+
+def layout_reference(tag: str) -> Reference:
+    """A reference to root ``tag`` of the OCI layout source."""
+    return Reference(registry=LAYOUT_REGISTRY, repository=LAYOUT_REPOSITORY, tag=tag, digest=None)
+
+
+def shown(reference: Reference, layout: str | None) -> str:
+    """A reference as users know it: ``oci:DIR@sha256:…`` inside a layout source."""
+    if reference.registry == LAYOUT_REGISTRY and layout is not None:
+        return f"oci:{layout}@{reference.digest}" if reference.digest else f"oci:{layout}"
+    return str(reference)
 
 
 def parse_copy_request(
@@ -113,6 +136,13 @@ def parse_copy_request(
                 "implemented yet in this build; copy between registries with --to-repo"
             )
         )
+    source_layout: str | None = None
+    source_text = bundle or image or ""
+    if source_text.startswith(LAYOUT_PREFIX):
+        source = parse_layout_destination(source_text)
+        if isinstance(source, Failure):
+            return source
+        source_layout = source.unwrap().path
     destination: Repository | LayoutDestination
     if (to_repo or "").startswith(LAYOUT_PREFIX):
         layout = parse_layout_destination(to_repo or "")
@@ -151,6 +181,7 @@ def parse_copy_request(
             include_non_distributable=include_non_distributable,
             repo_based_tags=repo_based_tags,
             cosign_signatures=cosign_signatures,
+            source_layout=source_layout,
         )
     )
 
@@ -379,9 +410,13 @@ def plan_copy(
     manifests: dict[Digest, PutManifest] = {}
     for item in snapshot.items:
         for node in _walk(item.node):
-            source = RegistrySource(
-                registry=node.source.registry, repository=node.source.repository
-            )
+            source: RegistrySource | LayoutSource
+            if node.source.registry == LAYOUT_REGISTRY and request.source_layout is not None:
+                source = LayoutSource(path=request.source_layout)
+            else:
+                source = RegistrySource(
+                    registry=node.source.registry, repository=node.source.repository
+                )
             if isinstance(node, CopyImage):
                 for desc in (node.manifest.config, *node.manifest.layers):
                     if not request.include_non_distributable and not is_distributable(

@@ -40,9 +40,11 @@ from imgpkg_pure.copy import (
     CopySnapshot,
     cosign_tag,
     image_locations_text,
+    layout_reference,
     node_digest,
     parse_copy_request,
     plan_copy,
+    shown,
     skipped_layers,
 )
 from imgpkg_pure.digest import Digest
@@ -53,13 +55,14 @@ from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageIndex
 from imgpkg_pure.pull import PullRefused
-from imgpkg_pure.push import UsageError
+from imgpkg_pure.push import UsageError, parse_layout_destination
 from imgpkg_pure.reference import Reference, Repository, parse_reference
 from store.blobstore import BlobStore, Ingest
 from store.fs import observe_inputs
 from store.interpreter import Env
 from store.interpreter import apply_plan as run_plan
 from store.layer_build import build_layer
+from store.layout_source import LayoutReader, Sources
 from store.progress import Progress
 from store.pull_command import fetch_locations
 from store.push_command import fail, open_layout, read_text_file, temporary_store
@@ -93,7 +96,7 @@ def _ok_pure(result: Result[_T, Any]) -> _T:
 class _Walk:
     """Observe the copy sources into a ``CopySnapshot`` (imgpkg's bundle walk, §5.2)."""
 
-    def __init__(self, client: RegistryClient, staging: BlobStore, request: CopyRequest) -> None:
+    def __init__(self, client: Sources, staging: BlobStore, request: CopyRequest) -> None:
         self.client = client
         self.staging = staging
         self.request = request
@@ -254,14 +257,16 @@ def _observe(walk: _Walk, request: CopyRequest) -> CopySnapshot:
                 )
     else:
         text = request.bundle or request.image or ""
-        reference = _ok_pure(parse_reference(text))
-        assert isinstance(reference, Reference)
+        if request.source_layout is not None:
+            reference = layout_reference(parse_layout_destination(text).unwrap().tag)
+        else:
+            reference = _ok_pure(parse_reference(text))
         node, is_bundle = walk.node(reference)
-        tag = None if reference.digest is not None else (reference.tag or "latest")
+        user_tag = None if reference.digest is not None else (reference.tag or "latest")
         if request.bundle:
             if not is_bundle or not isinstance(node, CopyImage):
                 raise _Failed(_NOT_A_BUNDLE)
-            walk.bundle(node, tag, str(node.source), root=True)
+            walk.bundle(node, user_tag, str(node.source), root=True)
         else:
             if is_bundle:
                 raise _Failed(
@@ -271,7 +276,9 @@ def _observe(walk: _Walk, request: CopyRequest) -> CopySnapshot:
                     )
                 )
             walk.add(
-                CopyItem(node=node, tag=tag, orig_ref="", is_bundle=False, is_root_bundle=False)
+                CopyItem(
+                    node=node, tag=user_tag, orig_ref="", is_bundle=False, is_root_bundle=False
+                )
             )
     if request.cosign_signatures:
         _add_signatures(walk)
@@ -340,7 +347,8 @@ def build_locations_image(bundle: BundleImages, staging: BlobStore) -> BuiltImag
 
 
 def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStore) -> int:
-    walk = _Walk(client, staging, request)
+    layout = None if request.source_layout is None else LayoutReader(request.source_layout)
+    walk = _Walk(Sources(client, layout), staging, request)
     try:
         snapshot = _observe(walk, request)
         built = tuple(
@@ -348,7 +356,7 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
         )
     except _Failed as failed:
         return fail(ui, failed.error)
-    refs = sorted(str(item.node.source) for item in snapshot.items)
+    refs = sorted(shown(item.node.source, request.source_layout) for item in snapshot.items)
     ui.log(f"copy | exporting {len(refs)} images...")
     for ref in refs:
         ui.log(f"copy | will export {ref}")
@@ -376,12 +384,12 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
         )
         for image, layers in skipped:
             assert image.digest is not None
-            shown = (
+            image_ref = (
                 request.destination.digest(image.digest)
                 if isinstance(request.destination, Repository)
                 else f"{request.destination}@{image.digest}"
             )
-            ui.log(f"copy |  - Image: {shown}")
+            ui.log(f"copy |  - Image: {image_ref}")
             ui.log("copy |    Layers:")
             for layer in layers:
                 ui.log(f"copy |      - {layer}")

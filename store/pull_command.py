@@ -16,6 +16,7 @@ import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -46,13 +47,19 @@ from imgpkg_pure.pull import (
     relocation_candidates,
 )
 from imgpkg_pure.push import UsageError
-from imgpkg_pure.reference import Reference
+from imgpkg_pure.reference import Reference, Repository
 from store.atomic import WriteFailure, write_atomically
 from store.blobstore import BlobStore
 from store.errors import StoreError
 from store.extract import ExtractError, extract_image, resolve_output
 from store.push_command import fail, read_text_file, temporary_store
-from store.registry import RegistryClient, RegistryError, RegistryFailure, RegistryOptions
+from store.registry import (
+    ManifestResponse,
+    RegistryClient,
+    RegistryError,
+    RegistryFailure,
+    RegistryOptions,
+)
 from store.ui import Ui
 
 #: The largest locations image layer read (it holds one small YAML file).
@@ -296,8 +303,18 @@ class _Pull:
         return IOSuccess(True)
 
 
+class ManifestReader(Protocol):
+    """What reading a locations image needs: a registry client, or a layout reader."""
+
+    def get_manifest(self, ref: Reference) -> IOResult[ManifestResponse, RegistryError]: ...
+
+    def fetch_blob_to(
+        self, repo: Repository, descriptor: Descriptor, write: Callable[[bytes], object]
+    ) -> IOResult[Descriptor, RegistryError]: ...
+
+
 def fetch_locations(
-    client: RegistryClient, bundle: Reference
+    client: ManifestReader, bundle: Reference
 ) -> IOResult[ImageLocations | None, PullError]:
     """The locations image of a bundle (§2.5), or None when there is none."""
     assert bundle.digest is not None
@@ -447,4 +464,4 @@ def run_pull(
         return _run(ui, request.unwrap(), client, staging)
 
 
-__all__ = ["Callable", "run_pull"]
+__all__ = ["fetch_locations", "run_pull"]

@@ -9,8 +9,10 @@ produced (``expected/*.json``, ``roundtrip``).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -275,3 +277,53 @@ def test_copy_cosign_signatures(
     )  # fmt: skip
     assert code == 0, stderr
     assert sig_tag not in _tags(registry, f"{dst}-nosig")
+
+
+def test_copy_through_an_oci_layout(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo_factory: Any,
+) -> None:
+    """registry → OCI layout (air-gap transfer medium) → registry, every digest preserved."""
+    src, dst = unique_repo_factory("src"), unique_repo_factory("dst")
+    expected = _upload("nested-bundle", registry, src)
+    root = expected["root"]
+    layout = tmp_path / "layout"
+    code, _, stderr = run_cli(
+        capsys, "copy", "-b", f"{registry.host}/{src}:{root['tag']}", "--to-repo", f"oci:{layout}"
+    )
+    assert code == 0, stderr
+    index = json.loads((layout / "index.json").read_text())
+    names = {
+        m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"]
+        for m in index["manifests"]
+    }
+    wanted = {t["tag"]: t["digest"] for t in expected["roundtrip"]["tags_in_repo"]}
+    for tag, digest in wanted.items():
+        if not tag.endswith(".image-locations.imgpkg") and digest in names.values():
+            assert names[tag] == digest
+    assert names[root["tag"]] == root["digest"]
+    layered = "sha256:576619875c4a385bc5d47b277f2ed4843d3acb42634c6dcd0f764f0a15ad6fc1"
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--raw", f"oci:{layout}:sha256-{layered[7:]}.imgpkg"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert inspected.returncode == 0, inspected.stderr
+    assert "sha256:" + hashlib.sha256(inspected.stdout).hexdigest() == layered
+
+    lock = tmp_path / "lock.yml"
+    code, stdout, stderr = run_cli(
+        capsys, "copy", "--tty", "-b", f"oci:{layout}:{root['tag']}",
+        "--to-repo", f"{registry.host}/{dst}", "--lock-output", str(lock),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert f"copy | will export oci:{layout}@{root['digest']}" in stdout
+    repo_ref = f"{registry.host}/{dst}"
+    assert lock.read_text() == expected["roundtrip"]["lock_output"].replace("{REPO}", repo_ref)
+    out = tmp_path / "pulled"
+    code, _, stderr = run_cli(capsys, "pull", "-r", "--lock", str(lock), "-o", str(out))
+    assert code == 0, stderr
+    bundle = next(i for i in expected["images"] if i.get("manifest_digest") == root["digest"])
+    after = bundle["bundle"]["images_yml_after_pull_from_relocated_repo"]
+    assert (out / ".imgpkg" / "images.yml").read_text() == after.replace("{REPO}", repo_ref)
