@@ -586,6 +586,12 @@ class ImgpkgTarball:
                     return StoreIOFailure(
                         operation=error.operation, path=error.tar, reason=error.reason
                     )
+                case TarChanged():
+                    return StoreIOFailure(
+                        operation="read",
+                        path=error.tar,
+                        reason=f"the file changed since it was indexed ({error.reason})",
+                    )
                 case _:
                     return StoreIOFailure(operation="read", path=self._tar, reason=error.message)
 

@@ -39,8 +39,11 @@ MISSING_LAYER_HINT: Final = (
 )
 
 
-def _entry(entry: str) -> str:
-    return f"entry '{entry}'" if entry else "a header"
+def shown(text: str) -> str:
+    """``text`` on one line: control and other unprintable characters escaped."""
+    if text.isprintable():
+        return text
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 @final
@@ -56,9 +59,11 @@ class TarTruncated:
 
     @property
     def message(self) -> str:
-        what = _entry(self.entry) if self.entry else "the end-of-archive marker"
+        if self.file_size == 0:
+            return f"{shown(self.tar)}: truncated tar: the file is empty"
+        what = f"entry '{shown(self.entry)}'" if self.entry else "the end-of-archive marker"
         return (
-            f"{self.tar}: truncated tar: {what} at offset {self.offset} needs "
+            f"{shown(self.tar)}: truncated tar: {what} at offset {self.offset} needs "
             f"{self.needed} bytes but the file ends at {self.file_size}"
         )
 
@@ -75,8 +80,8 @@ class BadTarHeader:
 
     @property
     def message(self) -> str:
-        where = f"header of entry '{self.entry}'" if self.entry else "header"
-        return f"{self.tar}: invalid tar {where} at offset {self.offset}: {self.reason}"
+        where = f"header of entry '{shown(self.entry)}'" if self.entry else "header"
+        return f"{shown(self.tar)}: invalid tar {where} at offset {self.offset}: {self.reason}"
 
 
 @final
@@ -90,7 +95,7 @@ class UnexpectedEntry:
 
     @property
     def message(self) -> str:
-        return f"{self.tar}: refusing entry '{self.entry}': {self.reason}"
+        return f"{shown(self.tar)}: refusing entry '{shown(self.entry)}': {self.reason}"
 
 
 @final
@@ -103,7 +108,9 @@ class DuplicateEntry:
 
     @property
     def message(self) -> str:
-        return f"{self.tar}: entry '{self.entry}' appears twice with different content"
+        return (
+            f"{shown(self.tar)}: entry '{shown(self.entry)}' appears twice with different content"
+        )
 
 
 @final
@@ -116,7 +123,7 @@ class ManifestJsonMissing:
     @property
     def message(self) -> str:
         return (
-            f"{self.tar}: file manifest.json not found in tar "
+            f"{shown(self.tar)}: file manifest.json not found in tar "
             "(is this a tarball written by imgpkg copy --to-tar?)"
         )
 
@@ -133,7 +140,7 @@ class ManifestJsonTooLarge:
     @property
     def message(self) -> str:
         return (
-            f"{self.tar}: entry 'manifest.json' is {self.size} bytes, "
+            f"{shown(self.tar)}: entry 'manifest.json' is {self.size} bytes, "
             f"more than the {self.limit} bytes this reader accepts"
         )
 
@@ -152,7 +159,7 @@ class LayerNotInTar:
 
     @property
     def message(self) -> str:
-        return f"{self.tar}: {self.go_message}"
+        return f"{shown(self.tar)}: {self.go_message}"
 
 
 @final
@@ -165,7 +172,7 @@ class TarChanged:
 
     @property
     def message(self) -> str:
-        return f"{self.tar}: the file changed since it was read: {self.reason}"
+        return f"{shown(self.tar)}: the file changed since it was read: {self.reason}"
 
 
 @final
@@ -179,7 +186,7 @@ class TarIOFailure:
 
     @property
     def message(self) -> str:
-        return f"{self.tar}: cannot {self.operation}: {self.reason}"
+        return f"{shown(self.tar)}: cannot {self.operation}: {self.reason}"
 
 
 @final
@@ -193,7 +200,7 @@ class BlobUnavailable:
 
     @property
     def message(self) -> str:
-        return f"{self.tar}: cannot write entry '{self.entry}': {self.reason}"
+        return f"{shown(self.tar)}: cannot write entry '{self.entry}': {shown(self.reason)}"
 
 
 @final
@@ -206,7 +213,7 @@ class ResumeUnreadable:
 
     @property
     def message(self) -> str:
-        return f"Reading previously created tar '{self.tar}': {self.reason}"
+        return f"Reading previously created tar '{shown(self.tar)}': {self.reason}"
 
 
 TarError = (

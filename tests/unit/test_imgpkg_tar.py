@@ -716,6 +716,15 @@ def test_path_tricks_are_refused(name: str, tmp_path: Path) -> None:
     assert f"refusing entry '{name}'" in error.message
 
 
+def test_refusal_messages_stay_on_one_line(tmp_path: Path) -> None:
+    data = _tar(("manifest.json", _manifest_json("image")), ("evil\nname\x1b[2J", b"x"))
+    error = _error(_write(tmp_path, data))
+    assert isinstance(error, UnexpectedEntry)
+    assert "\n" not in error.message
+    assert "evil\\nname\\x1b[2J" in error.message
+    assert "the file is empty" in _error(_write(tmp_path, b"", "empty.tar")).message
+
+
 def _python_tar(members: list[tuple[tarfile.TarInfo, bytes]], fmt: int) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
