@@ -27,6 +27,7 @@ from imgpkg_pure.plan.steps import (
     RegistryTarget,
     Step,
     Tag,
+    TarballSource,
     WriteLockFile,
 )
 
@@ -95,6 +96,7 @@ steps: st.SearchStrategy[Step] = st.one_of(
         data=st.none() | st.binary(),
         source=st.none()
         | st.builds(LayoutSource, path=st.text(min_size=1, max_size=20))
+        | st.builds(TarballSource, path=st.text(min_size=1, max_size=20))
         | st.builds(
             RegistrySource,
             registry=st.sampled_from(["127.0.0.1:5000", "index.docker.io"]),

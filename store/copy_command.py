@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from returns.io import IOFailure, IOResult
+from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
 
@@ -31,6 +31,7 @@ from imgpkg_pure.bundle import (
 )
 from imgpkg_pure.copy import (
     COSIGN_SUFFIXES,
+    LAYOUT_REGISTRY,
     BundleImages,
     CopyImage,
     CopyIndex,
@@ -46,19 +47,24 @@ from imgpkg_pure.copy import (
     plan_copy,
     shown,
     skipped_layers,
+    snapshot_from_tar,
+    tar_bundles,
+    tar_manifest,
 )
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.image_build import DOCKER_TYPES, BuiltImage, build_image
 from imgpkg_pure.layer import LayerOptions, plan_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
-from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
-from imgpkg_pure.oci.values import ImageIndex
+from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
+from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
 from imgpkg_pure.pull import PullRefused
 from imgpkg_pure.push import UsageError, parse_layout_destination
 from imgpkg_pure.reference import Reference, Repository, parse_reference
-from store.blobstore import BlobStore, Ingest
+from store.blobstore import BlobReader, BlobStore, Ingest
+from store.errors import StoreError
 from store.fs import observe_inputs
+from store.imgpkg_tar import HasMessage, ImgpkgTarball, write_imgpkg_tar
 from store.interpreter import Env
 from store.interpreter import apply_plan as run_plan
 from store.layer_build import build_layer
@@ -68,6 +74,8 @@ from store.pull_command import fetch_locations
 from store.push_command import fail, open_layout, read_text_file, temporary_store
 from store.registry import RegistryClient, RegistryFailure, RegistryOptions
 from store.ui import Ui
+
+BlobSourceFn = Callable[[Descriptor], IOResult[Iterable[bytes], HasMessage]]
 
 
 class _Failed(Exception):
@@ -125,7 +133,10 @@ class _Walk:
             config_raw = bytearray()
             _ok(self.client.fetch_blob_to(source.context(), document.config, config_raw.extend))
             config = _ok_pure(parse_config(bytes(config_raw), f"config of {source}"))
-            found = (CopyImage(source=source, manifest=document), config.is_bundle)
+            found = (
+                CopyImage(source=source, manifest=document, config=config),
+                config.is_bundle,
+            )
         self.nodes[key] = found
         self.nodes[str(source)] = found
         return found
@@ -155,19 +166,7 @@ class _Walk:
             with ingest:
                 _ok(self.client.fetch_blob_to(bundle.source.context(), layer, _writer(ingest)))
                 _ok(ingest.commit(layer.size, layer.digest))
-        handle = _ok(self.staging.open(layer.digest))
-        text = None
-        with tarfile.open(fileobj=handle, mode="r|gz") as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                if os.path.dirname(name) == ".imgpkg" and os.path.basename(name) == "images.yml":
-                    extracted = tar.extractfile(member)
-                    text = extracted.read() if extracted is not None else None
-                    break
-        if text is None:
-            raise _Failed(PullRefused(reason="Expected to find .imgpkg/images.yml in bundle image"))
-        where = f"ImagesLock from image with Digest '{bundle.manifest.digest}'"
-        return _ok_pure(parse_images_lock(text, where))
+        return _read_images_lock(self.staging, bundle.manifest)
 
     def bundle(self, node: CopyImage, tag: str | None, orig_ref: str, root: bool) -> None:
         digest = node.manifest.digest
@@ -217,6 +216,45 @@ class _Walk:
         if last is None:
             last = PullRefused(reason=f"Checking image existence: {candidates[-1]} not found")
         raise _Failed(last)
+
+
+def _check_bundle_layer(manifest: Manifest) -> Descriptor:
+    layers = manifest.layers
+    if len(layers) != 1:
+        raise _Failed(
+            PullRefused(reason=f"Expected bundle to only have a single layer, got {len(layers)}")
+        )
+    layer = layers[0]
+    if layer.media_type != DOCKER_LAYER_GZIP:
+        raise _Failed(
+            PullRefused(
+                reason=f"Expected layer to have docker layer media type, was {layer.media_type}"
+            )
+        )
+    return layer
+
+
+def _read_images_lock(blobs: BlobReader, manifest: Manifest) -> ImagesLock:
+    """A bundle's ``.imgpkg/images.yml``, from its single layer held in ``blobs`` (§5.2)."""
+    layer = _check_bundle_layer(manifest)
+    handle = _ok(blobs.open(layer.digest))
+    text = None
+    try:
+        with tarfile.open(fileobj=handle, mode="r|gz") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if os.path.dirname(name) == ".imgpkg" and os.path.basename(name) == "images.yml":
+                    extracted = tar.extractfile(member)
+                    text = extracted.read() if extracted is not None else None
+                    break
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise _Failed(PullRefused(reason=f"Reading bundle layer {layer.digest}: {exc}")) from None
+    finally:
+        handle.close()
+    if text is None:
+        raise _Failed(PullRefused(reason="Expected to find .imgpkg/images.yml in bundle image"))
+    where = f"ImagesLock from image with Digest '{manifest.digest}'"
+    return _ok_pure(parse_images_lock(text, where))
 
 
 def _writer(ingest: Ingest) -> Callable[[bytes], None]:
@@ -346,27 +384,150 @@ def build_locations_image(bundle: BundleImages, staging: BlobStore) -> BuiltImag
     return build_image(layer.diff_id, layer.digest, layer.size, {}, DOCKER_TYPES)
 
 
+def _warn_skipped(
+    ui: Ui, request: CopyRequest, snapshot: CopySnapshot, *, destination_refs: bool
+) -> None:
+    """imgpkg's warning about non-distributable layers (§5.8)."""
+    found = skipped_layers(snapshot)
+    if request.include_non_distributable:
+        if not found:
+            ui.log(
+                "copy | Warning: '--include-non-distributable-layers' flag provided, but no "
+                "images contained a non-distributable layer."
+            )
+        return
+    if not found:
+        return
+    ui.log(
+        "copy | Warning: Skipped the followings layer(s) due to it being non-distributable. "
+        "If you would like to include non-distributable layers, use the "
+        "--include-non-distributable-layers flag"
+    )
+    for image, layers in found:
+        assert image.digest is not None
+        if destination_refs and isinstance(request.destination, Repository):
+            image_ref = str(request.destination.digest(image.digest))
+        else:
+            image_ref = shown(image, request.source_layout)
+        ui.log(f"copy |  - Image: {image_ref}")
+        ui.log("copy |    Layers:")
+        for layer in layers:
+            ui.log(f"copy |      - {layer}")
+
+
+def _from_tarball(request: CopyRequest) -> tuple[ImgpkgTarball, CopySnapshot]:
+    """§5.10: the items and the bundle graph, from the tarball alone (no registry reads)."""
+    tarball = _ok(ImgpkgTarball.at(Path(request.source_tar or "")))
+    _ok_pure(tarball.check_layers(include_non_distributable=request.include_non_distributable))
+    locks: list[tuple[Digest, ImagesLock]] = []
+    for bundle in tar_bundles(tarball.manifest):
+        manifest = _ok_pure(
+            parse_manifest(bundle.manifest_raw, "bundle manifest", bundle.manifest_media_type)
+        )
+        locks.append((bundle.manifest_digest, _read_images_lock(tarball, manifest)))
+    return tarball, _ok_pure(snapshot_from_tar(tarball.manifest, tuple(locks)))
+
+
+def _blob_sources(
+    snapshot: CopySnapshot, sources: Sources, layout: LayoutReader | None
+) -> Callable[[Descriptor], IOResult[Iterable[bytes], HasMessage]]:
+    """Where ``--to-tar`` reads each layer: the repository (or layout) its image came from."""
+    where: dict[Digest, Reference] = {}
+
+    def visit(node: CopyNode) -> None:
+        if isinstance(node, CopyIndex):
+            for child in node.children:
+                visit(child)
+        else:
+            for desc in (node.manifest.config, *node.manifest.layers):
+                where.setdefault(desc.digest, node.source)
+
+    for item in snapshot.items:
+        visit(item.node)
+
+    def fetch(desc: Descriptor) -> IOResult[Iterable[bytes], HasMessage]:
+        source = where[desc.digest]
+        if source.registry == LAYOUT_REGISTRY and layout is not None:
+            chunks: list[bytes] = []
+            fetched = layout.fetch_blob_to(source.context(), desc, chunks.append)
+            return fetched.map(lambda _: chunks).alt(lambda e: e)
+        return (
+            sources.client.open_blob(source.context(), desc)
+            .map(lambda stream: stream)
+            .alt(lambda e: e)
+        )
+
+    return fetch
+
+
+def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSourceFn) -> int:
+    manifest = tar_manifest(snapshot, lambda ref: shown(ref, request.source_layout))
+    if isinstance(manifest, Failure):
+        return fail(ui, manifest.failure())
+    ui.log("copy | writing layers...")
+    written = write_imgpkg_tar(
+        Path(request.to_tar or ""),
+        manifest.unwrap(),
+        fetch,
+        include_non_distributable=request.include_non_distributable,
+        resume=request.resume,
+    )
+    if isinstance(written, IOFailure):
+        return fail(ui, unsafe_perform_io(written.failure()))
+    report = unsafe_perform_io(written.unwrap())
+    if report.reused:
+        ui.log(f"copy | reused {len(report.reused)} layers from the tar already on disk")
+    ui.log("copy | done: file 'manifest.json'")
+    for digest in report.fetched:
+        ui.log(f"copy | done: file '{digest.tag_form}.tar.gz'")
+    _warn_skipped(ui, request, snapshot, destination_refs=False)
+    ui.succeeded()
+    return 0
+
+
 def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStore) -> int:
     layout = None if request.source_layout is None else LayoutReader(request.source_layout)
-    walk = _Walk(Sources(client, layout), staging, request)
+    sources = Sources(client, layout)
+    tarball: ImgpkgTarball | None = None
+    built: tuple[tuple[Digest, BuiltImage], ...] = ()
+    walk = _Walk(sources, staging, request)
     try:
-        snapshot = _observe(walk, request)
-        built = tuple(
-            (bundle.digest, build_locations_image(bundle, staging)) for bundle in snapshot.bundles
-        )
+        if request.source_tar is not None:
+            tarball, snapshot = _from_tarball(request)
+        else:
+            snapshot = _observe(walk, request)
+        if request.to_tar is None:
+            built = tuple(
+                (bundle.digest, build_locations_image(bundle, staging))
+                for bundle in snapshot.bundles
+            )
     except _Failed as failed:
         return fail(ui, failed.error)
     refs = sorted(shown(item.node.source, request.source_layout) for item in snapshot.items)
-    ui.log(f"copy | exporting {len(refs)} images...")
-    for ref in refs:
-        ui.log(f"copy | will export {ref}")
-    ui.log(f"copy | exported {len(refs)} images")
+    if request.source_tar is None:
+        ui.log(f"copy | exporting {len(refs)} images...")
+        for ref in refs:
+            ui.log(f"copy | will export {ref}")
+        ui.log(f"copy | exported {len(refs)} images")
+    if request.to_tar is not None:
+        return _to_tar(ui, request, snapshot, _blob_sources(snapshot, sources, layout))
     planned = plan_copy(request, snapshot, built)
     if isinstance(planned, Failure):
         return fail(ui, planned.failure())
     plan = planned.unwrap()
     ui.log(f"copy | importing {len(refs)} images...")
-    env = Env(layout=open_layout, staging=staging, registry=client)
+    opened_tarball = tarball
+
+    def open_tarball(_path: str) -> IOResult[BlobReader, StoreError]:
+        assert opened_tarball is not None
+        return IOSuccess(opened_tarball)
+
+    env = Env(
+        layout=open_layout,
+        staging=staging,
+        registry=client,
+        tarball=None if tarball is None else open_tarball,
+    )
     progress = Progress(plan, prefix="copy | ", enabled=False if ui.json_mode else None)
     try:
         applied = run_plan(plan, env, concurrency=request.concurrency, on_step=progress.on_step)
@@ -375,29 +536,7 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
     if isinstance(applied, IOFailure):
         return fail(ui, unsafe_perform_io(applied.failure()))
     ui.log("copy | Tagging images")
-    skipped = skipped_layers(snapshot) if not request.include_non_distributable else ()
-    if skipped:
-        ui.log(
-            "copy | Warning: Skipped the followings layer(s) due to it being non-distributable. "
-            "If you would like to include non-distributable layers, use the "
-            "--include-non-distributable-layers flag"
-        )
-        for image, layers in skipped:
-            assert image.digest is not None
-            image_ref = (
-                request.destination.digest(image.digest)
-                if isinstance(request.destination, Repository)
-                else f"{request.destination}@{image.digest}"
-            )
-            ui.log(f"copy |  - Image: {image_ref}")
-            ui.log("copy |    Layers:")
-            for layer in layers:
-                ui.log(f"copy |      - {layer}")
-    elif request.include_non_distributable and not skipped_layers(snapshot):
-        ui.log(
-            "copy | Warning: '--include-non-distributable-layers' flag provided, but no images "
-            "contained a non-distributable layer."
-        )
+    _warn_skipped(ui, request, snapshot, destination_refs=True)
     ui.succeeded()
     return 0
 

@@ -28,6 +28,7 @@ from imgpkg_pure.plan.steps import (
     RegistryTarget,
     Step,
     Tag,
+    TarballSource,
     Target,
     WriteLockFile,
 )
@@ -102,12 +103,14 @@ class Env:
 
     ``layout`` opens (or creates) the OCI layout at a path; ``staging`` is the
     local store that holds blobs staged before planning; ``registry`` talks to
-    registries (one client for the whole run).
+    registries (one client for the whole run); ``tarball`` opens an imgpkg
+    tarball source (indexed once).
     """
 
     layout: Callable[[str], IOResult[BlobStore, StoreError]]
     staging: BlobReader | None = None
     registry: RegistryClient | None = None
+    tarball: Callable[[str], IOResult[BlobReader, StoreError]] | None = None
 
 
 def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
@@ -163,11 +166,21 @@ def _from_registry(
 
 
 def _from_store(store: BlobReader, desc: Descriptor) -> Callable[[], Iterable[bytes]]:
+    """Re-openable chunks of a stored blob; a read failure (a corrupt tarball entry, an
+    I/O error) surfaces as ``SourceBlobInvalid`` naming the blob."""
+
     def reopen() -> Iterator[bytes]:
         opened = store.open(desc.digest)
         if isinstance(opened, IOFailure):
             raise SourceBlobInvalid(unsafe_perform_io(opened.failure()).message)
-        return _read_chunks(unsafe_perform_io(opened.unwrap()))
+        try:
+            yield from _read_chunks(unsafe_perform_io(opened.unwrap()))
+        except OSError as exc:
+            error = getattr(exc, "error", None)
+            message = getattr(error, "message", None)
+            raise SourceBlobInvalid(
+                message if isinstance(message, str) else f"reading blob {desc.digest}: {exc}"
+            ) from None
 
     return reopen
 
@@ -188,6 +201,13 @@ def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], 
             if isinstance(layout, IOFailure):
                 return IOFailure(unsafe_perform_io(layout.failure()))
             return IOSuccess(_from_store(unsafe_perform_io(layout.unwrap()), desc))
+        case TarballSource(path=path):
+            if env.tarball is None:
+                return IOFailure(NoRegistryAccess(target=path))
+            tarball = env.tarball(path)
+            if isinstance(tarball, IOFailure):
+                return IOFailure(unsafe_perform_io(tarball.failure()))
+            return IOSuccess(_from_store(unsafe_perform_io(tarball.unwrap()), desc))
         case None:
             pass
     staging = env.staging

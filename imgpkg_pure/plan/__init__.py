@@ -12,6 +12,7 @@ from imgpkg_pure.plan.steps import (
     RegistryTarget,
     Step,
     Tag,
+    TarballSource,
     Target,
     WriteLockFile,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Step",
     "Tag",
     "Target",
+    "TarballSource",
     "WriteLockFile",
     "decode_plan",
     "encode_plan",

@@ -31,6 +31,7 @@ from imgpkg_pure.plan.steps import (
     RegistryTarget,
     Step,
     Tag,
+    TarballSource,
     Target,
     WriteLockFile,
 )
@@ -78,6 +79,8 @@ def _source(source: BlobSource | None) -> list[Any] | None:
             return ["registry", registry, repository]
         case LayoutSource(path=path):
             return ["layout", path]
+        case TarballSource(path=path):
+            return ["tarball", path]
 
 
 def _step(step: Step) -> list[Any]:
@@ -203,6 +206,9 @@ def _decode_source(v: Any) -> BlobSource:
     if kind == "layout":
         (path,) = rest
         return LayoutSource(path=_str(path, "source layout"))
+    if kind == "tarball":
+        (path,) = rest
+        return TarballSource(path=_str(path, "source tarball"))
     raise _Bad(f"unknown blob source kind {kind!r}")
 
 

@@ -67,7 +67,18 @@ class LayoutSource:
         return f"oci:{self.path}"
 
 
-BlobSource = RegistrySource | LayoutSource
+@final
+@frozen(kw_only=True)
+class TarballSource:
+    """A blob to be read from an imgpkg tarball (``copy --tar``)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+BlobSource = RegistrySource | LayoutSource | TarballSource
 
 
 @final
