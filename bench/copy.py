@@ -11,8 +11,10 @@ destination repositories:
 * ``skopeo copy`` of the same images, one process per image, sequentially
   (how a script relocates a list of images with skopeo), and 5 at a time;
 * registry→tar and tar→registry with imgpkg-pure, against skopeo's nearest
-  equivalent (registry→OCI layout directory, then layout→registry).  Prints seconds and MB/s (of layer bytes)
-per tool (median of rounds) and the ratios to imgpkg-pure.
+  equivalent (registry→OCI layout directory, then layout→registry).
+
+Prints seconds and MB/s (of blob bytes) per tool (median of rounds) and the
+time ratios to imgpkg-pure's registry→registry copy.
 """
 
 from __future__ import annotations
