@@ -80,7 +80,14 @@ def populate(client: RegistryClient, host: str, images: int, total: int) -> list
             desc = Descriptor(media_type=OCI_LAYER_GZIP, digest=digest_of(data), size=len(data))
             unsafe_perform_io(client.push_blob(repo, desc, _once(data)).unwrap())
             layers.append(desc)
-        config_raw = json.dumps({"architecture": "amd64", "os": "linux", "n": n}).encode()
+        config_raw = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "n": n,
+                "rootfs": {"type": "layers", "diff_ids": [str(d.digest) for d in layers]},
+            }
+        ).encode()
         config = Descriptor(
             media_type=OCI_CONFIG, digest=digest_of(config_raw), size=len(config_raw)
         )
