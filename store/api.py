@@ -1,0 +1,251 @@
+"""imgpkg-pure as a library: the commands as typed functions.
+
+Each function takes its options as one frozen value, does what the command
+does, and returns a result value; a failure raises :class:`ImgpkgPureError`
+(with the same ``code`` and ``message`` the CLI prints), never a bare
+exception from inside.  Progress is a callback instead of a terminal display.
+There is no global state: every call builds its own registry client and
+staging store, so calls may run concurrently from several threads.
+
+>>> from store.api import PushOptions, push
+>>> push(PushOptions(image="oci:/tmp/out:v1", files=("config/",)))  # doctest: +SKIP
+PushResult(reference='oci:/tmp/out@sha256:…')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO, final
+
+from attrs import field, frozen
+from returns.result import Success
+
+from store.copy_command import run_copy
+from store.pull_command import run_pull
+from store.push_command import run_push
+from store.registry import RegistryOptions
+from store.ui import Ui
+
+__all__ = [
+    "CopyOptions",
+    "CopyResult",
+    "ImgpkgPureError",
+    "PullOptions",
+    "PullResult",
+    "PushOptions",
+    "PushResult",
+    "RegistryOptions",
+    "copy",
+    "pull",
+    "push",
+]
+
+#: A progress callback: receives each progress line (``dir: …``, ``copy | …``).
+Progress = Callable[[str], None]
+
+
+class ImgpkgPureError(Exception):
+    """A command failed.  ``code`` is the error value's name (docs/errors.md);
+    ``message`` the one line the CLI would print."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Null:
+    """A text sink that drops everything (the API never prints)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _Capture(Ui):
+    """A UI that prints nothing: log lines go to the progress callback, results are kept."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        sink: TextIO = _Null()  # type: ignore[assignment]
+        super().__init__(tty=False, json_mode=False, stdout=sink, stderr=sink)
+        self._progress = progress
+        self.results: list[str] = []
+        self.error: tuple[str, str] | None = None
+
+    def log(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress(text)
+
+    def result(self, text: str) -> None:
+        self.results.append(text)
+
+    def block(self, text: str) -> None:
+        self.results.append(text)
+
+    def succeeded(self) -> None:
+        pass
+
+    def failed(self, code: str, message: str) -> None:
+        self.error = (code, message)
+
+
+def _run(status: int, ui: _Capture) -> None:
+    if status != 0 or ui.error is not None:
+        code, message = ui.error if ui.error is not None else ("Failed", "command failed")
+        raise ImgpkgPureError(code, message)
+
+
+@final
+@frozen(kw_only=True)
+class PushOptions:
+    """``push``: exactly one of ``image`` and ``bundle`` (a registry reference or
+    ``oci:DIR[:TAG]``), the files, and imgpkg's push flags."""
+
+    image: str | None = None
+    bundle: str | None = None
+    files: tuple[str, ...] = ()
+    file_exclusions: tuple[str, ...] | None = None
+    preserve_permissions: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    lock_output: str | None = None
+    media_types: str | None = None
+    registry: RegistryOptions = field(factory=RegistryOptions)
+
+
+@final
+@frozen(kw_only=True)
+class PushResult:
+    """Where the image or bundle now is, by digest."""
+
+    reference: str
+
+
+def push(options: PushOptions, progress: Progress | None = None) -> PushResult:
+    """Push files as an image or bundle; raises :class:`ImgpkgPureError`."""
+    ui = _Capture(progress)
+    status = run_push(
+        ui,
+        registry=Success(options.registry),
+        image=options.image,
+        bundle=options.bundle,
+        files=options.files,
+        exclusions=options.file_exclusions,
+        preserve_permissions=options.preserve_permissions,
+        labels=tuple(f"{k}={v}" for k, v in options.labels),
+        lock_output=options.lock_output,
+        media_types=options.media_types,
+    )
+    _run(status, ui)
+    pushed = next(line for line in ui.results if line.startswith("Pushed '"))
+    return PushResult(reference=pushed.removeprefix("Pushed '").removesuffix("'"))
+
+
+@final
+@frozen(kw_only=True)
+class PullOptions:
+    """``pull``: one of ``image``, ``bundle``, ``lock``; the output directory."""
+
+    output: str
+    image: str | None = None
+    bundle: str | None = None
+    lock: str | None = None
+    recursive: bool = False
+    image_is_bundle_check: bool = True
+    registry: RegistryOptions = field(factory=RegistryOptions)
+
+
+@final
+@frozen(kw_only=True)
+class PullResult:
+    """The output directory, and the progress lines the pull printed (for logs)."""
+
+    output: str
+    log: tuple[str, ...]
+
+
+def pull(options: PullOptions, progress: Progress | None = None) -> PullResult:
+    """Pull an image or bundle into a directory; raises :class:`ImgpkgPureError`."""
+    lines: list[str] = []
+
+    def record(line: str) -> None:
+        lines.append(line)
+        if progress is not None:
+            progress(line)
+
+    ui = _Capture(record)
+    status = run_pull(
+        ui,
+        registry=Success(options.registry),
+        image=options.image,
+        bundle=options.bundle,
+        lock=options.lock,
+        output=options.output,
+        recursive=options.recursive,
+        image_is_bundle_check=options.image_is_bundle_check,
+    )
+    _run(status, ui)
+    return PullResult(output=options.output, log=tuple(lines))
+
+
+@final
+@frozen(kw_only=True)
+class CopyOptions:
+    """``copy``: one source (``bundle``, ``image``, ``lock``, ``tar``) and one
+    destination (``to_repo``, ``to_tar``), with imgpkg's copy flags."""
+
+    bundle: str | None = None
+    image: str | None = None
+    lock: str | None = None
+    tar: str | None = None
+    to_repo: str | None = None
+    to_tar: str | None = None
+    lock_output: str | None = None
+    concurrency: int = 5
+    include_non_distributable_layers: bool = False
+    repo_based_tags: bool = False
+    cosign_signatures: bool = False
+    resume: bool = False
+    registry: RegistryOptions = field(factory=RegistryOptions)
+
+
+@final
+@frozen(kw_only=True)
+class CopyResult:
+    """The progress lines the copy printed (``copy | …``)."""
+
+    log: tuple[str, ...]
+
+
+def copy(options: CopyOptions, progress: Progress | None = None) -> CopyResult:
+    """Copy a bundle, image or lock file's images; raises :class:`ImgpkgPureError`."""
+    lines: list[str] = []
+
+    def record(line: str) -> None:
+        lines.append(line)
+        if progress is not None:
+            progress(line)
+
+    ui = _Capture(record)
+    status = run_copy(
+        ui,
+        registry=Success(options.registry),
+        image=options.image,
+        bundle=options.bundle,
+        lock=options.lock,
+        tar=options.tar,
+        to_repo=options.to_repo,
+        to_tar=options.to_tar,
+        lock_output=options.lock_output,
+        concurrency=options.concurrency,
+        include_non_distributable=options.include_non_distributable_layers,
+        repo_based_tags=options.repo_based_tags,
+        resume=options.resume,
+        cosign_signatures=options.cosign_signatures,
+    )
+    _run(status, ui)
+    return CopyResult(log=tuple(lines))
