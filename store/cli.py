@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -259,6 +259,144 @@ def version(tty: bool, json_mode: bool, debug: bool, yes: bool) -> int:
     ui = _make_ui(tty, json_mode)
     ui.block(f"imgpkg-pure version {VERSION}\n")
     ui.succeeded()
+    return 0
+
+
+class _AliasedGroup(click.Group):
+    """A command group whose subcommands also answer to cobra-style aliases (``ls``)."""
+
+    aliases: ClassVar[dict[str, str]] = {"ls": "list"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+
+@cli.group(cls=_AliasedGroup, help="Tag images")
+def tag() -> None:
+    pass
+
+
+@tag.command("list", help="List tags for image (alias: ls)")
+@click.option(
+    "-i", "--image", default=None, help="Set image (any reference; its repository is used)"
+)
+@_bool_option("--digests", False, "Include digests")
+@_bool_option(
+    "--imgpkg-internal-tags", False, "Include imgpkg's internal tags (sha256-<hex>.imgpkg)"
+)
+@_registry_options
+@_global_options
+def tag_list(
+    image: str | None,
+    digests: bool,
+    imgpkg_internal_tags: bool,
+    tty: bool,
+    json_mode: bool,
+    debug: bool,
+    yes: bool,
+    **registry: Any,
+) -> int:
+    from store.registry_flags import registry_options
+    from store.tag_command import run_tag_list
+
+    ui = _make_ui(tty, json_mode)
+    return run_tag_list(
+        ui,
+        registry=registry_options(debug=debug, **registry),
+        image=image,
+        digests=digests,
+        internal_tags=imgpkg_internal_tags,
+    )
+
+
+@tag.command("resolve", help="Resolve a tag to its digest reference")
+@click.option("-i", "--image", default=None, help="Set image (no tag means latest)")
+@_registry_options
+@_global_options
+def tag_resolve(
+    image: str | None, tty: bool, json_mode: bool, debug: bool, yes: bool, **registry: Any
+) -> int:
+    from store.registry_flags import registry_options
+    from store.tag_command import run_tag_resolve
+
+    ui = _make_ui(tty, json_mode)
+    return run_tag_resolve(ui, registry=registry_options(debug=debug, **registry), image=image)
+
+
+@cli.command(help="Describe the images and bundles associated with a given bundle")
+@click.option("-b", "--bundle", default=None, help="Set bundle reference")
+@click.option("--concurrency", type=int, default=5, help="Concurrency")
+@click.option(
+    "-o", "--output-type", default="text", help="Type of output possible values: [text, yaml]"
+)
+@_bool_option("--layers", True, "Retrieve image layers info")
+@_bool_option("--cosign-artifacts", True, "Retrieve cosign artifact information")
+@_bool_option(
+    "--show-annotations", True, "Include the images' annotations (=false to leave them out)"
+)
+@_registry_options
+@_global_options
+def describe(
+    bundle: str | None,
+    concurrency: int,
+    output_type: str,
+    layers: bool,
+    cosign_artifacts: bool,
+    show_annotations: bool,
+    tty: bool,
+    json_mode: bool,
+    debug: bool,
+    yes: bool,
+    **registry: Any,
+) -> int:
+    from store.describe_command import run_describe
+    from store.registry_flags import registry_options
+
+    ui = _make_ui(tty, json_mode)
+    return run_describe(
+        ui,
+        registry=registry_options(debug=debug, **registry),
+        bundle=bundle,
+        concurrency=concurrency,
+        output_type=output_type,
+        layers=layers,
+        cosign_artifacts=cosign_artifacts,
+        show_annotations=show_annotations,
+    )
+
+
+#: The variable click's completion scripts set to ask ``imgpkg-pure`` for completions.
+COMPLETE_VAR = "_IMGPKG_PURE_COMPLETE"
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell")
+
+
+@cli.command(
+    help="Print a shell completion script (bash, zsh, fish, powershell).\n\n"
+    "bash: source <(imgpkg-pure completion bash)\n\n"
+    'zsh: imgpkg-pure completion zsh > "${fpath[1]}/_imgpkg-pure"\n\n'
+    "fish: imgpkg-pure completion fish > ~/.config/fish/completions/imgpkg-pure.fish"
+)
+@click.argument("shell", required=False)
+@_global_options
+def completion(shell: str | None, tty: bool, json_mode: bool, debug: bool, yes: bool) -> int:
+    from click.shell_completion import get_completion_class
+
+    from imgpkg_pure.push import UsageError
+    from store.push_command import fail
+
+    ui = _make_ui(tty, json_mode)
+    choices = ", ".join(COMPLETION_SHELLS)
+    found = get_completion_class(shell) if shell in COMPLETION_SHELLS else None
+    if found is None:
+        reason = (
+            f"Unsupported shell '{shell}' (expected one of: {choices})"
+            if shell
+            else f"Expected a shell: one of {choices}"
+        )
+        return fail(ui, UsageError(reason=reason))
+    script = found(cli, {}, "imgpkg-pure", COMPLETE_VAR).source()
+    sys.stdout.write(script if script.endswith("\n") else script + "\n")
+    sys.stdout.flush()
     return 0
 
 

@@ -12,6 +12,10 @@ Modes:
   ``Error`` object (``{"Code": …, "Message": …}``).  imgpkg drops errors in
   JSON mode (reference §1.1.1).
 
+Tables (``tag list``) are printed as imgpkg prints them: in TTY mode with
+title, header and footer; without a TTY as TAB-separated rows only; with
+``--json`` into ``Tables`` (``imgpkg_pure.tags``).
+
 Errors always go to stderr as one line ``imgpkg-pure: Error: <message>``
 (and, in JSON mode, into the document as well).
 """
@@ -21,6 +25,8 @@ from __future__ import annotations
 import json
 import sys
 from typing import TextIO
+
+from imgpkg_pure.tags import Table, render_table, render_table_data, table_document
 
 
 class Ui:
@@ -40,6 +46,7 @@ class Ui:
         self.json_mode = json_mode
         self._lines: list[str] = []
         self._blocks: list[str] = []
+        self._tables: list[dict[str, object]] = []
         self._last: str | None = None
 
     def _print(self, kind: str, text: str) -> None:
@@ -70,6 +77,15 @@ class Ui:
         else:
             self._print("block", text)
 
+    def table(self, table: Table) -> None:
+        """A table (``tag list``): printed in every mode, data rows only without a TTY."""
+        if self.json_mode:
+            self._tables.append(table_document(table))
+        elif self.tty:
+            self._print("table", render_table(table))
+        else:
+            self._print("table", render_table_data(table))
+
     def succeeded(self) -> None:
         if self.json_mode:
             self._lines.append("Succeeded")
@@ -85,7 +101,7 @@ class Ui:
 
     def _flush_json(self, error: dict[str, str] | None) -> None:
         document: dict[str, object] = {
-            "Tables": None,
+            "Tables": self._tables or None,
             "Blocks": self._blocks or None,
             "Lines": self._lines,
         }

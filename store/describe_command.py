@@ -1,0 +1,452 @@
+"""``describe``: the images and bundles a bundle holds (reference §1.5, §5.12).
+
+observe the root (it must be a bundle) → walk the bundle graph as copy does
+(§5.2): read every bundle's ``.imgpkg/images.yml`` from its single layer
+(streamed and verified, never held whole), its locations image, and for
+every image the first place it exists (next to the bundle, then its
+ImagesLock reference; a locations image that says "not a bundle" is trusted
+without a lookup) → per bundle, with ``--cosign-artifacts``, the
+``sha256-<hex>.sig`` of the bundle and of each of its images, and the
+locations image as an ``Internal`` entry → with ``--layers``, the layer
+digests of everything (an index: its linux/amd64 child) → the pure
+Description and its text or YAML (``imgpkg_pure.describe``), one block.
+
+imgpkg fetches layers with ggcr's default keychain, ignoring its own
+registry flags and credentials (§5.12 item 5); here every request goes
+through the one registry client, flags and credentials included.  An index
+without a linux/amd64 child is listed without layers (imgpkg fails).
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import tarfile
+import threading
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, TypeVar
+
+from attrs import frozen
+from returns.io import IOFailure, IOResult
+from returns.result import Failure, Result
+from returns.unsafe import unsafe_perform_io
+
+from imgpkg_pure.bundle import ImageLocations, ImageRef, ImagesLock, parse_images_lock
+from imgpkg_pure.describe import (
+    BundleFacts,
+    DescribeRefused,
+    Found,
+    check_output_type,
+    describe,
+    render_text,
+    render_yaml,
+    without_annotations,
+)
+from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
+from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
+from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
+from imgpkg_pure.push import UsageError
+from imgpkg_pure.reference import Reference, parse_reference
+from store.pull_command import fetch_locations
+from store.push_command import fail
+from store.registry import AuthFailure, RegistryClient, RegistryFailure, RegistryOptions
+from store.ui import Ui
+
+#: The largest ``.imgpkg/images.yml`` read from a bundle layer.
+MAX_IMAGES_YML: Final = 16 * 1024 * 1024
+#: The platform whose layers an index shows (ggcr's default platform).
+INDEX_PLATFORM: Final = ("linux", "amd64")
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class _Failed(Exception):
+    """Internal: carries an error value out of the walk."""
+
+    def __init__(self, error: object) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _message(error: object) -> str:
+    message = getattr(error, "message", None)
+    return message if isinstance(message, str) else str(error)
+
+
+def _refused(prefix: str, error: object) -> _Failed:
+    return _Failed(DescribeRefused(reason=f"{prefix}: {_message(error)}"))
+
+
+def _ok(result: IOResult[_T, Any], prefix: str | None) -> _T:
+    if isinstance(result, IOFailure):
+        error = unsafe_perform_io(result.failure())
+        raise _Failed(error) if prefix is None else _refused(prefix, error)
+    return unsafe_perform_io(result.unwrap())
+
+
+def _ok_pure(result: Result[_T, Any], prefix: str | None) -> _T:
+    if isinstance(result, Failure):
+        raise _Failed(result.failure()) if prefix is None else _refused(prefix, result.failure())
+    return result.unwrap()
+
+
+def _status(error: object) -> int | None:
+    if isinstance(error, RegistryFailure | AuthFailure):
+        return error.status
+    return None
+
+
+@frozen(kw_only=True)
+class _Node:
+    """A manifest or index at its digest reference, with its config when it is an image."""
+
+    location: Reference
+    document: Manifest | ImageIndex
+    config: ImageConfig | None
+
+    @property
+    def is_bundle(self) -> bool:
+        return self.config is not None and self.config.is_bundle
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of chunks (a verified blob stream)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._buffer))
+        buffer[:count] = self._buffer[:count]
+        self._buffer = self._buffer[count:]
+        return count
+
+    def drain(self) -> None:
+        for _ in self._chunks:
+            pass
+
+
+def _images_yml(reader: _ChunkReader) -> bytes | None:
+    """The first ``.imgpkg/images.yml`` of a gzipped tar stream, as imgpkg finds it."""
+    with tarfile.open(fileobj=reader, mode="r|gz") as tar:
+        for member in tar:
+            name = member.name.removeprefix("./")
+            if posixpath.dirname(name) != ".imgpkg" or posixpath.basename(name) != "images.yml":
+                continue
+            if member.size > MAX_IMAGES_YML:
+                raise _Failed(DescribeRefused(reason=".imgpkg/images.yml is too large"))
+            handle = tar.extractfile(member)
+            return None if handle is None else handle.read()
+    return None
+
+
+class _Walk:
+    """One describe run: the client, the options, and what was observed."""
+
+    def __init__(
+        self, client: RegistryClient, *, layers: bool, cosign: bool, concurrency: int
+    ) -> None:
+        self.client = client
+        self.layers = layers
+        self.cosign = cosign
+        self.concurrency = concurrency
+        self.graph: dict[str, BundleFacts] = {}
+        self._nodes: dict[tuple[str, bool], _Node] = {}
+        self._lock = threading.Lock()
+
+    def _parallel(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        if len(items) <= 1 or self.concurrency == 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
+            return list(pool.map(work, items))
+
+    # -- observing -----------------------------------------------------------------------
+
+    def observe(
+        self, reference: Reference, *, config: bool = True, prefix: str | None = None
+    ) -> _Node:
+        """The manifest or index at ``reference`` (and, if asked, an image's config).
+
+        A failure is raised as is, or wrapped as ``<prefix>: <cause>``.
+        """
+        key = (str(reference), config)
+        with self._lock:
+            known = self._nodes.get(key)
+        if known is not None:
+            return known
+        response = _ok(self.client.get_manifest(reference), prefix)
+        document = _ok_pure(
+            parse_manifest_or_index(response.raw, f"manifest {reference}", response.media_type),
+            prefix,
+        )
+        location = reference.context().digest(response.digest)
+        image_config: ImageConfig | None = None
+        if config and isinstance(document, Manifest):
+            raw = bytearray()
+            _ok(self.client.fetch_blob_to(location.context(), document.config, raw.extend), prefix)
+            image_config = _ok_pure(
+                parse_config(bytes(raw), f"config {document.config.digest} of {location}"), prefix
+            )
+        node = _Node(location=location, document=document, config=image_config)
+        with self._lock:
+            self._nodes[key] = node
+        return node
+
+    def layers_of(self, node: _Node) -> tuple[str, ...]:
+        """Layer digests: an image's own, an index's linux/amd64 child's (none if it has none)."""
+        if not self.layers:
+            return ()
+        document = node.document
+        if isinstance(document, ImageIndex):
+            for child in document.manifests:
+                platform = child.platform
+                if platform is not None and (platform.os, platform.architecture) == INDEX_PLATFORM:
+                    where = node.location.context().digest(child.digest)
+                    found = self.observe(where, config=False, prefix=f"Getting layers of '{where}'")
+                    if isinstance(found.document, Manifest):
+                        return tuple(str(layer.digest) for layer in found.document.layers)
+                    return ()
+            return ()
+        return tuple(str(layer.digest) for layer in document.layers)
+
+    def _layers_at(self, where: Reference) -> tuple[str, ...]:
+        return self.layers_of(
+            self.observe(where, config=False, prefix=f"Getting layers of '{where}'")
+        )
+
+    def images_lock(self, bundle: _Node) -> ImagesLock:
+        """A bundle's ``.imgpkg/images.yml``, from its single layer (§5.2 step 1)."""
+        prefix = f"Retrieving images for bundle '{bundle.location}'"
+        document = bundle.document
+        assert isinstance(document, Manifest)
+        if len(document.layers) != 1:
+            raise _Failed(
+                DescribeRefused(
+                    reason=f"{prefix}: Expected bundle to only have a single layer, "
+                    f"got {len(document.layers)}"
+                )
+            )
+        layer = document.layers[0]
+        if layer.media_type != DOCKER_LAYER_GZIP:
+            raise _Failed(
+                DescribeRefused(
+                    reason=f"{prefix}: Expected layer to have docker layer media type, "
+                    f"was {layer.media_type}"
+                )
+            )
+        stream = _ok(self.client.open_blob(bundle.location.context(), layer), prefix)
+        with stream:
+            reader = _ChunkReader(iter(stream))
+            try:
+                text = _images_yml(reader)
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                raise _Failed(
+                    DescribeRefused(reason=f"{prefix}: reading layer {layer.digest}: {exc}")
+                ) from None
+            reader.drain()
+        _ok(stream.verdict(), prefix)
+        if text is None:
+            raise _Failed(
+                DescribeRefused(
+                    reason=f"{prefix}: Expected to find .imgpkg/images.yml in bundle image"
+                )
+            )
+        where = f"ImagesLock from image with Digest '{document.digest}'"
+        return _ok_pure(parse_images_lock(text, where), prefix)
+
+    # -- one bundle's content ----------------------------------------------------------
+
+    def _first_existing(self, candidates: list[Reference]) -> Reference:
+        last = f"{candidates[-1]}: not found"
+        for candidate in candidates:
+            head = self.client.head_manifest(candidate)
+            if isinstance(head, IOFailure):
+                last = _message(unsafe_perform_io(head.failure()))
+                continue
+            if unsafe_perform_io(head.unwrap()) is not None:
+                return candidate
+        raise _Failed(DescribeRefused(reason=f"Checking image existence: {last}"))
+
+    def entry(
+        self, bundle: _Node, entry: ImageRef, locations: ImageLocations | None
+    ) -> tuple[Found, _Node | None]:
+        """Where an ImagesLock image is, and whether it is a bundle (§5.2 steps 2-4)."""
+        origin = str(entry.image)
+        assert entry.image.digest is not None
+        candidates = [bundle.location.context().digest(entry.image.digest)]
+        if str(candidates[0]) != origin:
+            candidates.append(entry.image)
+        known = None if locations is None else locations.is_bundle(origin)
+        if known is False:
+            where = candidates[0]
+            layers = self._layers_at(where) if self.layers else ()
+            found = Found(
+                kind="Image",
+                origin=origin,
+                location=where,
+                annotations=entry.annotations,
+                layers=layers,
+            )
+            return found, None
+        where = self._first_existing(candidates)
+        node = self.observe(where, prefix=f"Checking if '{where}' is a bundle")
+        found = Found(
+            kind="Bundle" if node.is_bundle else "Image",
+            origin=origin,
+            location=where,
+            annotations=entry.annotations,
+            layers=() if node.is_bundle else self.layers_of(node),
+        )
+        return found, node
+
+    def signature(self, subject: Reference) -> Found | None:
+        """The cosign ``sha256-<hex>.sig`` beside ``subject``; an error entry on 403."""
+        assert subject.digest is not None
+        tag = f"{subject.digest.tag_form}.sig"
+        where = Reference(
+            registry=subject.registry, repository=subject.repository, tag=tag, digest=None
+        )
+        head = self.client.head_manifest(where)
+        if isinstance(head, IOFailure):
+            error = unsafe_perform_io(head.failure())
+            if _status(error) == 403:
+                return Found(
+                    kind="Signature", origin=str(where), location=None, error="access denied"
+                )
+            if _status(error) == 404:
+                return None
+            raise _refused(f"Fetching signature for image '{subject}'", error)
+        descriptor = unsafe_perform_io(head.unwrap())
+        if descriptor is None:
+            return None
+        location = subject.context().digest(descriptor.digest)
+        layers = self._layers_at(location) if self.layers else ()
+        return Found(
+            kind="Signature",
+            origin=str(location),
+            location=location,
+            annotations=(("tag", tag),),
+            layers=layers,
+        )
+
+    def internal(self, bundle: _Node) -> Found | None:
+        """The bundle's locations image as an ``Internal`` entry, if it has one."""
+        assert bundle.location.digest is not None
+        tag = f"{bundle.location.digest.tag_form}.image-locations.imgpkg"
+        where = Reference(
+            registry=bundle.location.registry,
+            repository=bundle.location.repository,
+            tag=tag,
+            digest=None,
+        )
+        descriptor = _ok(
+            self.client.head_manifest(where), f"Retrieving images for bundle '{bundle.location}'"
+        )
+        if descriptor is None:
+            return None
+        location = bundle.location.context().digest(descriptor.digest)
+        layers = self._layers_at(location) if self.layers else ()
+        return Found(kind="Internal", origin=str(location), location=location, layers=layers)
+
+    def bundle(self, node: _Node) -> None:
+        """Walk ``node`` and, after it, every nested bundle it holds (each once)."""
+        key = str(node.location)
+        if key in self.graph:
+            return
+        lock = self.images_lock(node)
+        prefix = f"Retrieving images for bundle '{node.location}'"
+        locations = _ok(fetch_locations(self.client, node.location), prefix)
+        resolved = self._parallel(lambda e: self.entry(node, e, locations), lock.images)
+        content = [found for found, _ in resolved]
+        if self.cosign:
+            located = [node.location] + [f.location for f in content if f.location is not None]
+            subjects = list({str(where): where for where in located}.values())
+            content.extend(s for s in self._parallel(self.signature, subjects) if s is not None)
+        if locations is not None:
+            internal = self.internal(node)
+            if internal is not None:
+                content.append(internal)
+        self.graph[key] = BundleFacts(
+            location=node.location, layers=self.layers_of(node), content=tuple(content)
+        )
+        for _, child in resolved:
+            if child is not None and child.is_bundle:
+                self.bundle(child)
+
+
+def _describe(
+    ui: Ui, text: str, walk: _Walk, output_type: str, show_annotations: bool
+) -> int:
+    reference = parse_reference(text)
+    if isinstance(reference, Failure):
+        return fail(ui, UsageError(reason=f"Parsing '{text}': {reference.failure().reason}"))
+    try:
+        root = walk.observe(reference.unwrap())
+    except _Failed as failed:
+        return fail(
+            ui,
+            DescribeRefused(
+                reason=f"Unable to check if {text} is a bundle: {_message(failed.error)}"
+            ),
+        )
+    if not root.is_bundle:
+        return fail(
+            ui, DescribeRefused(reason=f"Only bundles can be described, and {text} is not a bundle")
+        )
+    try:
+        walk.bundle(root)
+    except _Failed as failed:
+        return fail(
+            ui, DescribeRefused(reason=f"Retrieving Images from bundle: {_message(failed.error)}")
+        )
+    description = describe(root.location, walk.graph)
+    if not show_annotations:
+        description = without_annotations(description)
+    ui.block(render_yaml(description) if output_type == "yaml" else render_text(description))
+    ui.succeeded()
+    return 0
+
+
+def run_describe(
+    ui: Ui,
+    *,
+    registry: Result[RegistryOptions, UsageError],
+    bundle: str | None,
+    concurrency: int,
+    output_type: str,
+    layers: bool,
+    cosign_artifacts: bool,
+    show_annotations: bool = True,
+) -> int:
+    """The describe command; returns the exit code."""
+    if isinstance(registry, Failure):
+        return fail(ui, registry.failure())
+    refused = check_output_type(output_type)
+    if refused is not None:
+        return fail(ui, refused)
+    if concurrency < 1:
+        return fail(ui, UsageError(reason=f"--concurrency must be at least 1, got {concurrency}"))
+    if not bundle:
+        return fail(ui, UsageError(reason="Expected a bundle reference (--bundle, -b)"))
+    opened = RegistryClient.open(registry.unwrap())
+    if isinstance(opened, IOFailure):
+        return fail(ui, unsafe_perform_io(opened.failure()))
+    with unsafe_perform_io(opened.unwrap()) as client:
+        walk = _Walk(client, layers=layers, cosign=cosign_artifacts, concurrency=concurrency)
+        return _describe(ui, bundle, walk, output_type, show_annotations)
+
+
+__all__ = ["run_describe"]

@@ -1,0 +1,164 @@
+"""``tag list`` (alias ``ls``) and ``tag resolve`` (reference §1.6-§1.7).
+
+list: parse ``-i`` (only its repository is used) → list the tags, following
+the registry's ``Link`` pages (``RegistryClient.list_tags``) → with
+``--digests``, resolve every shown tag (HEAD, falling back to GET; a few at a
+time) → a table sorted by name (``imgpkg_pure.tags``).
+
+resolve: parse ``-i`` (no tag means ``latest``) → HEAD the manifest (GET when
+the registry does not say the digest) → the block ``<repository>@<digest>``.
+A digest reference is looked up too, so a digest the registry does not have
+is an error.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final, final
+
+from attrs import frozen
+from returns.io import IOFailure, IOResult, IOSuccess
+from returns.result import Failure, Result
+from returns.unsafe import unsafe_perform_io
+
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.push import UsageError
+from imgpkg_pure.reference import Reference, parse_reference
+from imgpkg_pure.tags import listed_tags, resolved_reference, tag_table
+from store.push_command import fail
+from store.registry import RegistryClient, RegistryError, RegistryOptions
+from store.ui import Ui
+
+#: Tags resolved at once by ``tag list --digests`` (imgpkg resolves them one by one).
+DIGEST_WORKERS: Final = 8
+
+
+@final
+@frozen(kw_only=True)
+class TagFailure:
+    """A registry step of ``tag`` failed: ``what`` it was doing, and the registry's answer."""
+
+    what: str
+    cause: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.what}: {self.cause}"
+
+
+@final
+@frozen(kw_only=True)
+class ManifestNotFound:
+    """The registry has no manifest under ``reference``."""
+
+    reference: str
+
+    @property
+    def message(self) -> str:
+        return f"Resolving '{self.reference}': no manifest with this tag or digest (404 Not Found)"
+
+
+TagError = UsageError | TagFailure | ManifestNotFound
+
+
+def _parse_image(image: str | None) -> Result[Reference, UsageError]:
+    if not image:
+        return Failure(UsageError(reason="Expected an image reference (--image, -i)"))
+    return parse_reference(image).alt(
+        lambda error: UsageError(reason=f"Parsing '{image}': {error.reason}")
+    )
+
+
+def resolve_digest(client: RegistryClient, reference: Reference) -> IOResult[Digest, TagError]:
+    """The digest ``reference`` points at now (HEAD, GET fallback)."""
+    head = client.head_manifest(reference)
+    if isinstance(head, IOFailure):
+        error: RegistryError = unsafe_perform_io(head.failure())
+        return IOFailure(TagFailure(what=f"Resolving '{reference}'", cause=error.message))
+    found = unsafe_perform_io(head.unwrap())
+    if found is None:
+        return IOFailure(ManifestNotFound(reference=str(reference)))
+    return IOSuccess(found.digest)
+
+
+def _rows(
+    client: RegistryClient, reference: Reference, tags: tuple[str, ...], digests: bool
+) -> IOResult[list[tuple[str, str]], TagError]:
+    if not digests:
+        return IOSuccess([(tag, "") for tag in tags])
+    repository = reference.context()
+    refs: list[Reference] = []
+    for tag in tags:
+        tagged = repository.tag(tag)
+        if isinstance(tagged, Failure):  # a registry answer that is not a valid tag
+            return IOFailure(
+                TagFailure(what=f"Listing tags of '{repository}'", cause=tagged.failure().message)
+            )
+        refs.append(tagged.unwrap())
+    with ThreadPoolExecutor(max_workers=DIGEST_WORKERS) as pool:
+        resolved = list(pool.map(lambda ref: resolve_digest(client, ref), refs))
+    rows: list[tuple[str, str]] = []
+    for tag, result in zip(tags, resolved, strict=True):
+        if isinstance(result, IOFailure):
+            return IOFailure(unsafe_perform_io(result.failure()))
+        rows.append((tag, str(unsafe_perform_io(result.unwrap()))))
+    return IOSuccess(rows)
+
+
+def run_tag_list(
+    ui: Ui,
+    *,
+    registry: Result[RegistryOptions, UsageError],
+    image: str | None,
+    digests: bool,
+    internal_tags: bool,
+) -> int:
+    """``tag list``; returns the exit code."""
+    if isinstance(registry, Failure):
+        return fail(ui, registry.failure())
+    parsed = _parse_image(image)
+    if isinstance(parsed, Failure):
+        return fail(ui, parsed.failure())
+    reference = parsed.unwrap()
+    opened = RegistryClient.open(registry.unwrap())
+    if isinstance(opened, IOFailure):
+        return fail(ui, unsafe_perform_io(opened.failure()))
+    with unsafe_perform_io(opened.unwrap()) as client:
+        listed = client.list_tags(reference.context())
+        if isinstance(listed, IOFailure):
+            error: RegistryError = unsafe_perform_io(listed.failure())
+            return fail(
+                ui, TagFailure(what=f"Listing tags of '{reference.context()}'", cause=error.message)
+            )
+        tags = listed_tags(unsafe_perform_io(listed.unwrap()), include_internal=internal_tags)
+        rows = _rows(client, reference, tags, digests)
+    if isinstance(rows, IOFailure):
+        return fail(ui, unsafe_perform_io(rows.failure()))
+    ui.table(tag_table(unsafe_perform_io(rows.unwrap()), digests=digests))
+    ui.succeeded()
+    return 0
+
+
+def run_tag_resolve(
+    ui: Ui, *, registry: Result[RegistryOptions, UsageError], image: str | None
+) -> int:
+    """``tag resolve``; returns the exit code."""
+    if isinstance(registry, Failure):
+        return fail(ui, registry.failure())
+    parsed = _parse_image(image)
+    if isinstance(parsed, Failure):
+        return fail(ui, parsed.failure())
+    reference = parsed.unwrap()
+    opened = RegistryClient.open(registry.unwrap())
+    if isinstance(opened, IOFailure):
+        return fail(ui, unsafe_perform_io(opened.failure()))
+    with unsafe_perform_io(opened.unwrap()) as client:
+        resolved = resolve_digest(client, reference)
+    if isinstance(resolved, IOFailure):
+        return fail(ui, unsafe_perform_io(resolved.failure()))
+    ui.block(resolved_reference(reference.context(), unsafe_perform_io(resolved.unwrap())))
+    ui.succeeded()
+    return 0
+
+
+__all__ = ["run_tag_list", "run_tag_resolve"]
