@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import final
+from typing import assert_never, final
 
 from attrs import frozen
 from returns.result import Failure, Result, Success
@@ -41,6 +41,7 @@ from imgpkg_pure.media_types import is_distributable
 from imgpkg_pure.oci.codec import parse_config, parse_index, parse_manifest
 from imgpkg_pure.oci.values import Annotations, Descriptor, ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.plan.steps import (
+    ArchiveSource,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -66,6 +67,73 @@ from imgpkg_pure.reference import Reference, Repository, parse_digest_reference,
 LAYOUT_REGISTRY = "oci-layout.invalid"
 LAYOUT_REPOSITORY = "layout"
 
+#: skopeo's ``oci-archive:`` transport: a tar of an OCI image layout.
+ARCHIVE_PREFIX = "oci-archive:"
+
+# A root name (``org.opencontainers.image.ref.name``) given as a tag: the rule of
+# ``oci:PATH[:TAG]`` (``imgpkg_pure.push.parse_layout_destination``).
+_ROOT_NAME = re.compile(r"(?=[\w][\w.-]{0,127}$)[A-Za-z0-9]+(?:(?:--|[-._])[A-Za-z0-9]+)*")
+
+
+@final
+@frozen(kw_only=True)
+class ArchiveLocation:
+    """``oci-archive:FILE[:TAG]``: a tar of an OCI image layout, and a root name in it.
+
+    ``tag`` is None when the text names none (a source then reads ``latest``).
+    """
+
+    path: str
+    tag: str | None
+
+    def __str__(self) -> str:
+        suffix = "" if self.tag is None else f":{self.tag}"
+        return f"{ARCHIVE_PREFIX}{self.path}{suffix}"
+
+
+@final
+@frozen(kw_only=True)
+class ArchiveDestination:
+    """``--to-repo oci-archive:FILE``: write a tar of an OCI image layout to ``path``.
+
+    The copied tags become the layout's root names, as for ``--to-repo oci:DIR``.
+    """
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"{ARCHIVE_PREFIX}{self.path}"
+
+
+def parse_archive_location(value: str) -> Result[ArchiveLocation, UsageError]:
+    """Parse ``oci-archive:FILE[:TAG]`` (skopeo's ``oci-archive:`` transport syntax).
+
+    The split is that of ``oci:PATH[:TAG]``: the text after the last ``:`` is the
+    tag when it holds no ``/`` (and it must then be a valid root name); otherwise
+    the whole rest is the file.
+    """
+    if not value.startswith(ARCHIVE_PREFIX):
+        return Failure(UsageError(reason=f"'{value}' is not an oci-archive:FILE[:TAG] reference"))
+    rest = value[len(ARCHIVE_PREFIX) :]
+    path, sep, tag = rest.rpartition(":")
+    if not sep or "/" in tag or not path:
+        return (
+            Success(ArchiveLocation(path=rest, tag=None))
+            if rest
+            else Failure(
+                UsageError(reason=f"'{value}' names no file (expected oci-archive:FILE[:TAG])")
+            )
+        )
+    if _ROOT_NAME.fullmatch(tag) is None:
+        return Failure(
+            UsageError(
+                reason=f"invalid tag '{tag}' in '{value}' (expected letters and digits "
+                "joined by single '.', '_' or '-', at most 128 characters)"
+            )
+        )
+    return Success(ArchiveLocation(path=path, tag=tag))
+
+
 # --- the request -------------------------------------------------------------------------
 
 
@@ -74,14 +142,17 @@ LAYOUT_REPOSITORY = "layout"
 class CopyRequest:
     """A checked copy command line.
 
-    ``destination`` is a registry repository, or an OCI image layout directory
-    (``--to-repo oci:DIR``): the same names (tags) become the layout's root names.
+    ``destination`` is a registry repository, an OCI image layout directory
+    (``--to-repo oci:DIR``) or a tar of one (``--to-repo oci-archive:FILE``): the
+    same names (tags) become the layout's root names.  A ``-b``/``-i`` source in
+    a layout names it in ``source_layout`` (a directory) or ``source_archive`` (a
+    tar of one); references into either carry the registry ``LAYOUT_REGISTRY``.
     """
 
     image: str | None
     bundle: str | None
     lock: str | None
-    destination: Repository | LayoutDestination
+    destination: Repository | LayoutDestination | ArchiveDestination
     lock_output: str | None
     concurrency: int
     include_non_distributable: bool
@@ -91,10 +162,19 @@ class CopyRequest:
     source_tar: str | None = None
     to_tar: str | None = None
     resume: bool = False
+    source_archive: str | None = None
 
     def source_reference(self) -> str:
         """The ``-b``/``-i`` text, for messages."""
         return self.bundle or self.image or self.lock or ""
+
+    def shown(self, reference: Reference) -> str:
+        """A reference as users know it: ``oci:DIR@sha256:…`` or ``oci-archive:FILE@sha256:…``
+        inside a layout source, the reference itself elsewhere."""
+        if self.source_archive is not None and reference.registry == LAYOUT_REGISTRY:
+            where = f"{ARCHIVE_PREFIX}{self.source_archive}"
+            return f"{where}@{reference.digest}" if reference.digest else where
+        return shown(reference, self.source_layout)
 
 
 def layout_reference(tag: str) -> Reference:
@@ -144,15 +224,40 @@ def parse_copy_request(
     if concurrency < 1:
         return Failure(UsageError(reason=f"--concurrency must be at least 1, got {concurrency}"))
     source_layout: str | None = None
+    source_archive: str | None = None
     source_text = bundle or image or ""
-    if source_text.startswith(LAYOUT_PREFIX):
+    if source_text.startswith(ARCHIVE_PREFIX):
+        archive = parse_archive_location(source_text)
+        if isinstance(archive, Failure):
+            return archive
+        source_archive = archive.unwrap().path
+    elif source_text.startswith(LAYOUT_PREFIX):
         source = parse_layout_destination(source_text)
         if isinstance(source, Failure):
             return source
         source_layout = source.unwrap().path
-    destination: Repository | LayoutDestination
+    destination: Repository | LayoutDestination | ArchiveDestination
     if to_tar:
         destination = LayoutDestination(path=to_tar, tag="latest")  # unused for tarballs
+    elif (to_repo or "").startswith(ARCHIVE_PREFIX):
+        written = parse_archive_location(to_repo or "")
+        if isinstance(written, Failure):
+            return written
+        if written.unwrap().tag is not None:
+            return Failure(
+                UsageError(
+                    reason=f"--to-repo '{to_repo}': an OCI archive destination takes no tag "
+                    "(the copied tags become its root names)"
+                )
+            )
+        if lock_output:
+            return Failure(
+                UsageError(
+                    reason="--lock-output needs a registry destination: a lock file holds "
+                    "registry references, and an OCI archive has none"
+                )
+            )
+        destination = ArchiveDestination(path=written.unwrap().path)
     elif (to_repo or "").startswith(LAYOUT_PREFIX):
         layout = parse_layout_destination(to_repo or "")
         if isinstance(layout, Failure):
@@ -194,8 +299,24 @@ def parse_copy_request(
             source_tar=tar,
             to_tar=to_tar,
             resume=resume,
+            source_archive=source_archive,
         )
     )
+
+
+def source_root(request: CopyRequest) -> Reference | None:
+    """The reference a ``-b``/``-i`` layout source names (its root, ``latest`` by default);
+    None when the source is not a layout (nor a tar of one)."""
+    text = request.bundle or request.image or ""
+    if request.source_archive is not None:
+        archive = parse_archive_location(text)
+        if isinstance(archive, Success):
+            return layout_reference(archive.unwrap().tag or "latest")
+    if request.source_layout is not None:
+        layout = parse_layout_destination(text)
+        if isinstance(layout, Success):
+            return layout_reference(layout.unwrap().tag)
+    return None
 
 
 # --- what was observed ----------------------------------------------------------------------
@@ -407,25 +528,38 @@ def plan_copy(
     request: CopyRequest,
     snapshot: CopySnapshot,
     locations: tuple[tuple[Digest, BuiltImage], ...],
+    *,
+    archive_layout: str | None = None,
 ) -> Result[Plan, UsageError]:
     """Every blob, then every manifest (children first), then tags, then the lock file.
 
     ``locations`` are the locations images built for the snapshot's bundles
-    (their layers staged in the local store).
+    (their layers staged in the local store).  An ``oci-archive:`` destination is
+    assembled as an OCI layout in ``archive_layout`` (a directory the shell
+    makes, and tars once the plan has run).
     """
     dst = request.destination
     target: RegistryTarget | LayoutTarget
-    if isinstance(dst, LayoutDestination):
-        target = LayoutTarget(path=dst.path)
-    else:
-        target = RegistryTarget(registry=dst.registry, repository=dst.repository)
+    match dst:
+        case LayoutDestination(path=path):
+            target = LayoutTarget(path=path)
+        case ArchiveDestination():
+            if archive_layout is None:
+                raise AssertionError("an oci-archive destination needs archive_layout")
+            target = LayoutTarget(path=archive_layout)
+        case Repository(registry=registry, repository=repository):
+            target = RegistryTarget(registry=registry, repository=repository)
+        case _:
+            assert_never(dst)
     blobs: dict[Digest, PutBlob] = {}
     manifests: dict[Digest, PutManifest] = {}
     for item in snapshot.items:
         for node in _walk(item.node):
-            source: RegistrySource | LayoutSource | TarballSource
+            source: RegistrySource | LayoutSource | ArchiveSource | TarballSource
             if request.source_tar is not None:
                 source = TarballSource(path=request.source_tar)
+            elif node.source.registry == LAYOUT_REGISTRY and request.source_archive is not None:
+                source = ArchiveSource(path=request.source_archive)
             elif node.source.registry == LAYOUT_REGISTRY and request.source_layout is not None:
                 source = LayoutSource(path=request.source_layout)
             else:
@@ -482,12 +616,22 @@ def plan_copy(
         steps.append(WriteLockFile(path=request.lock_output, text=text.unwrap()))
     return Success(
         Plan(
-            command=f"copy --to-repo {dst if isinstance(dst, Repository) else 'oci:' + dst.path}",
+            command=f"copy --to-repo {_destination_text(dst)}",
             steps=tuple(steps),
             result=None,
             result_name=str(target),
         )
     )
+
+
+def _destination_text(dst: Repository | LayoutDestination | ArchiveDestination) -> str:
+    match dst:
+        case LayoutDestination(path=path):
+            return f"{LAYOUT_PREFIX}{path}"
+        case ArchiveDestination() | Repository():
+            return str(dst)
+        case _:
+            assert_never(dst)
 
 
 # --- imgpkg tarballs ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from imgpkg_pure.media_types import (
 )
 from imgpkg_pure.oci.values import Annotations, Descriptor, Platform
 from imgpkg_pure.plan.steps import (
+    ArchiveSource,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -96,6 +97,7 @@ steps: st.SearchStrategy[Step] = st.one_of(
         data=st.none() | st.binary(),
         source=st.none()
         | st.builds(LayoutSource, path=st.text(min_size=1, max_size=20))
+        | st.builds(ArchiveSource, path=st.text(min_size=1, max_size=20))
         | st.builds(TarballSource, path=st.text(min_size=1, max_size=20))
         | st.builds(
             RegistrySource,

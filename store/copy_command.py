@@ -7,11 +7,18 @@ locally) → plan (pure, ``imgpkg_pure.copy``) → apply: blobs concurrently
 (skipped when present, mounted within a registry, else streamed through,
 never held in memory), then manifests children first, then tags, then the
 lock file.
+
+Sources and destinations may also be OCI image layouts (``oci:DIR``) and tars
+of one (``oci-archive:FILE``, ``store.oci_archive``): a source archive is
+indexed once and read like a layout; a destination archive is assembled as a
+layout in a temporary directory beside the file, then written as one
+deterministic tar and renamed into place.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
@@ -30,8 +37,10 @@ from imgpkg_pure.bundle import (
     parse_images_lock,
 )
 from imgpkg_pure.copy import (
+    ARCHIVE_PREFIX,
     COSIGN_SUFFIXES,
     LAYOUT_REGISTRY,
+    ArchiveDestination,
     BundleImages,
     CopyImage,
     CopyIndex,
@@ -41,25 +50,25 @@ from imgpkg_pure.copy import (
     CopySnapshot,
     cosign_tag,
     image_locations_text,
-    layout_reference,
     node_digest,
     parse_copy_request,
     plan_copy,
-    shown,
     skipped_layers,
     snapshot_from_tar,
+    source_root,
     tar_bundles,
     tar_manifest,
 )
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.image_build import DOCKER_TYPES, BuiltImage, build_image
+from imgpkg_pure.imgpkg_tar import TarIOFailure
 from imgpkg_pure.layer import LayerOptions, plan_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
 from imgpkg_pure.pull import PullRefused
-from imgpkg_pure.push import UsageError, parse_layout_destination
+from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
 from store.blobstore import BlobReader, BlobStore, Ingest
 from store.errors import StoreError
@@ -69,6 +78,7 @@ from store.interpreter import Env
 from store.interpreter import apply_plan as run_plan
 from store.layer_build import build_layer
 from store.layout_source import LayoutReader, Sources
+from store.oci_archive import OciArchive, write_oci_archive
 from store.progress import Progress
 from store.pull_command import fetch_locations
 from store.push_command import fail, open_layout, read_text_file, temporary_store
@@ -295,10 +305,7 @@ def _observe(walk: _Walk, request: CopyRequest) -> CopySnapshot:
                 )
     else:
         text = request.bundle or request.image or ""
-        if request.source_layout is not None:
-            reference = layout_reference(parse_layout_destination(text).unwrap().tag)
-        else:
-            reference = _ok_pure(parse_reference(text))
+        reference = source_root(request) or _ok_pure(parse_reference(text))
         node, is_bundle = walk.node(reference)
         user_tag = None if reference.digest is not None else (reference.tag or "latest")
         if request.bundle:
@@ -408,7 +415,7 @@ def _warn_skipped(
         if destination_refs and isinstance(request.destination, Repository):
             image_ref = str(request.destination.digest(image.digest))
         else:
-            image_ref = shown(image, request.source_layout)
+            image_ref = request.shown(image)
         ui.log(f"copy |  - Image: {image_ref}")
         ui.log("copy |    Layers:")
         for layer in layers:
@@ -448,9 +455,7 @@ def _blob_sources(
     def fetch(desc: Descriptor) -> IOResult[Iterable[bytes], HasMessage]:
         source = where[desc.digest]
         if source.registry == LAYOUT_REGISTRY and layout is not None:
-            chunks: list[bytes] = []
-            fetched = layout.fetch_blob_to(source.context(), desc, chunks.append)
-            return fetched.map(lambda _: chunks).alt(lambda e: e)
+            return layout.open_chunks(desc).map(lambda chunks: chunks).alt(lambda e: e)
         return (
             sources.client.open_blob(source.context(), desc)
             .map(lambda stream: stream)
@@ -461,7 +466,7 @@ def _blob_sources(
 
 
 def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSourceFn) -> int:
-    manifest = tar_manifest(snapshot, lambda ref: shown(ref, request.source_layout))
+    manifest = tar_manifest(snapshot, request.shown)
     if isinstance(manifest, Failure):
         return fail(ui, manifest.failure())
     ui.log("copy | writing layers...")
@@ -485,8 +490,50 @@ def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSou
     return 0
 
 
+def _archive_workspace(destination: ArchiveDestination) -> IOResult[Path, TarIOFailure]:
+    """An empty directory beside the destination file, where its layout is assembled."""
+    target = Path(destination.path)
+    if target.is_dir():
+        return IOFailure(
+            TarIOFailure(tar=destination.path, operation="write it", reason="it is a directory")
+        )
+    try:
+        made = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".layout", dir=target.parent)
+    except OSError as exc:
+        return IOFailure(
+            TarIOFailure(
+                tar=destination.path,
+                operation="create a temporary layout beside it",
+                reason=exc.strerror or str(exc),
+            )
+        )
+    return IOSuccess(Path(made))
+
+
+def _opener(reader: BlobReader | None) -> Callable[[str], IOResult[BlobReader, StoreError]] | None:
+    """The Env hook of a tar source indexed before planning (one per run)."""
+    if reader is None:
+        return None
+    opened = reader
+
+    def open_reader(_path: str) -> IOResult[BlobReader, StoreError]:
+        return IOSuccess(opened)
+
+    return open_reader
+
+
 def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStore) -> int:
-    layout = None if request.source_layout is None else LayoutReader(request.source_layout)
+    archive: OciArchive | None = None
+    layout: LayoutReader | None = None
+    if request.source_archive is not None:
+        indexed = OciArchive.at(Path(request.source_archive))
+        if isinstance(indexed, IOFailure):
+            return fail(ui, unsafe_perform_io(indexed.failure()))
+        archive = unsafe_perform_io(indexed.unwrap())
+        name = f"{ARCHIVE_PREFIX}{request.source_archive}"
+        layout = LayoutReader.over(archive, path=request.source_archive, name=name)
+    elif request.source_layout is not None:
+        layout = LayoutReader(request.source_layout)
     sources = Sources(client, layout)
     tarball: ImgpkgTarball | None = None
     built: tuple[tuple[Digest, BuiltImage], ...] = ()
@@ -503,7 +550,7 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
             )
     except _Failed as failed:
         return fail(ui, failed.error)
-    refs = sorted(shown(item.node.source, request.source_layout) for item in snapshot.items)
+    refs = sorted(request.shown(item.node.source) for item in snapshot.items)
     if request.source_tar is None:
         ui.log(f"copy | exporting {len(refs)} images...")
         for ref in refs:
@@ -511,23 +558,65 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
         ui.log(f"copy | exported {len(refs)} images")
     if request.to_tar is not None:
         return _to_tar(ui, request, snapshot, _blob_sources(snapshot, sources, layout))
-    planned = plan_copy(request, snapshot, built)
-    if isinstance(planned, Failure):
-        return fail(ui, planned.failure())
-    plan = planned.unwrap()
-    ui.log(f"copy | importing {len(refs)} images...")
-    opened_tarball = tarball
-
-    def open_tarball(_path: str) -> IOResult[BlobReader, StoreError]:
-        assert opened_tarball is not None
-        return IOSuccess(opened_tarball)
-
     env = Env(
         layout=open_layout,
         staging=staging,
         registry=client,
-        tarball=None if tarball is None else open_tarball,
+        tarball=_opener(tarball),
+        archive=_opener(archive),
     )
+    destination = request.destination
+    if not isinstance(destination, ArchiveDestination):
+        code = _import(ui, request, snapshot, built, env, archive_layout=None)
+    else:
+        code = _import_to_archive(ui, request, snapshot, built, env, destination=destination)
+    if code == 0:
+        ui.succeeded()
+    return code
+
+
+def _import_to_archive(
+    ui: Ui,
+    request: CopyRequest,
+    snapshot: CopySnapshot,
+    built: tuple[tuple[Digest, BuiltImage], ...],
+    env: Env,
+    *,
+    destination: ArchiveDestination,
+) -> int:
+    """Copy into a layout assembled beside the destination file, then tar it into place."""
+    workspace = _archive_workspace(destination)
+    if isinstance(workspace, IOFailure):
+        return fail(ui, unsafe_perform_io(workspace.failure()))
+    assembled = unsafe_perform_io(workspace.unwrap())
+    try:
+        code = _import(ui, request, snapshot, built, env, archive_layout=str(assembled))
+        if code != 0:
+            return code
+        ui.log(f"copy | writing {destination}")
+        written = write_oci_archive(assembled, Path(destination.path))
+        if isinstance(written, IOFailure):
+            return fail(ui, unsafe_perform_io(written.failure()))
+        return 0
+    finally:
+        shutil.rmtree(assembled, ignore_errors=True)
+
+
+def _import(
+    ui: Ui,
+    request: CopyRequest,
+    snapshot: CopySnapshot,
+    built: tuple[tuple[Digest, BuiltImage], ...],
+    env: Env,
+    *,
+    archive_layout: str | None,
+) -> int:
+    """Plan the copy into its destination and run the plan; the exit code."""
+    planned = plan_copy(request, snapshot, built, archive_layout=archive_layout)
+    if isinstance(planned, Failure):
+        return fail(ui, planned.failure())
+    plan = planned.unwrap()
+    ui.log(f"copy | importing {len(snapshot.items)} images...")
     progress = Progress(plan, prefix="copy | ", enabled=False if ui.json_mode else None)
     try:
         applied = run_plan(plan, env, concurrency=request.concurrency, on_step=progress.on_step)
@@ -537,7 +626,6 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
         return fail(ui, unsafe_perform_io(applied.failure()))
     ui.log("copy | Tagging images")
     _warn_skipped(ui, request, snapshot, destination_refs=True)
-    ui.succeeded()
     return 0
 
 

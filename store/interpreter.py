@@ -19,6 +19,7 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import (
+    ArchiveSource,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -104,13 +105,14 @@ class Env:
     ``layout`` opens (or creates) the OCI layout at a path; ``staging`` is the
     local store that holds blobs staged before planning; ``registry`` talks to
     registries (one client for the whole run); ``tarball`` opens an imgpkg
-    tarball source (indexed once).
+    tarball source and ``archive`` a tar of an OCI layout (each indexed once).
     """
 
     layout: Callable[[str], IOResult[BlobStore, StoreError]]
     staging: BlobReader | None = None
     registry: RegistryClient | None = None
     tarball: Callable[[str], IOResult[BlobReader, StoreError]] | None = None
+    archive: Callable[[str], IOResult[BlobReader, StoreError]] | None = None
 
 
 def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
@@ -185,6 +187,21 @@ def _from_store(store: BlobReader, desc: Descriptor) -> Callable[[], Iterable[by
     return reopen
 
 
+def _from_file(
+    opener: Callable[[str], IOResult[BlobReader, StoreError]] | None,
+    path: str,
+    name: str,
+    desc: Descriptor,
+) -> IOResult[Callable[[], Iterable[bytes]], ApplyError]:
+    """A blob of a tar source (an imgpkg tarball, an OCI archive), opened by the Env's hook."""
+    if opener is None:
+        return IOFailure(NoRegistryAccess(target=name))
+    opened = opener(path)
+    if isinstance(opened, IOFailure):
+        return IOFailure(unsafe_perform_io(opened.failure()))
+    return IOSuccess(_from_store(unsafe_perform_io(opened.unwrap()), desc))
+
+
 def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], ApplyError]:
     """Where a blob's bytes come from: inline data, a source registry, or the staging store."""
     desc = step.descriptor
@@ -201,13 +218,10 @@ def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], 
             if isinstance(layout, IOFailure):
                 return IOFailure(unsafe_perform_io(layout.failure()))
             return IOSuccess(_from_store(unsafe_perform_io(layout.unwrap()), desc))
+        case ArchiveSource(path=path):
+            return _from_file(env.archive, path, str(step.source), desc)
         case TarballSource(path=path):
-            if env.tarball is None:
-                return IOFailure(NoRegistryAccess(target=path))
-            tarball = env.tarball(path)
-            if isinstance(tarball, IOFailure):
-                return IOFailure(unsafe_perform_io(tarball.failure()))
-            return IOSuccess(_from_store(unsafe_perform_io(tarball.unwrap()), desc))
+            return _from_file(env.tarball, path, str(step.source), desc)
         case None:
             pass
     staging = env.staging
@@ -232,13 +246,16 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
             def put(store: BlobStore) -> IOResult[bool, ApplyError]:
                 if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
                     return IOSuccess(False)
-                return _source(env, step).bind(
-                    lambda chunks: (
-                        store.put_stream(chunks(), desc.size, desc.digest)
-                        .map(lambda _: True)
-                        .alt(_widen)
+                try:
+                    return _source(env, step).bind(
+                        lambda chunks: (
+                            store.put_stream(chunks(), desc.size, desc.digest)
+                            .map(lambda _: True)
+                            .alt(_widen)
+                        )
                     )
-                )
+                except SourceBlobInvalid as invalid:
+                    return IOFailure(SourceBlobFailed(reason=str(invalid)))
 
             return _layout(env, target).bind(put)
         case RegistryTarget():

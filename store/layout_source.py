@@ -5,43 +5,74 @@ same code that walks registries: ``LayoutReader`` answers the few questions
 the walk asks (manifest by tag or digest, does it exist, stream a blob), and
 ``Sources`` routes each reference to the layout or to the registry client.
 References into a layout carry the registry name ``LAYOUT_REGISTRY``.
+
+A layout is read through a ``LayoutStore``: the directory's ``LocalStore``
+(``LayoutReader(path)``), or an indexed tar of a layout
+(``LayoutReader.over(archive, path=…, name=…)``, for ``oci-archive:FILE:TAG``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.copy import LAYOUT_REGISTRY
-from imgpkg_pure.digest import digest_of, hasher
-from imgpkg_pure.errors import DigestMismatch, SizeMismatch
+from imgpkg_pure.digest import Digest, digest_of, hasher
+from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.media_types import OCI_INDEX, OCI_MANIFEST
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.reference import Reference, Repository
 from store.blobstore import CHUNK_SIZE
-from store.local import LocalStore
+from store.errors import StoreError
+from store.local import MAX_NODE_SIZE, LocalStore
 from store.registry import ManifestResponse, RegistryClient, RegistryError, RegistryFailure
 
 
-def _not_found(path: str, what: str) -> RegistryFailure:
+def _not_found(name: str, what: str) -> RegistryFailure:
     return RegistryFailure(
         status=404,
         codes=("MANIFEST_UNKNOWN",),
         detail=f"{what} not found in the OCI layout",
         method="READ",
-        url=f"oci:{path}",
+        url=name,
         temporary=False,
     )
 
 
-def _unreadable(path: str, reason: str) -> RegistryFailure:
+def _unreadable(name: str, reason: str) -> RegistryFailure:
     return RegistryFailure(
-        status=500, codes=(), detail=reason, method="READ", url=f"oci:{path}", temporary=False
+        status=500, codes=(), detail=reason, method="READ", url=name, temporary=False
     )
+
+
+def _read_failed(name: str, error: object) -> RegistryError:
+    """A read from the layout failed: integrity errors as they are, others as a failed READ."""
+    match error:
+        case DigestMismatch() | SizeMismatch() | MalformedDocument():
+            return error
+        case _:
+            message = getattr(error, "message", None)
+            return _unreadable(name, message if isinstance(message, str) else str(error))
+
+
+class LayoutStore(Protocol):
+    """What ``LayoutReader`` reads: blobs by digest and roots by name (``LocalStore`` and
+    ``store.oci_archive.OciArchive`` both are one)."""
+
+    def exists(self, digest: Digest) -> IOResult[bool, StoreError]: ...
+
+    def stat(self, digest: Digest) -> IOResult[int, StoreError]: ...
+
+    def open(self, digest: Digest) -> IOResult[BinaryIO, StoreError]: ...
+
+    def read_bytes(self, digest: Digest) -> IOResult[bytes, StoreError]: ...
+
+    def resolve(self, name: str) -> IOResult[Descriptor, StoreError]: ...
 
 
 class LayoutReader:
@@ -49,16 +80,26 @@ class LayoutReader:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._store: LocalStore | None = None
+        self.name = f"oci:{path}"
+        self._store: LayoutStore | None = None
 
-    def _open(self) -> IOResult[LocalStore, RegistryError]:
+    @classmethod
+    def over(cls, store: LayoutStore, *, path: str, name: str) -> LayoutReader:
+        """A reader of a layout already opened (a tar of one at ``path``), called ``name``
+        in messages (``oci-archive:FILE``)."""
+        reader = cls(path)
+        reader.name = name
+        reader._store = store
+        return reader
+
+    def _open(self) -> IOResult[LayoutStore, RegistryError]:
         if self._store is not None:
             return IOSuccess(self._store)
         if not (Path(self.path) / "oci-layout").is_file():
-            return IOFailure(_unreadable(self.path, "not an OCI image layout (no oci-layout file)"))
+            return IOFailure(_unreadable(self.name, "not an OCI image layout (no oci-layout file)"))
         opened = LocalStore.at(Path(self.path))
         if isinstance(opened, IOFailure):
-            return IOFailure(_unreadable(self.path, unsafe_perform_io(opened.failure()).message))
+            return IOFailure(_unreadable(self.name, unsafe_perform_io(opened.failure()).message))
         self._store = unsafe_perform_io(opened.unwrap())
         return IOSuccess(self._store)
 
@@ -86,11 +127,19 @@ class LayoutReader:
             return IOFailure(unsafe_perform_io(found.failure()))
         descriptor = unsafe_perform_io(found.unwrap())
         if descriptor is None:
-            return IOFailure(_not_found(self.path, ref.identifier))
+            return IOFailure(_not_found(self.name, ref.identifier))
+        if descriptor.size > MAX_NODE_SIZE:
+            return IOFailure(
+                _unreadable(
+                    self.name,
+                    f"manifest {descriptor.digest} is {descriptor.size} bytes, more than the "
+                    f"{MAX_NODE_SIZE} bytes a manifest may have",
+                )
+            )
         assert self._store is not None
         raw = self._store.read_bytes(descriptor.digest)
         if isinstance(raw, IOFailure):
-            return IOFailure(_unreadable(self.path, unsafe_perform_io(raw.failure()).message))
+            return IOFailure(_read_failed(self.name, unsafe_perform_io(raw.failure())))
         data = unsafe_perform_io(raw.unwrap())
         media_type = descriptor.media_type or _declared(data)
         return IOSuccess(ManifestResponse(raw=data, media_type=media_type, digest=digest_of(data)))
@@ -104,15 +153,18 @@ class LayoutReader:
             return IOFailure(unsafe_perform_io(opened.failure()))
         handle = unsafe_perform_io(opened.unwrap()).open(descriptor.digest)
         if isinstance(handle, IOFailure):
-            return IOFailure(_not_found(self.path, f"blob {descriptor.digest}"))
+            return IOFailure(_not_found(self.name, f"blob {descriptor.digest}"))
         digest = hasher(descriptor.digest.algorithm)
         size = 0
-        with unsafe_perform_io(handle.unwrap()) as stream:
-            while chunk := stream.read(CHUNK_SIZE):
-                digest.update(chunk)
-                size += len(chunk)
-                write(chunk)
-        what = f"blob {descriptor.digest} in oci:{self.path}"
+        try:
+            with unsafe_perform_io(handle.unwrap()) as stream:
+                while chunk := stream.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    write(chunk)
+        except OSError as exc:  # an unreadable file, or a tar entry that failed verification
+            return IOFailure(_read_failed(self.name, getattr(exc, "error", exc)))
+        what = f"blob {descriptor.digest} in {self.name}"
         if size != descriptor.size:
             return IOFailure(SizeMismatch(what=what, expected=descriptor.size, actual=size))
         if digest.hexdigest() != descriptor.digest.hex:
@@ -124,6 +176,23 @@ class LayoutReader:
                 )
             )
         return IOSuccess(descriptor)
+
+    def open_chunks(self, descriptor: Descriptor) -> IOResult[Iterator[bytes], RegistryError]:
+        """A blob as 1 MiB chunks, streamed from the layout (the consumer checks size and
+        digest; a tar of a layout also checks the digest itself, raising ``OSError``)."""
+        opened = self._open()
+        if isinstance(opened, IOFailure):
+            return IOFailure(unsafe_perform_io(opened.failure()))
+        handle = unsafe_perform_io(opened.unwrap()).open(descriptor.digest)
+        if isinstance(handle, IOFailure):
+            return IOFailure(_not_found(self.name, f"blob {descriptor.digest}"))
+        return IOSuccess(_chunks(unsafe_perform_io(handle.unwrap())))
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    with stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            yield chunk
 
 
 def _declared(raw: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from imgpkg_pure.plan.planfile import FORMAT_VERSION, decode_plan, encode_plan, plan_digest
 from imgpkg_pure.plan.steps import (
+    ArchiveSource,
     BlobSource,
     LayoutSource,
     LayoutTarget,
@@ -19,6 +20,7 @@ from imgpkg_pure.plan.steps import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "ArchiveSource",
     "BlobSource",
     "LayoutSource",
     "LayoutTarget",

@@ -21,6 +21,7 @@ from imgpkg_pure.digest import parse_digest
 from imgpkg_pure.errors import CorruptPlan, PlanError, UnsupportedPlanVersion
 from imgpkg_pure.oci.values import Annotations, Descriptor, Platform
 from imgpkg_pure.plan.steps import (
+    ArchiveSource,
     BlobSource,
     LayoutSource,
     LayoutTarget,
@@ -79,6 +80,8 @@ def _source(source: BlobSource | None) -> list[Any] | None:
             return ["registry", registry, repository]
         case LayoutSource(path=path):
             return ["layout", path]
+        case ArchiveSource(path=path):
+            return ["archive", path]
         case TarballSource(path=path):
             return ["tarball", path]
 
@@ -206,6 +209,9 @@ def _decode_source(v: Any) -> BlobSource:
     if kind == "layout":
         (path,) = rest
         return LayoutSource(path=_str(path, "source layout"))
+    if kind == "archive":
+        (path,) = rest
+        return ArchiveSource(path=_str(path, "source archive"))
     if kind == "tarball":
         (path,) = rest
         return TarballSource(path=_str(path, "source tarball"))

@@ -69,6 +69,17 @@ class LayoutSource:
 
 @final
 @frozen(kw_only=True)
+class ArchiveSource:
+    """A blob to be read from a tar of an OCI image layout (skopeo's ``oci-archive:``)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"oci-archive:{self.path}"
+
+
+@final
+@frozen(kw_only=True)
 class TarballSource:
     """A blob to be read from an imgpkg tarball (``copy --tar``)."""
 
@@ -78,7 +89,7 @@ class TarballSource:
         return self.path
 
 
-BlobSource = RegistrySource | LayoutSource | TarballSource
+BlobSource = RegistrySource | LayoutSource | ArchiveSource | TarballSource
 
 
 @final
@@ -88,8 +99,9 @@ class PutBlob:
 
     Where the bytes come from: ``data`` carries small authored blobs inline
     (configs); ``source`` names a registry repository (streamed, or mounted
-    within one registry) or an OCI layout to read it from; with neither, the
-    blob was staged in the local store before planning.
+    within one registry), an OCI layout (a directory, or a tar of one) or an
+    imgpkg tarball to read it from; with neither, the blob was staged in the
+    local store before planning.
     """
 
     target: Target
