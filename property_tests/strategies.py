@@ -19,6 +19,7 @@ from imgpkg_pure.media_types import (
 from imgpkg_pure.oci.values import Annotations, Descriptor, Platform
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
+    BlobAvailable,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -28,6 +29,7 @@ from imgpkg_pure.plan.steps import (
     RegistryTarget,
     Step,
     Tag,
+    TagPointsTo,
     TarballSource,
     WriteLockFile,
 )
@@ -110,6 +112,27 @@ steps: st.SearchStrategy[Step] = st.one_of(
     st.builds(WriteLockFile, path=st.text(min_size=1), text=st.text()),
 )
 
+blob_sources = st.one_of(
+    st.builds(LayoutSource, path=st.text(min_size=1, max_size=20)),
+    st.builds(TarballSource, path=st.text(min_size=1, max_size=20)),
+    st.builds(
+        RegistrySource,
+        registry=st.sampled_from(["127.0.0.1:5000", "index.docker.io"]),
+        repository=st.from_regex(r"[a-z0-9]+(/[a-z0-9]+){0,2}", fullmatch=True),
+    ),
+)
+
+preconditions = st.one_of(
+    st.builds(
+        TagPointsTo,
+        registry=st.sampled_from(["127.0.0.1:5000", "r.example.com"]),
+        repository=st.from_regex(r"[a-z0-9]+(/[a-z0-9]+){0,2}", fullmatch=True),
+        tag=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+        digest=digests,
+    ),
+    st.builds(BlobAvailable, source=blob_sources, digest=digests),
+)
+
 plans = st.builds(
     Plan,
     command=text,
@@ -117,4 +140,5 @@ plans = st.builds(
     result=st.none() | descriptors,
     result_name=text,
     log=st.lists(text, max_size=4).map(tuple),
+    preconditions=st.lists(preconditions, max_size=4).map(tuple),
 )

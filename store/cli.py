@@ -112,6 +112,7 @@ def cli() -> None:
     help="Media types of the pushed manifest, config and layer (default: oci for an OCI "
     "layout, which skopeo and other OCI readers require; docker as imgpkg pushes to registries)",
 )
+@click.option("--dry-run", is_flag=True, help="Print what would be pushed; change nothing")
 @_registry_options
 @_global_options
 def push(
@@ -123,10 +124,12 @@ def push(
     labels: tuple[str, ...],
     lock_output: str | None,
     media_types: str | None,
+    dry_run: bool,
     tty: bool,
     json_mode: bool,
     debug: bool,
     yes: bool,
+    plan_out: str | None = None,
     **registry: Any,
 ) -> int:
     from store.push_command import run_push
@@ -144,6 +147,8 @@ def push(
         labels=labels,
         lock_output=lock_output,
         media_types=media_types,
+        plan_out=plan_out,
+        dry_run=dry_run,
     )
 
 
@@ -210,6 +215,7 @@ def pull(
 )
 @click.option("--cosign-signatures", is_flag=True, help="Find and copy cosign signatures")
 @click.option("--resume", is_flag=True, help="Resume a copy to a tarball")
+@click.option("--dry-run", is_flag=True, help="Print what would be copied; change nothing")
 @_registry_options
 @_global_options
 def copy(
@@ -225,10 +231,12 @@ def copy(
     repo_based_tags: bool,
     cosign_signatures: bool,
     resume: bool,
+    dry_run: bool,
     tty: bool,
     json_mode: bool,
     debug: bool,
     yes: bool,
+    plan_out: str | None = None,
     **registry: Any,
 ) -> int:
     from store.copy_command import run_copy
@@ -250,6 +258,68 @@ def copy(
         repo_based_tags=repo_based_tags,
         resume=resume,
         cosign_signatures=cosign_signatures,
+        plan_out=plan_out,
+        dry_run=dry_run,
+    )
+
+
+@cli.group(help="Write what push or copy would do to a plan file, changing nothing")
+def plan() -> None:
+    pass
+
+
+def _planning(command: click.Command) -> click.Command:
+    """``plan <command>``: the command's flags plus ``--out PLAN``; it writes the plan."""
+    original = command.callback
+    assert original is not None
+
+    def callback(out: str, **flags: Any) -> int:
+        flags["dry_run"] = False
+        result: int = original(plan_out=out, **flags)
+        return result
+
+    params = [p for p in command.params if p.name != "dry_run"]
+    params.append(click.Option(["--out"], required=True, help="Where to write the plan file"))
+    return click.Command(
+        command.name, params=params, callback=callback, help=f"Plan `{command.name}`"
+    )
+
+
+plan.add_command(_planning(push))
+plan.add_command(_planning(copy))
+
+
+@cli.command(help="Show what a plan file will do")
+@click.argument("plan_file", metavar="PLAN")
+@_global_options
+def show(plan_file: str, tty: bool, json_mode: bool, debug: bool, yes: bool) -> int:
+    from store.plan_command import run_show
+
+    return run_show(_make_ui(tty, json_mode), path=plan_file)
+
+
+@cli.command(help="Apply a plan file: check it is not stale, then do what it says")
+@click.argument("plan_file", metavar="PLAN")
+@click.option("--concurrency", type=int, default=5, help="Concurrency")
+@_registry_options
+@_global_options
+def apply(
+    plan_file: str,
+    concurrency: int,
+    tty: bool,
+    json_mode: bool,
+    debug: bool,
+    yes: bool,
+    **registry: Any,
+) -> int:
+    from store.plan_command import run_apply
+    from store.registry_flags import registry_options
+
+    return run_apply(
+        _make_ui(tty, json_mode),
+        path=plan_file,
+        registry=registry_options(debug=debug, **registry),
+        concurrency=concurrency,
     )
 
 

@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from attrs import evolve, frozen
 from returns.io import IOFailure, IOResult, IOSuccess
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.bundle import BundleLock as BundleLockDoc
@@ -67,6 +68,7 @@ from imgpkg_pure.layer import LayerOptions, plan_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
+from imgpkg_pure.plan.steps import Plan, Precondition
 from imgpkg_pure.pull import PullRefused
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
@@ -79,6 +81,8 @@ from store.interpreter import apply_plan as run_plan
 from store.layer_build import build_layer
 from store.layout_source import LayoutReader, Sources
 from store.oci_archive import OciArchive, write_oci_archive
+from store.plan_command import blob_preconditions, cache_store, tag_precondition, write_plan
+from store.plan_command import dry_run as print_dry_run
 from store.progress import Progress
 from store.pull_command import fetch_locations
 from store.push_command import fail, open_layout, read_text_file, temporary_store
@@ -522,7 +526,21 @@ def _opener(reader: BlobReader | None) -> Callable[[str], IOResult[BlobReader, S
     return open_reader
 
 
-def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStore) -> int:
+@frozen(kw_only=True)
+class PlanMode:
+    """``plan copy --out`` writes the plan; ``--dry-run`` prints it; neither applies it."""
+
+    out: str | None = None
+    dry_run: bool = False
+
+
+def _run(
+    ui: Ui,
+    request: CopyRequest,
+    client: RegistryClient,
+    staging: BlobStore,
+    mode: PlanMode | None = None,
+) -> int:
     archive: OciArchive | None = None
     layout: LayoutReader | None = None
     if request.source_archive is not None:
@@ -567,7 +585,7 @@ def _run(ui: Ui, request: CopyRequest, client: RegistryClient, staging: BlobStor
     )
     destination = request.destination
     if not isinstance(destination, ArchiveDestination):
-        code = _import(ui, request, snapshot, built, env, archive_layout=None)
+        code = _import(ui, request, snapshot, built, env, archive_layout=None, mode=mode)
     else:
         code = _import_to_archive(ui, request, snapshot, built, env, destination=destination)
     if code == 0:
@@ -602,6 +620,20 @@ def _import_to_archive(
         shutil.rmtree(assembled, ignore_errors=True)
 
 
+def _preconditions(
+    request: CopyRequest, snapshot: CopySnapshot, plan: Plan
+) -> tuple[Precondition, ...]:
+    """What ``apply`` re-checks: the source tag (if given by tag) and every source blob."""
+    found: tuple[Precondition, ...] = ()
+    text = request.bundle or request.image
+    if text and request.source_layout is None and request.source_archive is None:
+        reference = parse_reference(text)
+        tagged = [item for item in snapshot.items if item.tag]
+        if isinstance(reference, Success) and tagged:
+            found = tag_precondition(reference.unwrap(), node_digest(tagged[0].node))
+    return found + blob_preconditions(plan)
+
+
 def _import(
     ui: Ui,
     request: CopyRequest,
@@ -610,14 +642,22 @@ def _import(
     env: Env,
     *,
     archive_layout: str | None,
+    mode: PlanMode | None = None,
 ) -> int:
     """Plan the copy into its destination and run the plan; the exit code."""
     planned = plan_copy(request, snapshot, built, archive_layout=archive_layout)
     if isinstance(planned, Failure):
         return fail(ui, planned.failure())
     plan = planned.unwrap()
+    if mode is not None and (mode.dry_run or mode.out is not None):
+        plan = evolve(plan, preconditions=_preconditions(request, snapshot, plan))
+        if mode.out is not None:
+            return write_plan(ui, mode.out, plan)
+        return print_dry_run(ui, plan)
     ui.log(f"copy | importing {len(snapshot.items)} images...")
-    progress = Progress(plan, prefix="copy | ", enabled=False if ui.json_mode else None)
+    progress = Progress(
+        plan, prefix="copy | ", enabled=None if ui.tty and not ui.json_mode else False
+    )
     try:
         applied = run_plan(plan, env, concurrency=request.concurrency, on_step=progress.on_step)
     finally:
@@ -645,6 +685,8 @@ def run_copy(
     repo_based_tags: bool,
     resume: bool,
     cosign_signatures: bool = False,
+    plan_out: str | None = None,
+    dry_run: bool = False,
 ) -> int:
     """The copy command; returns the exit code."""
     if isinstance(registry, Failure):
@@ -668,8 +710,26 @@ def run_copy(
     opened = RegistryClient.open(registry.unwrap())
     if isinstance(opened, IOFailure):
         return fail(ui, unsafe_perform_io(opened.failure()))
-    with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
-        return _run(ui, request.unwrap(), client, staging)
+    checked = request.unwrap()
+    if (dry_run or plan_out) and (
+        checked.to_tar is not None or isinstance(checked.destination, ArchiveDestination)
+    ):
+        return fail(
+            ui,
+            UsageError(
+                reason="--dry-run and plan files are available for --to-repo REPO and "
+                "--to-repo oci:DIR destinations"
+            ),
+        )
+    mode = PlanMode(out=plan_out, dry_run=dry_run)
+    with unsafe_perform_io(opened.unwrap()) as client:
+        if plan_out is not None:
+            cache = cache_store()
+            if isinstance(cache, IOFailure):
+                return fail(ui, unsafe_perform_io(cache.failure()))
+            return _run(ui, checked, client, unsafe_perform_io(cache.unwrap()), mode)
+        with temporary_store() as staging:
+            return _run(ui, checked, client, staging, mode)
 
 
 __all__ = ["MalformedDocument", "node_digest", "run_copy"]

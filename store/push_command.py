@@ -47,6 +47,8 @@ from store.fs import observe_inputs
 from store.interpreter import ApplyError, Env, apply_plan
 from store.layer_build import build_layer
 from store.local import LocalStore
+from store.plan_command import cache_store, write_plan
+from store.plan_command import dry_run as print_dry_run
 from store.registry import RegistryClient, RegistryError, RegistryOptions
 from store.ui import Ui
 
@@ -155,7 +157,16 @@ def fail(ui: Ui, error: object) -> int:
     return 1
 
 
-def _push(ui: Ui, request: PushRequest, registry: RegistryOptions) -> int:
+def _push(
+    ui: Ui,
+    request: PushRequest,
+    registry: RegistryOptions,
+    *,
+    plan_out: str | None = None,
+    dry_run: bool = False,
+) -> int:
+    if dry_run or plan_out:
+        return _plan_only(ui, request, plan_out=plan_out)
     if isinstance(request.destination, LayoutDestination):
         planned = build_push_plan(request)
         if isinstance(planned, IOFailure):
@@ -173,6 +184,24 @@ def _push(ui: Ui, request: PushRequest, registry: RegistryOptions) -> int:
             return fail(ui, unsafe_perform_io(planned.failure()))
         plan = unsafe_perform_io(planned.unwrap())
         return _apply(ui, plan, Env(layout=open_layout, staging=staging, registry=client))
+
+
+def _plan_only(ui: Ui, request: PushRequest, *, plan_out: str | None) -> int:
+    """``--dry-run`` (stage in a temporary store, print) or ``plan push --out`` (stage in the
+    local cache store, write the plan file): nothing at the destination changes."""
+    if plan_out is None:
+        with temporary_store() as staging:
+            planned = build_push_plan(request, staging)
+            if isinstance(planned, IOFailure):
+                return fail(ui, unsafe_perform_io(planned.failure()))
+            return print_dry_run(ui, unsafe_perform_io(planned.unwrap()))
+    cache = cache_store()
+    if isinstance(cache, IOFailure):
+        return fail(ui, unsafe_perform_io(cache.failure()))
+    planned = build_push_plan(request, unsafe_perform_io(cache.unwrap()))
+    if isinstance(planned, IOFailure):
+        return fail(ui, unsafe_perform_io(planned.failure()))
+    return write_plan(ui, plan_out, unsafe_perform_io(planned.unwrap()))
 
 
 def _apply(ui: Ui, plan: Plan, env: Env) -> int:
@@ -198,6 +227,8 @@ def run_push(
     labels: tuple[str, ...],
     lock_output: str | None,
     media_types: str | None = None,
+    plan_out: str | None = None,
+    dry_run: bool = False,
 ) -> int:
     """The push command; returns the exit code."""
     if isinstance(registry, Failure):
@@ -214,4 +245,4 @@ def run_push(
     )
     if isinstance(request, Failure):
         return fail(ui, request.failure())
-    return _push(ui, request.unwrap(), registry.unwrap())
+    return _push(ui, request.unwrap(), registry.unwrap(), plan_out=plan_out, dry_run=dry_run)

@@ -3,22 +3,28 @@
 from imgpkg_pure.plan.planfile import FORMAT_VERSION, decode_plan, encode_plan, plan_digest
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
+    BlobAvailable,
     BlobSource,
     LayoutSource,
     LayoutTarget,
     Plan,
+    Precondition,
     PutBlob,
     PutManifest,
     RegistrySource,
     RegistryTarget,
     Step,
     Tag,
+    TagPointsTo,
     TarballSource,
     Target,
     WriteLockFile,
 )
 
 __all__ = [
+    "BlobAvailable",
+    "Precondition",
+    "TagPointsTo",
     "FORMAT_VERSION",
     "ArchiveSource",
     "BlobSource",

@@ -17,21 +17,24 @@ from typing import Any, Final
 import msgpack
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.digest import parse_digest
+from imgpkg_pure.digest import Digest, parse_digest
 from imgpkg_pure.errors import CorruptPlan, PlanError, UnsupportedPlanVersion
 from imgpkg_pure.oci.values import Annotations, Descriptor, Platform
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
+    BlobAvailable,
     BlobSource,
     LayoutSource,
     LayoutTarget,
     Plan,
+    Precondition,
     PutBlob,
     PutManifest,
     RegistrySource,
     RegistryTarget,
     Step,
     Tag,
+    TagPointsTo,
     TarballSource,
     Target,
     WriteLockFile,
@@ -98,6 +101,36 @@ def _step(step: Step) -> list[Any]:
             return ["write-lock-file", path, text]
 
 
+def _precondition(condition: Precondition) -> list[Any]:
+    match condition:
+        case TagPointsTo(registry=registry, repository=repository, tag=tag, digest=digest):
+            return ["tag-points-to", registry, repository, tag, str(digest)]
+        case BlobAvailable(source=source, digest=digest):
+            return ["blob-available", _source(source), str(digest)]
+
+
+def _decode_precondition(v: Any) -> Precondition:
+    kind, *rest = _list(v, "precondition")
+    if kind == "tag-points-to":
+        registry, repository, tag, digest = rest
+        return TagPointsTo(
+            registry=_str(registry, "registry"),
+            repository=_str(repository, "repository"),
+            tag=_str(tag, "tag"),
+            digest=_decode_digest(digest),
+        )
+    if kind == "blob-available":
+        source, digest = rest
+        return BlobAvailable(source=_decode_source(source), digest=_decode_digest(digest))
+    raise _Bad(f"unknown precondition kind {kind!r}")
+
+
+def _decode_digest(v: Any) -> Digest:
+    parsed = parse_digest(_str(v, "digest"))
+    _expect(isinstance(parsed, Success), f"digest: invalid '{v}'")
+    return parsed.unwrap()
+
+
 def encode_plan(plan: Plan) -> bytes:
     """The plan file bytes; the same plan always gives the same bytes."""
     payload = msgpack.packb(
@@ -107,6 +140,7 @@ def encode_plan(plan: Plan) -> bytes:
             None if plan.result is None else _descriptor(plan.result),
             plan.result_name,
             list(plan.log),
+            [_precondition(p) for p in plan.preconditions],
         ],
         use_bin_type=True,
     )
@@ -272,8 +306,8 @@ def decode_plan(data: bytes) -> Result[Plan, PlanError]:
     if hashlib.sha256(payload).digest() != digest:
         return Failure(CorruptPlan(reason="payload digest does not match (file altered?)"))
     try:
-        command, steps, result, result_name, log = _list(
-            msgpack.unpackb(payload, raw=False), "plan", 5
+        command, steps, result, result_name, log, preconditions = _list(
+            msgpack.unpackb(payload, raw=False), "plan", 6
         )
         return Success(
             Plan(
@@ -282,6 +316,9 @@ def decode_plan(data: bytes) -> Result[Plan, PlanError]:
                 result=None if result is None else _decode_descriptor(result),
                 result_name=_str(result_name, "result name"),
                 log=_strs(log, "log"),
+                preconditions=tuple(
+                    _decode_precondition(p) for p in _list(preconditions, "preconditions")
+                ),
             )
         )
     except (_Bad, ValueError, TypeError, msgpack.UnpackException) as exc:

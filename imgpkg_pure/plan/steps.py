@@ -15,6 +15,7 @@ from typing import final
 
 from attrs import frozen
 
+from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci.values import Descriptor
 
 
@@ -144,10 +145,43 @@ Step = PutBlob | PutManifest | Tag | WriteLockFile
 
 @final
 @frozen(kw_only=True)
+class TagPointsTo:
+    """Observed at plan time: ``registry/repository:tag`` resolved to ``digest``.
+
+    Apply re-resolves it and refuses a stale plan when the tag has moved.
+    """
+
+    registry: str
+    repository: str
+    tag: str
+    digest: Digest
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}:{self.tag} -> {self.digest}"
+
+
+@final
+@frozen(kw_only=True)
+class BlobAvailable:
+    """Observed at plan time: ``source`` holds blob ``digest``; apply checks it still does."""
+
+    source: BlobSource
+    digest: Digest
+
+    def __str__(self) -> str:
+        return f"{self.source} holds {self.digest}"
+
+
+Precondition = TagPointsTo | BlobAvailable
+
+
+@final
+@frozen(kw_only=True)
 class Plan:
     """Steps in dependency order (children before parents), plus what they produce.
 
-    ``command`` and ``summary`` are for display only; apply looks at ``steps``.
+    ``command`` and ``log`` are for display only; apply looks at ``steps``, after
+    re-checking ``preconditions`` (what was observed when the plan was made).
     """
 
     command: str
@@ -155,3 +189,4 @@ class Plan:
     result: Descriptor | None = None
     result_name: str = ""
     log: tuple[str, ...] = ()
+    preconditions: tuple[Precondition, ...] = ()

@@ -1,0 +1,72 @@
+"""A plan as text for people: ``show PLAN`` and ``--dry-run``."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from imgpkg_pure.plan.steps import (
+    Plan,
+    PutBlob,
+    PutManifest,
+    RegistrySource,
+    RegistryTarget,
+    Step,
+    Tag,
+    WriteLockFile,
+)
+
+
+def _mountable(step: PutBlob) -> bool:
+    return (
+        isinstance(step.source, RegistrySource)
+        and isinstance(step.target, RegistryTarget)
+        and step.source.registry == step.target.registry
+    )
+
+
+def _line(step: Step) -> str:
+    match step:
+        case PutBlob(target=target, descriptor=d, data=data, source=source):
+            if data is not None:
+                origin = "inline"
+            elif source is None:
+                origin = "staged locally"
+            else:
+                origin = f"from {source}" + (", mountable" if _mountable(step) else "")
+            return f"+ blob {d.digest} ({d.size} bytes, {origin}) -> {target}"
+        case PutManifest(target=target, descriptor=d):
+            return f"+ manifest {d.digest} ({d.media_type}) -> {target}"
+        case Tag(target=target, tag=tag, descriptor=d):
+            return f"~ tag {target}:{tag} -> {d.digest}"
+        case WriteLockFile(path=path):
+            return f"> lock file {path}"
+        case _:
+            assert_never(step)
+
+
+def render_plan(plan: Plan) -> tuple[str, ...]:
+    """A summary (counts and bytes), the preconditions apply re-checks, then every step.
+
+    Blobs already at the destination are skipped when the plan is applied (each
+    step checks first), so the byte count is an upper bound.
+    """
+    blobs = [s for s in plan.steps if isinstance(s, PutBlob)]
+    manifests = sum(1 for s in plan.steps if isinstance(s, PutManifest))
+    tags = sum(1 for s in plan.steps if isinstance(s, Tag))
+    mountable = sum(1 for s in blobs if _mountable(s))
+    total = sum(s.descriptor.size for s in blobs)
+    lines = [
+        f"Plan: {plan.command}",
+        f"  {len(blobs)} blobs, {total} bytes at most ({mountable} mountable; "
+        "any already present are skipped)",
+        f"  {manifests} manifests, {tags} tags",
+    ]
+    locks = [s.path for s in plan.steps if isinstance(s, WriteLockFile)]
+    if locks:
+        lines.append(f"  lock file: {', '.join(locks)}")
+    if plan.preconditions:
+        lines.append("Checked again before applying:")
+        lines.extend(f"  {condition}" for condition in plan.preconditions)
+    lines.append("Steps:")
+    lines.extend(f"  {_line(step)}" for step in plan.steps)
+    return tuple(lines)
