@@ -20,10 +20,13 @@ from typing import TextIO, final
 from attrs import field, frozen
 from returns.result import Success
 
+from imgpkg_pure.tags import Table
 from store.copy_command import run_copy
+from store.describe_command import run_describe
 from store.pull_command import run_pull
 from store.push_command import run_push
 from store.registry import RegistryOptions
+from store.tag_command import run_tag_list, run_tag_resolve
 from store.ui import Ui
 
 __all__ = [
@@ -35,9 +38,14 @@ __all__ = [
     "PushOptions",
     "PushResult",
     "RegistryOptions",
+    "DescribeOptions",
+    "TagListOptions",
     "copy",
+    "describe",
     "pull",
     "push",
+    "tag_list",
+    "tag_resolve",
 ]
 
 #: A progress callback: receives each progress line (``dir: …``, ``copy | …``).
@@ -75,6 +83,7 @@ class _Capture(Ui):
         super().__init__(tty=False, json_mode=False, stdout=sink, stderr=sink)
         self._progress = progress
         self.results: list[str] = []
+        self.tables: list[Table] = []
         self.error: tuple[str, str] | None = None
 
     def log(self, text: str) -> None:
@@ -86,6 +95,9 @@ class _Capture(Ui):
 
     def block(self, text: str) -> None:
         self.results.append(text)
+
+    def table(self, table: Table) -> None:
+        self.tables.append(table)
 
     def succeeded(self) -> None:
         pass
@@ -249,3 +261,66 @@ def copy(options: CopyOptions, progress: Progress | None = None) -> CopyResult:
     )
     _run(status, ui)
     return CopyResult(log=tuple(lines))
+
+
+@final
+@frozen(kw_only=True)
+class TagListOptions:
+    """``tag list``: a repository (``image``), optionally with the internal tags."""
+
+    image: str
+    imgpkg_internal_tags: bool = False
+    registry: RegistryOptions = field(factory=RegistryOptions)
+
+
+def tag_list(options: TagListOptions) -> tuple[tuple[str, str], ...]:
+    """(tag, digest) pairs of a repository, sorted by tag; raises :class:`ImgpkgPureError`."""
+    ui = _Capture(None)
+    status = run_tag_list(
+        ui,
+        registry=Success(options.registry),
+        image=options.image,
+        digests=True,
+        internal_tags=options.imgpkg_internal_tags,
+    )
+    _run(status, ui)
+    return tuple((row[0], row[1]) for table in ui.tables for row in table.rows)
+
+
+def tag_resolve(image: str, registry: RegistryOptions | None = None) -> str:
+    """The digest reference a tag points at; raises :class:`ImgpkgPureError`."""
+    ui = _Capture(None)
+    status = run_tag_resolve(ui, registry=Success(registry or RegistryOptions()), image=image)
+    _run(status, ui)
+    return ui.results[-1].strip()
+
+
+@final
+@frozen(kw_only=True)
+class DescribeOptions:
+    """``describe``: a bundle; YAML or text; what to include."""
+
+    bundle: str
+    output_type: str = "yaml"
+    layers: bool = True
+    cosign_artifacts: bool = True
+    show_annotations: bool = True
+    concurrency: int = 5
+    registry: RegistryOptions = field(factory=RegistryOptions)
+
+
+def describe(options: DescribeOptions) -> str:
+    """The description of a bundle, as ``describe`` prints it; raises :class:`ImgpkgPureError`."""
+    ui = _Capture(None)
+    status = run_describe(
+        ui,
+        registry=Success(options.registry),
+        bundle=options.bundle,
+        concurrency=options.concurrency,
+        output_type=options.output_type,
+        layers=options.layers,
+        cosign_artifacts=options.cosign_artifacts,
+        show_annotations=options.show_annotations,
+    )
+    _run(status, ui)
+    return "".join(ui.results)

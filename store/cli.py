@@ -163,6 +163,7 @@ def push(
     True,
     "Error when image is a bundle (disable to pull a bundle's contents as a plain image)",
 )
+@click.option("--dry-run", is_flag=True, help="Print what would be pulled; write nothing")
 @_registry_options
 @_global_options
 def pull(
@@ -172,6 +173,7 @@ def pull(
     output: str | None,
     recursive: bool,
     image_is_bundle_check: bool,
+    dry_run: bool,
     tty: bool,
     json_mode: bool,
     debug: bool,
@@ -191,6 +193,7 @@ def pull(
         output=output,
         recursive=recursive,
         image_is_bundle_check=image_is_bundle_check,
+        dry_run=dry_run,
     )
 
 

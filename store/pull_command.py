@@ -394,7 +394,82 @@ def _reference_of(request: PullRequest) -> IOResult[Reference, PullError]:
     return IOSuccess(parsed.unwrap().reference)
 
 
-def _run(ui: Ui, request: PullRequest, client: RegistryClient, staging: BlobStore) -> int:
+def _dry_run(ui: Ui, pull: _Pull, observed: Observed, action: str, output: str) -> int:
+    """``pull --dry-run``: what would be fetched and written, and the relocation decision;
+    the output directory is not touched (a bundle's layer is read into a temporary store)."""
+    document = observed.document
+    assert isinstance(document, Manifest)
+    size = sum(layer.size for layer in document.layers)
+    ui.result(f"Plan: pull {action} '{observed.reference}' -o {output}")
+    ui.result(f"  extract {len(document.layers)} layers ({size} bytes) into {output}, replacing it")
+    if action == "bundle":
+        for layer in document.layers:
+            downloaded = pull._download(observed.reference, layer)
+            if isinstance(downloaded, IOFailure):
+                return fail(ui, unsafe_perform_io(downloaded.failure()))
+        lock = _images_lock_from(pull.staging, document)
+        if isinstance(lock, Failure):
+            return fail(ui, lock.failure())
+        located = fetch_locations(pull.client, observed.reference)
+        if isinstance(located, IOFailure):
+            return fail(ui, unsafe_perform_io(located.failure()))
+        found: list[bool] = []
+        if unsafe_perform_io(located.unwrap()) is None:
+            for candidate in relocation_candidates(lock.unwrap(), observed.reference.context()):
+                head = pull.client.head_manifest(candidate)
+                found.append(
+                    not isinstance(head, IOFailure) and unsafe_perform_io(head.unwrap()) is not None
+                )
+        relocated = relocated_lock(
+            lock.unwrap(),
+            observed.reference.context(),
+            has_locations_image=unsafe_perform_io(located.unwrap()) is not None,
+            found=tuple(found),
+        )
+        ui.result(f"  {len(lock.unwrap().images)} images in .imgpkg/images.yml")
+        ui.result(
+            "  .imgpkg/images.yml would be rewritten to "
+            f"{observed.reference.context()}" if relocated is not None else
+            "  .imgpkg/images.yml would be kept (images not all next to the bundle)"
+        )  # fmt: skip
+    ui.succeeded()
+    return 0
+
+
+def _images_lock_from(staging: BlobStore, manifest: Manifest) -> Result[ImagesLock, object]:
+    """A bundle's images.yml read from its (staged) single layer."""
+    if len(manifest.layers) != 1:
+        return Failure(
+            PullRefused(
+                reason=f"Expected bundle to only have a single layer, got {len(manifest.layers)}"
+            )
+        )
+    opened = staging.open(manifest.layers[0].digest)
+    if isinstance(opened, IOFailure):
+        return Failure(unsafe_perform_io(opened.failure()))
+    handle = unsafe_perform_io(opened.unwrap())
+    try:
+        with tarfile.open(fileobj=handle, mode="r|gz") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if name == ".imgpkg/images.yml":
+                    extracted = tar.extractfile(member)
+                    if extracted is not None:
+                        return parse_images_lock(extracted.read(), name).alt(lambda e: e)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        return Failure(PullRefused(reason=f"Reading bundle layer: {exc}"))
+    finally:
+        handle.close()
+    return Failure(PullRefused(reason="Expected to find .imgpkg/images.yml in bundle image"))
+
+
+def _run(
+    ui: Ui,
+    request: PullRequest,
+    client: RegistryClient,
+    staging: BlobStore,
+    dry_run: bool = False,
+) -> int:
     pull = _Pull(ui, client, staging, request)
     checked = resolve_output(Path(request.output), cwd=Path.cwd(), home=Path.home())
     if isinstance(checked, IOFailure):
@@ -415,6 +490,8 @@ def _run(ui: Ui, request: PullRequest, client: RegistryClient, staging: BlobStor
     if isinstance(action, Failure):
         return fail(ui, action.failure())
     output = Path(request.output)
+    if dry_run:
+        return _dry_run(ui, pull, observed, action.unwrap(), request.output)
     if action.unwrap() == "image":
         ui.log(f"Pulling image '{observed.reference}'")
         done = pull.extract(observed, output, "")
@@ -443,6 +520,7 @@ def run_pull(
     output: str | None,
     recursive: bool,
     image_is_bundle_check: bool,
+    dry_run: bool = False,
 ) -> int:
     """The pull command; returns the exit code."""
     if isinstance(registry, Failure):
@@ -461,7 +539,7 @@ def run_pull(
     if isinstance(opened, IOFailure):
         return fail(ui, unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
-        return _run(ui, request.unwrap(), client, staging)
+        return _run(ui, request.unwrap(), client, staging, dry_run)
 
 
 __all__ = ["fetch_locations", "run_pull"]

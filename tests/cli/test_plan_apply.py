@@ -107,3 +107,23 @@ def test_corrupt_and_foreign_plan_files_are_refused(
     assert code == 1 and "plan file is corrupt" in stderr
     code, _, stderr = run_cli(capsys, "apply", str(tmp_path / "missing.plan"))
     assert code == 1 and "missing.plan" in stderr
+
+
+def test_pull_dry_run_writes_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo: str,
+) -> None:
+    expected = _upload("bundle", registry, unique_repo)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(
+        capsys, "pull", "--dry-run", "-b", f"{registry.host}/{unique_repo}:v1", "-o", str(out)
+    )
+    assert code == 0, stderr
+    assert stdout.startswith(
+        f"Plan: pull bundle '{registry.host}/{unique_repo}@{expected['root']['digest']}'"
+    )
+    assert "3 images in .imgpkg/images.yml" in stdout
+    assert f"would be rewritten to {registry.host}/{unique_repo}" in stdout
+    assert not out.exists()
