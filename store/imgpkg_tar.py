@@ -511,7 +511,7 @@ class ImgpkgTarball:
         except _Abort:
             os.close(fd)
             raise
-        raw = _EntryStream(fd, entry, digest, self._tar)
+        raw = VerifiedEntryStream(fd, entry, digest, self._tar)
         return io.BufferedReader(raw, buffer_size=CHUNK_SIZE)
 
     def _consume(self, digest: Digest) -> None:
@@ -598,10 +598,26 @@ class ImgpkgTarball:
         return convert
 
 
-class _EntryStream(io.RawIOBase):
-    """The data of one entry, read with ``pread``, hashed; the last read checks the digest."""
+class EntryExtent(Protocol):
+    """Where an entry's data is in a tar file."""
 
-    def __init__(self, fd: int, entry: TarEntry, digest: Digest, tar: str) -> None:
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def data_offset(self) -> int: ...
+
+
+class VerifiedEntryStream(io.RawIOBase):
+    """The data of one tar entry, read with ``pread``, hashed; the last read checks the digest.
+
+    Shared by the imgpkg tarball reader and the OCI archive reader.
+    """
+
+    def __init__(self, fd: int, entry: EntryExtent, digest: Digest, tar: str) -> None:
         super().__init__()
         self._fd = fd
         self._entry = entry

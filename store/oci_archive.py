@@ -93,7 +93,7 @@ from imgpkg_pure.layer.tar_header import (
 from imgpkg_pure.oci import Descriptor, ImageIndex, parse_index
 from store.blobstore import CHUNK_SIZE, root_name
 from store.errors import BlobNotFound, RootNotFound, StoreError, StoreIOFailure
-from store.imgpkg_tar import CorruptEntryError
+from store.imgpkg_tar import CorruptEntryError, VerifiedEntryStream
 
 LAYOUT_FILE: Final = "oci-layout"
 INDEX_FILE: Final = "index.json"
@@ -420,7 +420,7 @@ class OciArchive:
             fd = self._open_checked(entry)
         except _Abort as abort:
             return IOFailure(self._store_error(abort.error))
-        raw = _BlobStream(fd, entry, digest, self._tar)
+        raw = VerifiedEntryStream(fd, entry, digest, self._tar)
         return IOSuccess(io.BufferedReader(raw, buffer_size=CHUNK_SIZE))
 
     def read_bytes(self, digest: Digest) -> IOResult[bytes, StoreError]:
@@ -465,61 +465,6 @@ class OciArchive:
             case _:
                 message = getattr(error, "message", str(error))
                 return StoreIOFailure(operation="read", path=self._tar, reason=str(message))
-
-
-class _BlobStream(io.RawIOBase):
-    """One blob's entry data, read with ``pread`` and hashed; the last read checks the digest."""
-
-    def __init__(self, fd: int, entry: ArchiveEntry, digest: Digest, tar: str) -> None:
-        super().__init__()
-        self._fd = fd
-        self._entry = entry
-        self._digest = digest
-        self._tar = tar
-        self._hash = hasher(digest.algorithm)
-        self._position = 0
-        self._checked = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _check(self) -> None:
-        if self._checked:
-            return
-        actual = Digest(self._digest.algorithm, self._hash.hexdigest())
-        if actual != self._digest:
-            raise CorruptEntryError(
-                DigestMismatch(
-                    what=f"{self._tar}: entry {self._entry.name}",
-                    expected=str(self._digest),
-                    actual=str(actual),
-                )
-            )
-        self._checked = True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        remaining = self._entry.size - self._position
-        if remaining <= 0:
-            self._check()
-            return 0
-        data = os.pread(
-            self._fd, min(len(buffer), remaining), self._entry.data_offset + self._position
-        )
-        if not data:
-            raise CorruptEntryError(
-                TarChanged(tar=self._tar, reason=f"entry '{self._entry.name}' ends early")
-            )
-        self._hash.update(data)
-        self._position += len(data)
-        if self._position == self._entry.size:
-            self._check()
-        memoryview(buffer).cast("B")[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
 
 
 def _open_regular(path: Path, tar: str) -> tuple[int, os.stat_result]:
