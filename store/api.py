@@ -106,6 +106,18 @@ class _Capture(Ui):
         self.error = (code, message)
 
 
+def _recorder(progress: Progress | None) -> tuple[list[str], Progress]:
+    """A progress callback that also keeps the lines (for the result's ``log``)."""
+    lines: list[str] = []
+
+    def record(line: str) -> None:
+        lines.append(line)
+        if progress is not None:
+            progress(line)
+
+    return lines, record
+
+
 def _run(status: int, ui: _Capture) -> None:
     if status != 0 or ui.error is not None:
         code, message = ui.error if ui.error is not None else ("Failed", "command failed")
@@ -182,13 +194,7 @@ class PullResult:
 
 def pull(options: PullOptions, progress: Progress | None = None) -> PullResult:
     """Pull an image or bundle into a directory; raises :class:`ImgpkgPureError`."""
-    lines: list[str] = []
-
-    def record(line: str) -> None:
-        lines.append(line)
-        if progress is not None:
-            progress(line)
-
+    lines, record = _recorder(progress)
     ui = _Capture(record)
     status = run_pull(
         ui,
@@ -235,13 +241,7 @@ class CopyResult:
 
 def copy(options: CopyOptions, progress: Progress | None = None) -> CopyResult:
     """Copy a bundle, image or lock file's images; raises :class:`ImgpkgPureError`."""
-    lines: list[str] = []
-
-    def record(line: str) -> None:
-        lines.append(line)
-        if progress is not None:
-            progress(line)
-
+    lines, record = _recorder(progress)
     ui = _Capture(record)
     status = run_copy(
         ui,
