@@ -141,4 +141,5 @@ plans = st.builds(
     result_name=text,
     log=st.lists(text, max_size=4).map(tuple),
     preconditions=st.lists(preconditions, max_size=4).map(tuple),
+    present=st.lists(digests, max_size=3).map(tuple),
 )

@@ -81,7 +81,13 @@ from store.interpreter import apply_plan as run_plan
 from store.layer_build import build_layer
 from store.layout_source import LayoutReader, Sources
 from store.oci_archive import OciArchive, write_oci_archive
-from store.plan_command import blob_preconditions, cache_store, tag_precondition, write_plan
+from store.plan_command import (
+    blob_preconditions,
+    cache_store,
+    observe_present,
+    tag_precondition,
+    write_plan,
+)
 from store.plan_command import dry_run as print_dry_run
 from store.progress import Progress
 from store.pull_command import fetch_locations
@@ -651,6 +657,7 @@ def _import(
     plan = planned.unwrap()
     if mode is not None and (mode.dry_run or mode.out is not None):
         plan = evolve(plan, preconditions=_preconditions(request, snapshot, plan))
+        plan = observe_present(plan, env.registry)
         if mode.out is not None:
             return write_plan(ui, mode.out, plan)
         return print_dry_run(ui, plan)

@@ -387,9 +387,7 @@ class _Walk:
                 self.bundle(child)
 
 
-def _describe(
-    ui: Ui, text: str, walk: _Walk, output_type: str, show_annotations: bool
-) -> int:
+def _describe(ui: Ui, text: str, walk: _Walk, output_type: str, show_annotations: bool) -> int:
     reference = parse_reference(text)
     if isinstance(reference, Failure):
         return fail(ui, UsageError(reason=f"Parsing '{text}': {reference.failure().reason}"))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import assert_never
 
-from attrs import frozen
+from attrs import evolve, frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
@@ -33,10 +33,12 @@ from imgpkg_pure.plan.steps import (
     BlobAvailable,
     BlobSource,
     LayoutSource,
+    LayoutTarget,
     Plan,
     Precondition,
     PutBlob,
     RegistrySource,
+    RegistryTarget,
     TagPointsTo,
     TarballSource,
 )
@@ -101,6 +103,39 @@ def blob_preconditions(plan: Plan) -> tuple[Precondition, ...]:
             key = (str(step.source), str(step.descriptor.digest))
             seen.setdefault(key, BlobAvailable(source=step.source, digest=step.descriptor.digest))
     return tuple(seen.values())
+
+
+def observe_present(plan: Plan, client: RegistryClient | None) -> Plan:
+    """The plan with ``present`` filled in: the blobs its destinations already hold.
+
+    Read-only: registries are asked with HEAD, and a layout that does not exist
+    yet holds nothing (it is not created).
+    """
+    present: list[Digest] = []
+    for step in plan.steps:
+        if not isinstance(step, PutBlob):
+            continue
+        digest = step.descriptor.digest
+        match step.target:
+            case RegistryTarget(registry=registry, repository=repository):
+                if client is None:
+                    continue
+                found = client.blob_exists(
+                    Repository(registry=registry, repository=repository), digest
+                )
+                if (
+                    not isinstance(found, IOFailure)
+                    and unsafe_perform_io(found.unwrap()) is not None
+                ):
+                    present.append(digest)
+            case LayoutTarget(path=path):
+                if (Path(path) / "oci-layout").is_file() and _exists(
+                    LocalStore.at(Path(path)).map(lambda store: store), digest
+                ):
+                    present.append(digest)
+            case _:
+                assert_never(step.target)
+    return evolve(plan, present=tuple(dict.fromkeys(present)))
 
 
 def tag_precondition(reference: Reference, digest: Digest) -> tuple[Precondition, ...]:
@@ -174,9 +209,7 @@ def check_preconditions(plan: Plan, client: RegistryClient) -> IOResult[None, St
                 if current is None or current.digest != digest:
                     seen = "gone" if current is None else str(current.digest)
                     where = f"{registry}/{repository}:{tag}"
-                    return IOFailure(
-                        StalePlan(reason=f"{where} moved from {digest} to {seen}")
-                    )
+                    return IOFailure(StalePlan(reason=f"{where} moved from {digest} to {seen}"))
             case BlobAvailable(source=source, digest=digest):
                 if not _source_has(client, source, digest):
                     return IOFailure(

@@ -47,7 +47,7 @@ from store.fs import observe_inputs
 from store.interpreter import ApplyError, Env, apply_plan
 from store.layer_build import build_layer
 from store.local import LocalStore
-from store.plan_command import cache_store, write_plan
+from store.plan_command import cache_store, observe_present, write_plan
 from store.plan_command import dry_run as print_dry_run
 from store.registry import RegistryClient, RegistryError, RegistryOptions
 from store.ui import Ui
@@ -166,7 +166,7 @@ def _push(
     dry_run: bool = False,
 ) -> int:
     if dry_run or plan_out:
-        return _plan_only(ui, request, plan_out=plan_out)
+        return _plan_only(ui, request, registry, plan_out=plan_out)
     if isinstance(request.destination, LayoutDestination):
         planned = build_push_plan(request)
         if isinstance(planned, IOFailure):
@@ -186,22 +186,36 @@ def _push(
         return _apply(ui, plan, Env(layout=open_layout, staging=staging, registry=client))
 
 
-def _plan_only(ui: Ui, request: PushRequest, *, plan_out: str | None) -> int:
+def _plan_only(
+    ui: Ui, request: PushRequest, registry: RegistryOptions, *, plan_out: str | None
+) -> int:
     """``--dry-run`` (stage in a temporary store, print) or ``plan push --out`` (stage in the
     local cache store, write the plan file): nothing at the destination changes."""
-    if plan_out is None:
-        with temporary_store() as staging:
-            planned = build_push_plan(request, staging)
-            if isinstance(planned, IOFailure):
-                return fail(ui, unsafe_perform_io(planned.failure()))
-            return print_dry_run(ui, unsafe_perform_io(planned.unwrap()))
-    cache = cache_store()
-    if isinstance(cache, IOFailure):
-        return fail(ui, unsafe_perform_io(cache.failure()))
-    planned = build_push_plan(request, unsafe_perform_io(cache.unwrap()))
-    if isinstance(planned, IOFailure):
-        return fail(ui, unsafe_perform_io(planned.failure()))
-    return write_plan(ui, plan_out, unsafe_perform_io(planned.unwrap()))
+    client: RegistryClient | None = None
+    if not isinstance(request.destination, LayoutDestination):
+        opened = RegistryClient.open(registry)
+        if isinstance(opened, IOFailure):
+            return fail(ui, unsafe_perform_io(opened.failure()))
+        client = unsafe_perform_io(opened.unwrap())
+    try:
+        if plan_out is None:
+            with temporary_store() as staging:
+                planned = build_push_plan(request, staging)
+                if isinstance(planned, IOFailure):
+                    return fail(ui, unsafe_perform_io(planned.failure()))
+                plan = observe_present(unsafe_perform_io(planned.unwrap()), client)
+                return print_dry_run(ui, plan)
+        cache = cache_store()
+        if isinstance(cache, IOFailure):
+            return fail(ui, unsafe_perform_io(cache.failure()))
+        planned = build_push_plan(request, unsafe_perform_io(cache.unwrap()))
+        if isinstance(planned, IOFailure):
+            return fail(ui, unsafe_perform_io(planned.failure()))
+        plan = observe_present(unsafe_perform_io(planned.unwrap()), client)
+        return write_plan(ui, plan_out, plan)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _apply(ui: Ui, plan: Plan, env: Env) -> int:

@@ -141,6 +141,7 @@ def encode_plan(plan: Plan) -> bytes:
             plan.result_name,
             list(plan.log),
             [_precondition(p) for p in plan.preconditions],
+            [str(d) for d in plan.present],
         ],
         use_bin_type=True,
     )
@@ -306,8 +307,8 @@ def decode_plan(data: bytes) -> Result[Plan, PlanError]:
     if hashlib.sha256(payload).digest() != digest:
         return Failure(CorruptPlan(reason="payload digest does not match (file altered?)"))
     try:
-        command, steps, result, result_name, log, preconditions = _list(
-            msgpack.unpackb(payload, raw=False), "plan", 6
+        command, steps, result, result_name, log, preconditions, present = _list(
+            msgpack.unpackb(payload, raw=False), "plan", 7
         )
         return Success(
             Plan(
@@ -319,6 +320,7 @@ def decode_plan(data: bytes) -> Result[Plan, PlanError]:
                 preconditions=tuple(
                     _decode_precondition(p) for p in _list(preconditions, "preconditions")
                 ),
+                present=tuple(_decode_digest(d) for d in _list(present, "present")),
             )
         )
     except (_Bad, ValueError, TypeError, msgpack.UnpackException) as exc:

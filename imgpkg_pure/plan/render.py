@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from imgpkg_pure.digest import Digest
 from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
@@ -24,9 +25,11 @@ def _mountable(step: PutBlob) -> bool:
     )
 
 
-def _line(step: Step) -> str:
+def _line(step: Step, present: set[Digest]) -> str:
     match step:
         case PutBlob(target=target, descriptor=d, data=data, source=source):
+            if d.digest in present:
+                return f"= blob {d.digest} ({d.size} bytes) already in {target}"
             if data is not None:
                 origin = "inline"
             elif source is None:
@@ -47,18 +50,20 @@ def _line(step: Step) -> str:
 def render_plan(plan: Plan) -> tuple[str, ...]:
     """A summary (counts and bytes), the preconditions apply re-checks, then every step.
 
-    Blobs already at the destination are skipped when the plan is applied (each
-    step checks first), so the byte count is an upper bound.
+    ``plan.present`` are the blobs the destination held when the plan was made;
+    apply checks every blob again, so what it skips can only grow.
     """
+    present = set(plan.present)
     blobs = [s for s in plan.steps if isinstance(s, PutBlob)]
+    missing = [s for s in blobs if s.descriptor.digest not in present]
     manifests = sum(1 for s in plan.steps if isinstance(s, PutManifest))
     tags = sum(1 for s in plan.steps if isinstance(s, Tag))
-    mountable = sum(1 for s in blobs if _mountable(s))
-    total = sum(s.descriptor.size for s in blobs)
+    mountable = sum(1 for s in missing if _mountable(s))
+    total = sum(s.descriptor.size for s in missing)
     lines = [
         f"Plan: {plan.command}",
-        f"  {len(blobs)} blobs, {total} bytes at most ({mountable} mountable; "
-        "any already present are skipped)",
+        f"  {len(missing)} blobs to transfer, {total} bytes ({mountable} of them mountable); "
+        f"{len(blobs) - len(missing)} skipped because present",
         f"  {manifests} manifests, {tags} tags",
     ]
     locks = [s.path for s in plan.steps if isinstance(s, WriteLockFile)]
@@ -68,5 +73,5 @@ def render_plan(plan: Plan) -> tuple[str, ...]:
         lines.append("Checked again before applying:")
         lines.extend(f"  {condition}" for condition in plan.preconditions)
     lines.append("Steps:")
-    lines.extend(f"  {_line(step)}" for step in plan.steps)
+    lines.extend(f"  {_line(step, present)}" for step in plan.steps)
     return tuple(lines)

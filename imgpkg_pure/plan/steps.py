@@ -190,3 +190,6 @@ class Plan:
     result_name: str = ""
     log: tuple[str, ...] = ()
     preconditions: tuple[Precondition, ...] = ()
+    #: Blobs the destination already held when the plan was made (for ``show``
+    #: only: apply checks each blob again).
+    present: tuple[Digest, ...] = ()

@@ -33,7 +33,8 @@ def test_plan_show_apply_push(
 
     code, stdout, _ = run_cli(capsys, "show", str(plan))
     assert code == 0
-    assert "2 blobs" in stdout and "1 manifests, 2 tags" in stdout
+    assert "2 blobs to transfer" in stdout and "0 skipped because present" in stdout
+    assert "1 manifests, 2 tags" in stdout
     assert f"~ tag {registry.host}/{unique_repo}:v1 -> sha256:" in stdout
 
     code, stdout, stderr = run_cli(capsys, "apply", str(plan))
@@ -74,6 +75,9 @@ def test_plan_copy_then_apply_and_stale_plans(
     code, stdout, stderr = run_cli(capsys, "apply", str(plan))
     assert code == 0, stderr
     assert _tags(registry, dst)["v1"] == expected["root"]["digest"]
+    code, stdout, _ = run_cli(capsys, "copy", "--dry-run", *args)  # now everything is there
+    assert code == 0
+    assert "0 blobs to transfer, 0 bytes" in stdout and "= blob sha256:" in stdout
 
     # the source tag moves: the saved plan is stale
     assert run_cli(capsys, "push", "-b", f"{registry.host}/{src}:v1", "-f",
