@@ -7,6 +7,7 @@ must produce (lock output, tags, pulled files), and the tarball layout.
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from tests.cli.helpers import FIXTURES, run_cli
 from tests.cli.test_copy_registry import _tags, _upload
+from tests.cli.test_pull_imgpkg_content import _check_files
 from tests.registry_fixtures import RegistryServer
 
 
@@ -45,6 +47,32 @@ def test_fixture_tarball_to_registry_as_imgpkg(
         t for t in wanted if t.endswith(".image-locations.imgpkg")
     }
     assert "copy | importing" in stdout and "copy | Tagging images" in stdout
+
+    # the pulls real imgpkg checked after the same copy, with its results (umask 022)
+    old = os.umask(0o022)
+    try:
+        for image in expected["images"]:
+            if image["kind"] != "image" or image["repository"] == "fixtures/layered":
+                continue  # layered: imgpkg's own pull is wrong there (see test_pull_registry)
+            out = tmp_path / image["manifest_digest"][7:19]
+            ref = f"{repo_ref}@{image['manifest_digest']}"
+            code, _, stderr = run_cli(capsys, "pull", "-i", ref, "-o", str(out))
+            assert code == 0, stderr
+            _check_files(out, image["files_after_imgpkg_pull"])
+        root = expected["root"]
+        if root["kind"] == "bundle":
+            out = tmp_path / "bundle-out"
+            code, _, stderr = run_cli(
+                capsys, "pull", "-r", "-b", f"{repo_ref}@{root['digest']}", "-o", str(out)
+            )
+            assert code == 0, stderr
+            bundle = next(
+                i for i in expected["images"] if i.get("manifest_digest") == root["digest"]
+            )
+            after = bundle["bundle"]["images_yml_after_pull_from_relocated_repo"]
+            assert (out / ".imgpkg" / "images.yml").read_text() == after.replace("{REPO}", repo_ref)
+    finally:
+        os.umask(old)
 
 
 def _manifest_json(path: Path) -> list[dict[str, Any]]:
