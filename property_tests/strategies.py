@@ -20,6 +20,7 @@ from imgpkg_pure.oci.values import Annotations, Descriptor, Platform
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
     BlobAvailable,
+    ExtractImage,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -110,6 +111,16 @@ steps: st.SearchStrategy[Step] = st.one_of(
     st.builds(PutManifest, target=layout_targets, descriptor=descriptors, raw=st.binary()),
     st.builds(Tag, target=layout_targets, tag=keys, descriptor=descriptors),
     st.builds(WriteLockFile, path=st.text(min_size=1), text=st.text()),
+    st.builds(
+        ExtractImage,
+        source=st.builds(
+            RegistrySource,
+            registry=st.just("127.0.0.1:5000"),
+            repository=st.just("a/b"),
+        ),
+        layers=st.lists(descriptors, max_size=3).map(tuple),
+        output=st.text(min_size=1, max_size=20),
+    ),
 )
 
 blob_sources = st.one_of(

@@ -178,6 +178,7 @@ def pull(
     json_mode: bool,
     debug: bool,
     yes: bool,
+    plan_out: str | None = None,
     **registry: Any,
 ) -> int:
     from store.pull_command import run_pull
@@ -194,6 +195,7 @@ def pull(
         recursive=recursive,
         image_is_bundle_check=image_is_bundle_check,
         dry_run=dry_run,
+        plan_out=plan_out,
     )
 
 
@@ -266,7 +268,7 @@ def copy(
     )
 
 
-@cli.group(help="Write what push or copy would do to a plan file, changing nothing")
+@cli.group(help="Write what push, pull or copy would do to a plan file, changing nothing")
 def plan() -> None:
     pass
 
@@ -289,6 +291,7 @@ def _planning(command: click.Command) -> click.Command:
 
 
 plan.add_command(_planning(push))
+plan.add_command(_planning(pull))
 plan.add_command(_planning(copy))
 
 

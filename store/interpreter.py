@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import BinaryIO, assert_never
 
 from attrs import frozen
@@ -20,6 +21,7 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
+    ExtractImage,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -37,6 +39,7 @@ from imgpkg_pure.reference import Reference, Repository
 from store.atomic import WriteFailure, write_atomically
 from store.blobstore import CHUNK_SIZE, BlobReader, BlobStore
 from store.errors import StoreError
+from store.extract import ExtractError, extract_image
 from store.registry import PushMode, RegistryClient, RegistryError
 
 
@@ -87,6 +90,7 @@ ApplyError = (
     | RegistryError
     | NoRegistryAccess
     | SourceBlobFailed
+    | ExtractError
 )
 
 
@@ -112,6 +116,7 @@ class Env:
     staging: BlobReader | None = None
     registry: RegistryClient | None = None
     tarball: Callable[[str], IOResult[BlobReader, StoreError]] | None = None
+    cache: BlobStore | None = None
     archive: Callable[[str], IOResult[BlobReader, StoreError]] | None = None
 
 
@@ -381,8 +386,39 @@ def run_step(env: Env, step: Step) -> IOResult[bool, ApplyError]:
         case WriteLockFile(path=path, text=text):
             written = write_atomically(path, text.encode("utf-8"))
             return written.map(lambda _: True).alt(_widen_write)
+        case ExtractImage():
+            return _extract(env, step)
         case _:
             assert_never(step)
+
+
+def _extract(env: Env, step: ExtractImage) -> IOResult[bool, ApplyError]:
+    """Fetch the layers the cache lacks (verified), then extract them into the output."""
+    cache = env.cache
+    if cache is None:
+        raise TypeError("an ExtractImage step needs Env.cache (the local cache store)")
+    for layer in step.layers:
+        if unsafe_perform_io(cache.exists(layer.digest).value_or(False)):
+            continue
+        fetch = PutBlob(target=LayoutTarget(path=""), descriptor=layer, source=step.source)
+        opened = _source(env, fetch)
+        if isinstance(opened, IOFailure):
+            return IOFailure(unsafe_perform_io(opened.failure()))
+        chunks = unsafe_perform_io(opened.unwrap())
+        try:
+            stored = cache.put_stream(chunks(), layer.size, layer.digest)
+        except SourceBlobInvalid as invalid:
+            return IOFailure(SourceBlobFailed(reason=str(invalid)))
+        if isinstance(stored, IOFailure):
+            return IOFailure(unsafe_perform_io(stored.failure()))
+    extracted = extract_image(
+        step.layers, cache, Path(step.output), cwd=Path.cwd(), home=Path.home()
+    )
+    return extracted.map(lambda _: True).alt(_widen_extract)
+
+
+def _widen_extract(error: ExtractError) -> ApplyError:
+    return error
 
 
 def _where(target: Target) -> str:
@@ -400,6 +436,8 @@ def describe_step(step: Step) -> str:
             return f"tag {_where(t)}:{tag} -> {d.digest}"
         case WriteLockFile(path=path):
             return f"lock file {path}"
+        case ExtractImage(layers=layers, output=output):
+            return f"extract {len(layers)} layers into {output}"
         case _:
             assert_never(step)
 

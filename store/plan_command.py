@@ -167,8 +167,7 @@ def write_plan(ui: Ui, path: str, plan: Plan) -> int:
 
 def dry_run(ui: Ui, plan: Plan) -> int:
     """Print what the plan would do, change nothing."""
-    for line in render_plan(plan):
-        ui.result(line)
+    ui.block("\n".join(render_plan(plan)) + "\n")
     ui.succeeded()
     return 0
 
@@ -289,9 +288,11 @@ def run_apply(
         stale = check_preconditions(steps, client)
         if isinstance(stale, IOFailure):
             return fail(ui, unsafe_perform_io(stale.failure()))
+        cache = unsafe_perform_io(staging.unwrap())
         env = Env(
             layout=_open_layout,
-            staging=unsafe_perform_io(staging.unwrap()),
+            staging=cache,
+            cache=cache,
             registry=client,
             tarball=_opener(ImgpkgTarball.at),
             archive=_opener(OciArchive.at),

@@ -35,6 +35,16 @@ from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
+from imgpkg_pure.plan.steps import (
+    BlobAvailable,
+    ExtractImage,
+    Plan,
+    Precondition,
+    RegistrySource,
+    Step,
+    TagPointsTo,
+    WriteLockFile,
+)
 from imgpkg_pure.pull import (
     PullRefused,
     PullRequest,
@@ -52,6 +62,8 @@ from store.atomic import WriteFailure, write_atomically
 from store.blobstore import BlobStore
 from store.errors import StoreError
 from store.extract import ExtractError, extract_image, resolve_output
+from store.plan_command import cache_store, write_plan
+from store.plan_command import dry_run as print_dry_run
 from store.push_command import fail, read_text_file, temporary_store
 from store.registry import (
     ManifestResponse,
@@ -394,46 +406,120 @@ def _reference_of(request: PullRequest) -> IOResult[Reference, PullError]:
     return IOSuccess(parsed.unwrap().reference)
 
 
-def _dry_run(ui: Ui, pull: _Pull, observed: Observed, action: str, output: str) -> int:
-    """``pull --dry-run``: what would be fetched and written, and the relocation decision;
-    the output directory is not touched (a bundle's layer is read into a temporary store)."""
+def _relocation(
+    pull: _Pull, observed: Observed
+) -> IOResult[tuple[ImagesLock, ImagesLock | None, ImageLocations | None], PullError]:
+    """A bundle's ImagesLock (read from its layer, fetched into the staging store), its
+    rewrite when its images are next to it (§4.3), and its locations image."""
     document = observed.document
     assert isinstance(document, Manifest)
-    size = sum(layer.size for layer in document.layers)
-    ui.result(f"Plan: pull {action} '{observed.reference}' -o {output}")
-    ui.result(f"  extract {len(document.layers)} layers ({size} bytes) into {output}, replacing it")
-    if action == "bundle":
-        for layer in document.layers:
-            downloaded = pull._download(observed.reference, layer)
-            if isinstance(downloaded, IOFailure):
-                return fail(ui, unsafe_perform_io(downloaded.failure()))
-        lock = _images_lock_from(pull.staging, document)
-        if isinstance(lock, Failure):
-            return fail(ui, lock.failure())
-        located = fetch_locations(pull.client, observed.reference)
-        if isinstance(located, IOFailure):
-            return fail(ui, unsafe_perform_io(located.failure()))
-        found: list[bool] = []
-        if unsafe_perform_io(located.unwrap()) is None:
-            for candidate in relocation_candidates(lock.unwrap(), observed.reference.context()):
-                head = pull.client.head_manifest(candidate)
-                found.append(
-                    not isinstance(head, IOFailure) and unsafe_perform_io(head.unwrap()) is not None
-                )
-        relocated = relocated_lock(
-            lock.unwrap(),
-            observed.reference.context(),
-            has_locations_image=unsafe_perform_io(located.unwrap()) is not None,
-            found=tuple(found),
+    for layer in document.layers:
+        downloaded = pull._download(observed.reference, layer)
+        if isinstance(downloaded, IOFailure):
+            return IOFailure(unsafe_perform_io(downloaded.failure()))
+    read = _images_lock_from(pull.staging, document)
+    if isinstance(read, Failure):
+        return IOFailure(read.failure())
+    lock = read.unwrap()
+    located = fetch_locations(pull.client, observed.reference)
+    if isinstance(located, IOFailure):
+        return IOFailure(unsafe_perform_io(located.failure()))
+    locations = unsafe_perform_io(located.unwrap())
+    repository = observed.reference.context()
+    found: list[bool] = []
+    if locations is None:
+        for candidate in relocation_candidates(lock, repository):
+            head = pull.client.head_manifest(candidate)
+            if isinstance(head, IOFailure):
+                error = unsafe_perform_io(head.failure())
+                if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
+                    found.append(False)
+                    continue
+                return IOFailure(error)
+            found.append(unsafe_perform_io(head.unwrap()) is not None)
+    rewritten = relocated_lock(
+        lock, repository, has_locations_image=locations is not None, found=tuple(found)
+    )
+    return IOSuccess((lock, rewritten, locations))
+
+
+def _plan_pull(
+    pull: _Pull, observed: Observed, action: str, output: str
+) -> IOResult[Plan, PullError]:
+    """The pull as a plan: extract steps (the root, then nested bundles with ``-r``), then
+    the rewrites of relocated bundles' ``images.yml`` (§4.3, §4.4)."""
+    extracts: list[Step] = []
+    rewrites: list[Step] = []
+    layers: list[tuple[Reference, Descriptor]] = []
+
+    def visit(node: Observed, out: str) -> IOResult[None, PullError]:
+        document = node.document
+        assert isinstance(document, Manifest)
+        source = RegistrySource(
+            registry=node.reference.registry, repository=node.reference.repository
         )
-        ui.result(f"  {len(lock.unwrap().images)} images in .imgpkg/images.yml")
-        ui.result(
-            "  .imgpkg/images.yml would be rewritten to "
-            f"{observed.reference.context()}" if relocated is not None else
-            "  .imgpkg/images.yml would be kept (images not all next to the bundle)"
-        )  # fmt: skip
-    ui.succeeded()
-    return 0
+        extracts.append(ExtractImage(source=source, layers=document.layers, output=out))
+        layers.extend((node.reference, layer) for layer in document.layers)
+        if action == "image":
+            return IOSuccess(None)
+        relocation = _relocation(pull, node)
+        if isinstance(relocation, IOFailure):
+            return IOFailure(unsafe_perform_io(relocation.failure()))
+        lock, rewritten, locations = unsafe_perform_io(relocation.unwrap())
+        if rewritten is not None:
+            rewrites.append(
+                WriteLockFile(path=f"{out}/.imgpkg/images.yml", text=encode_images_lock(rewritten))
+            )
+        if not pull.request.recursive:
+            return IOSuccess(None)
+        for entry in lock.images:
+            original = str(entry.image)
+            if original in pull.seen:
+                continue
+            known = None if locations is None else locations.is_bundle(original)
+            if known is False:
+                continue
+            where = primary_location(entry.image, node.reference.context(), rewritten is not None)
+            child = pull.observe(where)
+            if isinstance(child, IOFailure):
+                return IOFailure(unsafe_perform_io(child.failure()))
+            nested = unsafe_perform_io(child.unwrap())
+            if not nested.is_bundle:
+                continue
+            pull.seen.add(original)
+            assert nested.reference.digest is not None
+            done = visit(nested, f"{output}/{nested_bundle_dir(nested.reference.digest)}")
+            if isinstance(done, IOFailure):
+                return done
+        return IOSuccess(None)
+
+    pull.seen.add(str(observed.reference))
+    visited = visit(observed, output)
+    if isinstance(visited, IOFailure):
+        return IOFailure(unsafe_perform_io(visited.failure()))
+    preconditions: list[Precondition] = []
+    reference = pull.request.reference
+    if reference is not None and reference.digest is None and reference.tag is not None:
+        assert observed.reference.digest is not None
+        preconditions.append(
+            TagPointsTo(
+                registry=reference.registry,
+                repository=reference.repository,
+                tag=reference.tag,
+                digest=observed.reference.digest,
+            )
+        )
+    for ref, layer in layers:
+        source = RegistrySource(registry=ref.registry, repository=ref.repository)
+        preconditions.append(BlobAvailable(source=source, digest=layer.digest))
+    return IOSuccess(
+        Plan(
+            command=f"pull -{action[0]} {observed.reference} -o {output}",
+            steps=(*extracts, *rewrites),
+            result_name=output,
+            preconditions=tuple(dict.fromkeys(preconditions)),
+        )
+    )
 
 
 def _images_lock_from(staging: BlobStore, manifest: Manifest) -> Result[ImagesLock, object]:
@@ -468,7 +554,9 @@ def _run(
     request: PullRequest,
     client: RegistryClient,
     staging: BlobStore,
+    *,
     dry_run: bool = False,
+    plan_out: str | None = None,
 ) -> int:
     pull = _Pull(ui, client, staging, request)
     checked = resolve_output(Path(request.output), cwd=Path.cwd(), home=Path.home())
@@ -490,8 +578,14 @@ def _run(
     if isinstance(action, Failure):
         return fail(ui, action.failure())
     output = Path(request.output)
-    if dry_run:
-        return _dry_run(ui, pull, observed, action.unwrap(), request.output)
+    if dry_run or plan_out is not None:
+        planned = _plan_pull(pull, observed, action.unwrap(), request.output)
+        if isinstance(planned, IOFailure):
+            return fail(ui, unsafe_perform_io(planned.failure()))
+        plan = unsafe_perform_io(planned.unwrap())
+        if plan_out is not None:
+            return write_plan(ui, plan_out, plan)
+        return print_dry_run(ui, plan)
     if action.unwrap() == "image":
         ui.log(f"Pulling image '{observed.reference}'")
         done = pull.extract(observed, output, "")
@@ -521,6 +615,7 @@ def run_pull(
     recursive: bool,
     image_is_bundle_check: bool,
     dry_run: bool = False,
+    plan_out: str | None = None,
 ) -> int:
     """The pull command; returns the exit code."""
     if isinstance(registry, Failure):
@@ -539,7 +634,13 @@ def run_pull(
     if isinstance(opened, IOFailure):
         return fail(ui, unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
-        return _run(ui, request.unwrap(), client, staging, dry_run)
+        if plan_out is not None:
+            cache = cache_store()
+            if isinstance(cache, IOFailure):
+                return fail(ui, unsafe_perform_io(cache.failure()))
+            staged = unsafe_perform_io(cache.unwrap())
+            return _run(ui, request.unwrap(), client, staged, plan_out=plan_out)
+        return _run(ui, request.unwrap(), client, staging, dry_run=dry_run)
 
 
 __all__ = ["fetch_locations", "run_pull"]

@@ -5,6 +5,7 @@ from imgpkg_pure.plan.steps import (
     ArchiveSource,
     BlobAvailable,
     BlobSource,
+    ExtractImage,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -22,6 +23,7 @@ from imgpkg_pure.plan.steps import (
 )
 
 __all__ = [
+    "ExtractImage",
     "BlobAvailable",
     "Precondition",
     "TagPointsTo",

@@ -24,6 +24,7 @@ from imgpkg_pure.plan.steps import (
     ArchiveSource,
     BlobAvailable,
     BlobSource,
+    ExtractImage,
     LayoutSource,
     LayoutTarget,
     Plan,
@@ -99,6 +100,8 @@ def _step(step: Step) -> list[Any]:
             return ["tag", _target(t), tag, _descriptor(d)]
         case WriteLockFile(path=path, text=text):
             return ["write-lock-file", path, text]
+        case ExtractImage(source=source, layers=layers, output=output):
+            return ["extract-image", _source(source), [_descriptor(d) for d in layers], output]
 
 
 def _precondition(condition: Precondition) -> list[Any]:
@@ -287,6 +290,13 @@ def _decode_step(v: Any) -> Step:
         case "write-lock-file":
             path, text = rest
             return WriteLockFile(path=_str(path, "lock path"), text=_str(text, "lock text"))
+        case "extract-image":
+            source, layers, output = rest
+            return ExtractImage(
+                source=_decode_source(source),
+                layers=tuple(_decode_descriptor(d) for d in _list(layers, "layers")),
+                output=_str(output, "output"),
+            )
     raise _Bad(f"unknown step kind {kind!r}")
 
 

@@ -6,6 +6,7 @@ from typing import assert_never
 
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.plan.steps import (
+    ExtractImage,
     Plan,
     PutBlob,
     PutManifest,
@@ -42,7 +43,10 @@ def _line(step: Step, present: set[Digest]) -> str:
         case Tag(target=target, tag=tag, descriptor=d):
             return f"~ tag {target}:{tag} -> {d.digest}"
         case WriteLockFile(path=path):
-            return f"> lock file {path}"
+            return f"> write {path}"
+        case ExtractImage(source=source, layers=layers, output=output):
+            size = sum(layer.size for layer in layers)
+            return f"> extract {len(layers)} layers ({size} bytes) from {source} into {output}"
         case _:
             assert_never(step)
 

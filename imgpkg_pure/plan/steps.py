@@ -140,7 +140,21 @@ class WriteLockFile:
     text: str
 
 
-Step = PutBlob | PutManifest | Tag | WriteLockFile
+@final
+@frozen(kw_only=True)
+class ExtractImage:
+    """Extract an image's layers (bottom first) into ``output``, replacing it (``pull``).
+
+    Layers missing from the local cache store are fetched from ``source`` first,
+    verified.
+    """
+
+    source: BlobSource
+    layers: tuple[Descriptor, ...]
+    output: str
+
+
+Step = PutBlob | PutManifest | Tag | WriteLockFile | ExtractImage
 
 
 @final

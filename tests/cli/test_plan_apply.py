@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
-from tests.cli.helpers import copy_fixture, make_tree, run_cli
+from tests.cli.helpers import FIXTURES, copy_fixture, make_tree, run_cli
 from tests.cli.test_copy_registry import _tags, _upload
 from tests.registry_fixtures import RegistryServer
 
@@ -125,9 +126,60 @@ def test_pull_dry_run_writes_nothing(
         capsys, "pull", "--dry-run", "-b", f"{registry.host}/{unique_repo}:v1", "-o", str(out)
     )
     assert code == 0, stderr
-    assert stdout.startswith(
-        f"Plan: pull bundle '{registry.host}/{unique_repo}@{expected['root']['digest']}'"
-    )
-    assert "3 images in .imgpkg/images.yml" in stdout
-    assert f"would be rewritten to {registry.host}/{unique_repo}" in stdout
+    digest = expected["root"]["digest"]
+    assert stdout.startswith(f"Plan: pull -b {registry.host}/{unique_repo}@{digest} -o {out}\n")
+    assert "> extract 1 layers" in stdout and f"> write {out}/.imgpkg/images.yml" in stdout
     assert not out.exists()
+
+
+def test_plan_pull_then_apply(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo: str,
+) -> None:
+    expected = _upload("nested-bundle", registry, unique_repo)
+    out = tmp_path / "out"
+    plan = tmp_path / "pull.plan"
+    ref = f"{registry.host}/{unique_repo}:v1"
+    code, _, stderr = run_cli(
+        capsys, "plan", "pull", "-r", "-b", ref, "-o", str(out), "--out", str(plan)
+    )
+    assert code == 0, stderr
+    assert not out.exists()
+    code, stdout, _ = run_cli(capsys, "show", str(plan))
+    assert stdout.count("> extract") == 2  # the root and the nested bundle
+    code, _, stderr = run_cli(capsys, "apply", str(plan))
+    assert code == 0, stderr
+    repo_ref = f"{registry.host}/{unique_repo}"
+    root_digest = expected["root"]["digest"]
+    root = next(i for i in expected["images"] if i.get("manifest_digest") == root_digest)
+    after = root["bundle"]["images_yml_after_pull_from_relocated_repo"]
+    assert (out / ".imgpkg" / "images.yml").read_text() == after.replace("{REPO}", repo_ref)
+    nested = list((out / ".imgpkg" / "bundles").iterdir())
+    assert len(nested) == 1 and (nested[0] / ".imgpkg" / "images.yml").exists()
+
+
+def test_plan_from_a_tarball_needs_no_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tarball source, OCI layout destination: no registry is involved at any step."""
+    plan = tmp_path / "p.plan"
+    code, _, stderr = run_cli(
+        capsys, "plan", "copy", "--tar", str(FIXTURES / "bundle.tar"), "--to-repo",
+        f"oci:{tmp_path}/layout", "--out", str(plan),
+    )  # fmt: skip
+    assert code == 0, stderr
+    code, _, stderr = run_cli(capsys, "apply", str(plan))
+    assert code == 0, stderr
+    assert (tmp_path / "layout" / "index.json").exists()
+
+
+def test_plan_of_another_format_version_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "future.plan"
+    plan.write_bytes(msgpack.packb(["imgpkg-pure-plan", 99, b"", b""], use_bin_type=True))
+    code, _, stderr = run_cli(capsys, "apply", str(plan))
+    assert code == 1
+    assert "format version 99 is not supported" in stderr
