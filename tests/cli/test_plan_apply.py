@@ -183,3 +183,26 @@ def test_plan_of_another_format_version_is_refused(
     code, _, stderr = run_cli(capsys, "apply", str(plan))
     assert code == 1
     assert "format version 99 is not supported" in stderr
+
+
+def test_plan_with_a_vanished_source_blob_is_stale(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo: str,
+) -> None:
+    app = copy_fixture("app", tmp_path)
+    layout = tmp_path / "layout"
+    assert run_cli(capsys, "push", "-i", f"oci:{layout}:v1", "-f", str(app))[0] == 0
+    plan = tmp_path / "copy.plan"
+    code, _, stderr = run_cli(
+        capsys, "plan", "copy", "-i", f"oci:{layout}:v1",
+        "--to-repo", f"{registry.host}/{unique_repo}", "--out", str(plan),
+    )  # fmt: skip
+    assert code == 0, stderr
+    blobs = sorted((layout / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    blobs[-1].unlink()  # the layer, the largest blob
+    code, _, stderr = run_cli(capsys, "apply", str(plan))
+    assert code == 1
+    assert "Saved plan is stale: source blob sha256:" in stderr
+    assert f"is no longer in oci:{layout}" in stderr
