@@ -218,9 +218,6 @@ class _Pull:
 
     # -- bundles -------------------------------------------------------------------------
 
-    def locations(self, bundle: Reference) -> IOResult[ImageLocations | None, PullError]:
-        return fetch_locations(self.client, bundle)
-
     def bundle(
         self, observed: Observed, output: Path, root: Path, indent: str, label: str
     ) -> IOResult[bool, PullError]:
@@ -237,25 +234,10 @@ class _Pull:
         if isinstance(parsed, Failure):
             return IOFailure(parsed.failure())
         lock = parsed.unwrap()
-        located = self.locations(observed.reference)
-        if isinstance(located, IOFailure):
-            return IOFailure(unsafe_perform_io(located.failure()))
-        locations = unsafe_perform_io(located.unwrap())
-        repository = observed.reference.context()
-        found: list[bool] = []
-        if locations is None:
-            for candidate in relocation_candidates(lock, repository):
-                head = self.client.head_manifest(candidate)
-                if isinstance(head, IOFailure):
-                    error = unsafe_perform_io(head.failure())
-                    if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
-                        found.append(False)
-                        continue
-                    return IOFailure(error)
-                found.append(unsafe_perform_io(head.unwrap()) is not None)
-        rewritten = relocated_lock(
-            lock, repository, has_locations_image=locations is not None, found=tuple(found)
-        )
+        checked = relocation_check(self.client, observed.reference, lock)
+        if isinstance(checked, IOFailure):
+            return IOFailure(unsafe_perform_io(checked.failure()))
+        rewritten, locations = unsafe_perform_io(checked.unwrap())
         relocated = rewritten is not None
         if self.request.recursive:
             nested = self.nested(
@@ -406,6 +388,33 @@ def _reference_of(request: PullRequest) -> IOResult[Reference, PullError]:
     return IOSuccess(parsed.unwrap().reference)
 
 
+def relocation_check(
+    client: RegistryClient, bundle: Reference, lock: ImagesLock
+) -> IOResult[tuple[ImagesLock | None, ImageLocations | None], PullError]:
+    """§4.3 step 3-4: the bundle's locations image, else each image looked up next to the
+    bundle; the rewritten ImagesLock when the bundle counts as relocated (else None)."""
+    located = fetch_locations(client, bundle)
+    if isinstance(located, IOFailure):
+        return IOFailure(unsafe_perform_io(located.failure()))
+    locations = unsafe_perform_io(located.unwrap())
+    repository = bundle.context()
+    found: list[bool] = []
+    if locations is None:
+        for candidate in relocation_candidates(lock, repository):
+            head = client.head_manifest(candidate)
+            if isinstance(head, IOFailure):
+                error = unsafe_perform_io(head.failure())
+                if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
+                    found.append(False)
+                    continue
+                return IOFailure(error)
+            found.append(unsafe_perform_io(head.unwrap()) is not None)
+    rewritten = relocated_lock(
+        lock, repository, has_locations_image=locations is not None, found=tuple(found)
+    )
+    return IOSuccess((rewritten, locations))
+
+
 def _relocation(
     pull: _Pull, observed: Observed
 ) -> IOResult[tuple[ImagesLock, ImagesLock | None, ImageLocations | None], PullError]:
@@ -421,26 +430,9 @@ def _relocation(
     if isinstance(read, Failure):
         return IOFailure(read.failure())
     lock = read.unwrap()
-    located = fetch_locations(pull.client, observed.reference)
-    if isinstance(located, IOFailure):
-        return IOFailure(unsafe_perform_io(located.failure()))
-    locations = unsafe_perform_io(located.unwrap())
-    repository = observed.reference.context()
-    found: list[bool] = []
-    if locations is None:
-        for candidate in relocation_candidates(lock, repository):
-            head = pull.client.head_manifest(candidate)
-            if isinstance(head, IOFailure):
-                error = unsafe_perform_io(head.failure())
-                if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
-                    found.append(False)
-                    continue
-                return IOFailure(error)
-            found.append(unsafe_perform_io(head.unwrap()) is not None)
-    rewritten = relocated_lock(
-        lock, repository, has_locations_image=locations is not None, found=tuple(found)
+    return relocation_check(pull.client, observed.reference, lock).map(
+        lambda checked: (lock, checked[0], checked[1])
     )
-    return IOSuccess((lock, rewritten, locations))
 
 
 def _plan_pull(
