@@ -225,15 +225,17 @@ class _Scan:
 
 @final
 @frozen(kw_only=True)
-class _Identity:
+class FileIdentity:
+    """What says a file is still the one that was indexed (shared with the OCI archive reader)."""
+
     device: int
     inode: int
     size: int
     mtime_ns: int
 
     @staticmethod
-    def of(info: os.stat_result) -> _Identity:
-        return _Identity(
+    def of(info: os.stat_result) -> FileIdentity:
+        return FileIdentity(
             device=info.st_dev, inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns
         )
 
@@ -434,7 +436,7 @@ class ImgpkgTarball:
         manifest: TarManifest,
         manifest_raw: bytes,
         entries: tuple[TarEntry, ...],
-        identity: _Identity,
+        identity: FileIdentity,
     ) -> None:
         self._path = path
         self._tar = str(path)
@@ -505,7 +507,7 @@ class ImgpkgTarball:
             fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             with _os(self._tar, "stat the tar"):
-                now = _Identity.of(os.fstat(fd))
+                now = FileIdentity.of(os.fstat(fd))
             if now != self._identity:
                 raise _Abort(TarChanged(tar=self._tar, reason="size, inode or mtime differ"))
         except _Abort:
@@ -730,7 +732,7 @@ def _index_tarball(path: Path) -> ImgpkgTarball:
             manifest=manifest,
             manifest_raw=raw,
             entries=tuple(ordered),
-            identity=_Identity.of(info),
+            identity=FileIdentity.of(info),
         )
     finally:
         os.close(fd)

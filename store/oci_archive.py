@@ -93,7 +93,7 @@ from imgpkg_pure.layer.tar_header import (
 from imgpkg_pure.oci import Descriptor, ImageIndex, parse_index
 from store.blobstore import CHUNK_SIZE, root_name
 from store.errors import BlobNotFound, RootNotFound, StoreError, StoreIOFailure
-from store.imgpkg_tar import CorruptEntryError, VerifiedEntryStream
+from store.imgpkg_tar import CorruptEntryError, FileIdentity, VerifiedEntryStream
 
 LAYOUT_FILE: Final = "oci-layout"
 INDEX_FILE: Final = "index.json"
@@ -327,23 +327,6 @@ def _same_content(fd: int, one: ArchiveEntry, other: ArchiveEntry) -> bool:
     return True
 
 
-@final
-@frozen(kw_only=True)
-class _Identity:
-    """What says the file is still the one indexed."""
-
-    device: int
-    inode: int
-    size: int
-    mtime_ns: int
-
-    @staticmethod
-    def of(info: os.stat_result) -> _Identity:
-        return _Identity(
-            device=info.st_dev, inode=info.st_ino, size=info.st_size, mtime_ns=info.st_mtime_ns
-        )
-
-
 # --- the reader -------------------------------------------------------------------------------
 
 
@@ -362,7 +345,7 @@ class OciArchive:
         index: ImageIndex,
         index_raw: bytes,
         blobs: dict[Digest, ArchiveEntry],
-        identity: _Identity,
+        identity: FileIdentity,
     ) -> None:
         self._path = path
         self._tar = str(path)
@@ -448,7 +431,7 @@ class OciArchive:
             fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             with _os(self._tar, "stat the archive"):
-                now = _Identity.of(os.fstat(fd))
+                now = FileIdentity.of(os.fstat(fd))
             if now != self._identity:
                 raise _Abort(TarChanged(tar=self._tar, reason="size, inode or mtime differ"))
         except _Abort:
@@ -578,7 +561,7 @@ def _index_archive(path: Path) -> OciArchive:
             index=index.unwrap(),
             index_raw=index_raw,
             blobs=blobs,
-            identity=_Identity.of(info),
+            identity=FileIdentity.of(info),
         )
     finally:
         os.close(fd)
