@@ -56,8 +56,8 @@ from imgpkg_pure.extract import (
 )
 from imgpkg_pure.media_types import OCI_LAYER_GZIP
 from imgpkg_pure.oci import Descriptor
-from store.extract import ExtractReport, extract_image
-from store.memory import MemoryStore
+from store.apply.extract import ExtractReport, extract_image
+from store.content.memory import MemoryStore
 
 LAYER: Final = Digest("sha256", "cd" * 32)
 

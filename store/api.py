@@ -21,13 +21,13 @@ from attrs import field, frozen
 from returns.result import Success
 
 from imgpkg_pure.tags import Table
-from store.copy_command import run_copy
-from store.describe_command import run_describe
-from store.pull_command import run_pull
-from store.push_command import run_push
+from store.commands.copy import run_copy
+from store.commands.describe import run_describe
+from store.commands.pull import run_pull
+from store.commands.push import run_push
+from store.commands.tag import run_tag_list, run_tag_resolve
 from store.registry import RegistryOptions
-from store.tag_command import run_tag_list, run_tag_resolve
-from store.ui import Ui
+from store.ui.console import Ui
 
 __all__ = [
     "CopyOptions",

@@ -15,7 +15,7 @@ another registry can never mistake unverified bytes for verified ones:
   ``BlobStreamIncomplete``.
 
 So: write the chunks somewhere provisional, then commit only on a successful
-verdict (``store.blobstore`` ingests do exactly that).
+verdict (``store.content.blobstore`` ingests do exactly that).
 """
 
 from __future__ import annotations

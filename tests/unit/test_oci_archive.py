@@ -54,11 +54,11 @@ from imgpkg_pure.imgpkg_tar import (
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.push import LayoutDestination, UsageError
 from imgpkg_pure.reference import Repository
-from store.blobstore import root_name
-from store.errors import BlobNotFound, RootNotFound, StoreIOFailure
-from store.imgpkg_tar import CorruptEntryError
-from store.local import LocalStore
-from store.oci_archive import (
+from store.content.blobstore import root_name
+from store.content.errors import BlobNotFound, RootNotFound, StoreIOFailure
+from store.content.local import LocalStore
+from store.transports.imgpkg_tar import CorruptEntryError
+from store.transports.oci_archive import (
     ArchiveError,
     NotAnArchive,
     OciArchive,

@@ -1,4 +1,4 @@
-"""Error values of the local blob store (``store.blobstore``, ``store.local``, ``store.memory``).
+"""Error values of the local blob store (``blobstore``, ``local``, ``memory`` beside this module).
 
 Errors are data: store operations return ``IOResult[T, StoreError]``.  Every
 value has a ``message`` property, one line that names the thing that is wrong.

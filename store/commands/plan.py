@@ -44,15 +44,15 @@ from imgpkg_pure.plan.steps import (
 )
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository
-from store.atomic import write_atomically
-from store.blobstore import BlobReader, BlobStore
-from store.errors import StoreError, StoreIOFailure
-from store.imgpkg_tar import ImgpkgTarball
-from store.interpreter import Env, apply_plan
-from store.local import LocalStore
-from store.oci_archive import OciArchive
+from store.apply.interpreter import Env, apply_plan
+from store.content.atomic import write_atomically
+from store.content.blobstore import BlobReader, BlobStore
+from store.content.errors import StoreError, StoreIOFailure
+from store.content.local import LocalStore
 from store.registry import RegistryClient, RegistryOptions
-from store.ui import Ui
+from store.transports.imgpkg_tar import ImgpkgTarball
+from store.transports.oci_archive import OciArchive
+from store.ui.console import Ui
 
 
 @frozen(kw_only=True)

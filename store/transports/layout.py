@@ -27,9 +27,9 @@ from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.media_types import OCI_INDEX, OCI_MANIFEST
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.reference import Reference, Repository
-from store.blobstore import CHUNK_SIZE
-from store.errors import StoreError
-from store.local import MAX_NODE_SIZE, LocalStore
+from store.content.blobstore import CHUNK_SIZE
+from store.content.errors import StoreError
+from store.content.local import MAX_NODE_SIZE, LocalStore
 from store.registry import ManifestResponse, RegistryClient, RegistryError, RegistryFailure
 
 
@@ -62,7 +62,7 @@ def _read_failed(name: str, error: object) -> RegistryError:
 
 class LayoutStore(Protocol):
     """What ``LayoutReader`` reads: blobs by digest and roots by name (``LocalStore`` and
-    ``store.oci_archive.OciArchive`` both are one)."""
+    ``store.transports.oci_archive.OciArchive`` both are one)."""
 
     def exists(self, digest: Digest) -> IOResult[bool, StoreError]: ...
 

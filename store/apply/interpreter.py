@@ -36,10 +36,10 @@ from imgpkg_pure.plan.steps import (
     WriteLockFile,
 )
 from imgpkg_pure.reference import Reference, Repository
-from store.atomic import WriteFailure, write_atomically
-from store.blobstore import CHUNK_SIZE, BlobReader, BlobStore
-from store.errors import StoreError
-from store.extract import ExtractError, extract_image
+from store.apply.extract import ExtractError, extract_image
+from store.content.atomic import WriteFailure, write_atomically
+from store.content.blobstore import CHUNK_SIZE, BlobReader, BlobStore
+from store.content.errors import StoreError
 from store.registry import PushMode, RegistryClient, RegistryError
 
 

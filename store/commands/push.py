@@ -40,17 +40,17 @@ from imgpkg_pure.push import (
     parse_push_request,
     plan_push,
 )
-from store.atomic import WriteFailure
-from store.blobstore import BlobStore
-from store.errors import StoreError
-from store.fs import observe_inputs
-from store.interpreter import ApplyError, Env, apply_plan
-from store.layer_build import build_layer
-from store.local import LocalStore
-from store.plan_command import cache_store, observe_present, write_plan
-from store.plan_command import dry_run as print_dry_run
+from store.apply.interpreter import ApplyError, Env, apply_plan
+from store.commands.plan import cache_store, observe_present, write_plan
+from store.commands.plan import dry_run as print_dry_run
+from store.content.atomic import WriteFailure
+from store.content.blobstore import BlobStore
+from store.content.errors import StoreError
+from store.content.local import LocalStore
+from store.files.layer import build_layer
+from store.files.tree import observe_inputs
 from store.registry import RegistryClient, RegistryError, RegistryOptions
-from store.ui import Ui
+from store.ui.console import Ui
 
 PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
 
