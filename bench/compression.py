@@ -4,7 +4,7 @@ Usage: python -m bench.compression [--mib 128] [--rounds 3]
 
 The input is generated (seeded): YAML-like text plus incompressible bytes,
 the mix a config bundle with a few binaries has.  Each encoder compresses the
-same bytes in 1 MiB blocks, the way ``store.files.layer`` feeds it; rounds are
+same bytes in 1 MiB blocks, the way ``imgpkg_pure.store.files.layer`` feeds it; rounds are
 interleaved so every encoder sees the same machine noise.  Prints MB/s of
 input (median of rounds) and the compression ratio.
 """

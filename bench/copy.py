@@ -40,7 +40,7 @@ from imgpkg_pure.media_types import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
 from imgpkg_pure.oci.codec import encode_manifest
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.reference import Repository
-from store.registry import RegistryClient, RegistryOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.registry_fixtures import running_registry
 
 CHUNK = 1 << 20
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-copy-"))
-    imgpkg = [sys.executable, "-m", "store.cli"]
+    imgpkg = [sys.executable, "-m", "imgpkg_pure.store.cli"]
     try:
         with ExitStack() as stack:
             a = stack.enter_context(running_registry(work / "a"))

@@ -30,6 +30,8 @@ from pathlib import Path
 from isal import isal_zlib
 
 BLOCK = 1 << 20
+#: The imgpkg-pure command line, run as a module of this interpreter.
+CLI = (sys.executable, "-m", "imgpkg_pure.store.cli")
 
 
 def make_tree(root: Path, mib: int, files: int) -> int:
@@ -63,7 +65,7 @@ def make_tree(root: Path, mib: int, files: int) -> int:
 def run_ours(tree: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     subprocess.run(
-        [sys.executable, "-m", "store.cli", "push", "-i", f"oci:{out}:v1", "-f", str(tree)],
+        [*CLI, "push", "-i", f"oci:{out}:v1", "-f", str(tree)],
         check=True,
         stdout=subprocess.DEVNULL,
     )

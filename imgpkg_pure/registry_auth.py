@@ -1,7 +1,7 @@
 """imgpkg's credential rules, as pure functions over the environment and file contents.
 
 Spec: docs/imgpkg-reference.md §6.1 to §6.3 and §1.1.4.  Nothing here reads the
-environment or a file: the shell (``store.registry.auth``) passes the
+environment or a file: the shell (``imgpkg_pure.store.registry.auth``) passes the
 environment as a mapping and ``config.json`` as bytes, and runs credential
 helpers when :func:`docker_lookups` asks for one.
 

@@ -1,7 +1,7 @@
 """Pure parsers and printers for the distribution-spec wire: challenges, tokens, errors, links.
 
 Everything here works on strings and bytes that a registry exchange produced;
-``store.registry`` does the exchange.
+``imgpkg_pure.store.registry`` does the exchange.
 
 * ``WWW-Authenticate`` challenges (RFC 9110 §11.6.1, as the docker token spec
   uses them): :func:`parse_www_authenticate` and :func:`render_challenge`,

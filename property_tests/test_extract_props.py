@@ -56,8 +56,8 @@ from imgpkg_pure.extract import (
 )
 from imgpkg_pure.media_types import OCI_LAYER_GZIP
 from imgpkg_pure.oci import Descriptor
-from store.apply.extract import ExtractReport, extract_image
-from store.content.memory import MemoryStore
+from imgpkg_pure.store.apply.extract import ExtractReport, extract_image
+from imgpkg_pure.store.content.memory import MemoryStore
 
 LAYER: Final = Digest("sha256", "cd" * 32)
 

@@ -54,8 +54,8 @@ from imgpkg_pure.media_types import (
     is_distributable,
 )
 from imgpkg_pure.oci import Annotations, Descriptor
-from store.content.errors import BlobNotFound, StoreError
-from store.transports.imgpkg_tar import ImgpkgTarball, TarWriteReport, write_imgpkg_tar
+from imgpkg_pure.store.content.errors import BlobNotFound, StoreError
+from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball, TarWriteReport, write_imgpkg_tar
 
 _V = TypeVar("_V")
 _E = TypeVar("_E")

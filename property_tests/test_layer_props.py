@@ -36,7 +36,7 @@ from imgpkg_pure.layer import (
     plan_layer,
     tar_size,
 )
-from store.files.tree import observe_inputs, write_layer_tar
+from imgpkg_pure.store.files.tree import observe_inputs, write_layer_tar
 
 # A tree is a dict: name -> bytes (a file with that content) or a dict (a directory).
 Tree = dict[str, "bytes | Tree"]

@@ -17,10 +17,10 @@ from imgpkg_pure.oci.values import Annotations
 from imgpkg_pure.plan.planfile import decode_plan, encode_plan
 from imgpkg_pure.plan.steps import Plan, PutBlob, PutManifest, Tag
 from imgpkg_pure.push import LayoutDestination, PushRequest, parse_layout_destination, plan_push
-from store.apply.interpreter import Env, apply_plan, run_step
-from store.content.blobstore import BlobStore
-from store.content.errors import StoreError
-from store.content.memory import MemoryStore
+from imgpkg_pure.store.apply.interpreter import Env, apply_plan, run_step
+from imgpkg_pure.store.content.blobstore import BlobStore
+from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.memory import MemoryStore
 
 tags = st.from_regex(r"[A-Za-z0-9]{1,5}([._-][A-Za-z0-9]{1,5}){0,3}", fullmatch=True)
 label_maps = st.dictionaries(

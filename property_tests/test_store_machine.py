@@ -21,10 +21,10 @@ from imgpkg_pure.digest import Digest, digest_of
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.media_types import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from imgpkg_pure.oci import Descriptor, encode_manifest
-from store.content.blobstore import BlobStore
-from store.content.errors import BlobNotFound, RootNotFound
-from store.content.local import LocalStore
-from store.content.memory import MemoryStore
+from imgpkg_pure.store.content.blobstore import BlobStore
+from imgpkg_pure.store.content.errors import BlobNotFound, RootNotFound
+from imgpkg_pure.store.content.local import LocalStore
+from imgpkg_pure.store.content.memory import MemoryStore
 from tests.contracts.store_contract import err, ok
 
 ROOT_NAMES = st.sampled_from(["app:v1", "app:v2", "bundle"])

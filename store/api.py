@@ -7,7 +7,7 @@ exception from inside.  Progress is a callback instead of a terminal display.
 There is no global state: every call builds its own registry client and
 staging store, so calls may run concurrently from several threads.
 
->>> from store.api import PushOptions, push
+>>> from imgpkg_pure.store.api import PushOptions, push
 >>> push(PushOptions(image="oci:/tmp/out:v1", files=("config/",)))  # doctest: +SKIP
 PushResult(reference='oci:/tmp/out@sha256:…')
 """
@@ -20,14 +20,14 @@ from typing import TextIO, final
 from attrs import field, frozen
 from returns.result import Success
 
+from imgpkg_pure.store.commands.copy import run_copy
+from imgpkg_pure.store.commands.describe import run_describe
+from imgpkg_pure.store.commands.pull import run_pull
+from imgpkg_pure.store.commands.push import run_push
+from imgpkg_pure.store.commands.tag import run_tag_list, run_tag_resolve
+from imgpkg_pure.store.registry import RegistryOptions
+from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.tags import Table
-from store.commands.copy import run_copy
-from store.commands.describe import run_describe
-from store.commands.pull import run_pull
-from store.commands.push import run_push
-from store.commands.tag import run_tag_list, run_tag_resolve
-from store.registry import RegistryOptions
-from store.ui.console import Ui
 
 __all__ = [
     "CopyOptions",

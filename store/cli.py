@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 import click
 
-from store.ui.console import Ui
+from imgpkg_pure.store.ui.console import Ui
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -132,8 +132,8 @@ def push(
     plan_out: str | None = None,
     **registry: Any,
 ) -> int:
-    from store.commands.push import run_push
-    from store.commands.registry_flags import registry_options
+    from imgpkg_pure.store.commands.push import run_push
+    from imgpkg_pure.store.commands.registry_flags import registry_options
 
     ui = _make_ui(tty, json_mode)
     return run_push(
@@ -181,8 +181,8 @@ def pull(
     plan_out: str | None = None,
     **registry: Any,
 ) -> int:
-    from store.commands.pull import run_pull
-    from store.commands.registry_flags import registry_options
+    from imgpkg_pure.store.commands.pull import run_pull
+    from imgpkg_pure.store.commands.registry_flags import registry_options
 
     ui = _make_ui(tty, json_mode)
     return run_pull(
@@ -244,8 +244,8 @@ def copy(
     plan_out: str | None = None,
     **registry: Any,
 ) -> int:
-    from store.commands.copy import run_copy
-    from store.commands.registry_flags import registry_options
+    from imgpkg_pure.store.commands.copy import run_copy
+    from imgpkg_pure.store.commands.registry_flags import registry_options
 
     ui = _make_ui(tty, json_mode)
     return run_copy(
@@ -299,7 +299,7 @@ plan.add_command(_planning(copy))
 @click.argument("plan_file", metavar="PLAN")
 @_global_options
 def show(plan_file: str, tty: bool, json_mode: bool, debug: bool, yes: bool) -> int:
-    from store.commands.plan import run_show
+    from imgpkg_pure.store.commands.plan import run_show
 
     return run_show(_make_ui(tty, json_mode), path=plan_file)
 
@@ -318,8 +318,8 @@ def apply(
     yes: bool,
     **registry: Any,
 ) -> int:
-    from store.commands.plan import run_apply
-    from store.commands.registry_flags import registry_options
+    from imgpkg_pure.store.commands.plan import run_apply
+    from imgpkg_pure.store.commands.registry_flags import registry_options
 
     return run_apply(
         _make_ui(tty, json_mode),
@@ -372,8 +372,8 @@ def tag_list(
     yes: bool,
     **registry: Any,
 ) -> int:
-    from store.commands.registry_flags import registry_options
-    from store.commands.tag import run_tag_list
+    from imgpkg_pure.store.commands.registry_flags import registry_options
+    from imgpkg_pure.store.commands.tag import run_tag_list
 
     ui = _make_ui(tty, json_mode)
     return run_tag_list(
@@ -392,8 +392,8 @@ def tag_list(
 def tag_resolve(
     image: str | None, tty: bool, json_mode: bool, debug: bool, yes: bool, **registry: Any
 ) -> int:
-    from store.commands.registry_flags import registry_options
-    from store.commands.tag import run_tag_resolve
+    from imgpkg_pure.store.commands.registry_flags import registry_options
+    from imgpkg_pure.store.commands.tag import run_tag_resolve
 
     ui = _make_ui(tty, json_mode)
     return run_tag_resolve(ui, registry=registry_options(debug=debug, **registry), image=image)
@@ -425,8 +425,8 @@ def describe(
     yes: bool,
     **registry: Any,
 ) -> int:
-    from store.commands.describe import run_describe
-    from store.commands.registry_flags import registry_options
+    from imgpkg_pure.store.commands.describe import run_describe
+    from imgpkg_pure.store.commands.registry_flags import registry_options
 
     ui = _make_ui(tty, json_mode)
     return run_describe(
@@ -458,7 +458,7 @@ def completion(shell: str | None, tty: bool, json_mode: bool, debug: bool, yes: 
     from click.shell_completion import get_completion_class
 
     from imgpkg_pure.push import UsageError
-    from store.commands.push import fail
+    from imgpkg_pure.store.commands.push import fail
 
     ui = _make_ui(tty, json_mode)
     choices = ", ".join(COMPLETION_SHELLS)

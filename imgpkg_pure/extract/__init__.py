@@ -5,7 +5,7 @@ are safe and what each one does (``classify_entry``), how layers combine
 bottom-up with OCI whiteouts (``ExtractPlanner``, ``flatten_layers``), which
 modes files and directories get (``ModeRule``), and which output directories
 must never be replaced (``check_output_dir``).  The shell
-(``store.apply.extract``) streams the layers and executes the planned operations
+(``imgpkg_pure.store.apply.extract``) streams the layers and executes the planned operations
 inside a temporary directory.  Normative rules: ``docs/formats/extraction.md``.
 """
 

@@ -6,7 +6,7 @@ of ``TarImage`` / ``TarIndex`` elements with their raw configs, manifests and
 indexes), its Go-exact codec, the names, order and header bytes of the
 entries (``plan_tar``), the root-bundle label, and the decoding of tar header
 blocks for the reader.  Reading and writing files is the shell's job
-(``store.transports.imgpkg_tar``).
+(``imgpkg_pure.store.transports.imgpkg_tar``).
 """
 
 from imgpkg_pure.imgpkg_tar._layout import (

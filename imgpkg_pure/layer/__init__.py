@@ -4,7 +4,7 @@ It owns the meaning of ``imgpkg push``'s single layer: the observed input
 trees (``InputTree``), the walk order, exclusions, duplicate and symlink
 checks, the Go ``archive/tar`` header encoding (``encode_header``, reused for
 ``--to-tar``), and the ``.imgpkg`` bundle checks.  The shell
-(``store.files.tree``) observes the inputs and streams file contents between the
+(``imgpkg_pure.store.files.tree``) observes the inputs and streams file contents between the
 headers planned here; nothing in this package touches the filesystem.
 """
 

@@ -3,7 +3,7 @@
 ``plan_layer`` turns the observed inputs into the exact uncompressed tar Go
 imgpkg writes for ``imgpkg push`` (imgpkg-reference §3.1 to §3.4): every header
 byte is decided here, and the shell only has to copy file contents between
-the headers (``store.files.tree.write_layer_tar``).  The rules:
+the headers (``imgpkg_pure.store.files.tree.write_layer_tar``).  The rules:
 
 * inputs in ``-f`` order; a directory input is walked like Go's
   ``filepath.Walk`` (depth first, pre-order, siblings sorted byte-wise) and

@@ -1,6 +1,6 @@
 """What was observed on disk for each push input (``-f PATH``), as plain data.
 
-``store.files.tree.observe_inputs`` fills these in; everything after that is pure.
+``imgpkg_pure.store.files.tree.observe_inputs`` fills these in; everything after that is pure.
 The observation is complete and unfiltered: every entry under a directory
 input (exclusions are applied later, by the recipe), in any order.
 """

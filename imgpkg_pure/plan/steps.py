@@ -1,7 +1,7 @@
 """The Plan: what apply will do, as plain data.
 
 A plan is built by a pure planner from what the user asked and what was
-observed, and is the only thing the interpreter (``store.apply.interpreter``)
+observed, and is the only thing the interpreter (``imgpkg_pure.store.apply.interpreter``)
 executes.  The step set is a closed union: the interpreter matches on it and
 ``assert_never`` proves every kind is handled.
 

@@ -83,8 +83,8 @@ from imgpkg_pure.media_types import (
     OCI_LAYER_NONDIST_GZIP,
 )
 from imgpkg_pure.oci import Descriptor
-from store.content.blobstore import CHUNK_SIZE, BlobReader
-from store.content.errors import StoreError
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader
+from imgpkg_pure.store.content.errors import StoreError
 
 #: Docker's (rare) uncompressed layer type.
 DOCKER_LAYER_TAR: Final = "application/vnd.docker.image.rootfs.diff.tar"

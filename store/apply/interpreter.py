@@ -36,11 +36,11 @@ from imgpkg_pure.plan.steps import (
     WriteLockFile,
 )
 from imgpkg_pure.reference import Reference, Repository
-from store.apply.extract import ExtractError, extract_image
-from store.content.atomic import WriteFailure, write_atomically
-from store.content.blobstore import CHUNK_SIZE, BlobReader, BlobStore
-from store.content.errors import StoreError
-from store.registry import PushMode, RegistryClient, RegistryError
+from imgpkg_pure.store.apply.extract import ExtractError, extract_image
+from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader, BlobStore
+from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.registry import PushMode, RegistryClient, RegistryError
 
 
 @frozen(kw_only=True)

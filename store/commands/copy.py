@@ -9,7 +9,7 @@ never held in memory), then manifests children first, then tags, then the
 lock file.
 
 Sources and destinations may also be OCI image layouts (``oci:DIR``) and tars
-of one (``oci-archive:FILE``, ``store.transports.oci_archive``): a source archive is
+of one (``oci-archive:FILE``, ``imgpkg_pure.store.transports.oci_archive``): a source archive is
 indexed once and read like a layout; a destination archive is assembled as a
 layout in a temporary directory beside the file, then written as one
 deterministic tar and renamed into place.
@@ -72,28 +72,28 @@ from imgpkg_pure.plan.steps import Plan, Precondition
 from imgpkg_pure.pull import PullRefused
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
-from store.apply.interpreter import Env
-from store.apply.interpreter import apply_plan as run_plan
-from store.commands.plan import (
+from imgpkg_pure.store.apply.interpreter import Env
+from imgpkg_pure.store.apply.interpreter import apply_plan as run_plan
+from imgpkg_pure.store.commands.plan import (
     blob_preconditions,
     cache_store,
     observe_present,
     tag_precondition,
     write_plan,
 )
-from store.commands.plan import dry_run as print_dry_run
-from store.commands.pull import fetch_locations
-from store.commands.push import fail, open_layout, read_text_file, temporary_store
-from store.content.blobstore import BlobReader, BlobStore, Ingest
-from store.content.errors import StoreError
-from store.files.layer import build_layer
-from store.files.tree import observe_inputs
-from store.registry import RegistryClient, RegistryFailure, RegistryOptions
-from store.transports.imgpkg_tar import HasMessage, ImgpkgTarball, write_imgpkg_tar
-from store.transports.layout import LayoutReader, Sources
-from store.transports.oci_archive import OciArchive, write_oci_archive
-from store.ui.console import Ui
-from store.ui.progress import Progress
+from imgpkg_pure.store.commands.plan import dry_run as print_dry_run
+from imgpkg_pure.store.commands.pull import fetch_locations
+from imgpkg_pure.store.commands.push import fail, open_layout, read_text_file, temporary_store
+from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore, Ingest
+from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.files.layer import build_layer
+from imgpkg_pure.store.files.tree import observe_inputs
+from imgpkg_pure.store.registry import RegistryClient, RegistryFailure, RegistryOptions
+from imgpkg_pure.store.transports.imgpkg_tar import HasMessage, ImgpkgTarball, write_imgpkg_tar
+from imgpkg_pure.store.transports.layout import LayoutReader, Sources
+from imgpkg_pure.store.transports.oci_archive import OciArchive, write_oci_archive
+from imgpkg_pure.store.ui.console import Ui
+from imgpkg_pure.store.ui.progress import Progress
 
 BlobSourceFn = Callable[[Descriptor], IOResult[Iterable[bytes], HasMessage]]
 

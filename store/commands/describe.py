@@ -49,10 +49,10 @@ from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
-from store.commands.pull import fetch_locations
-from store.commands.push import fail
-from store.registry import AuthFailure, RegistryClient, RegistryFailure, RegistryOptions
-from store.ui.console import Ui
+from imgpkg_pure.store.commands.pull import fetch_locations
+from imgpkg_pure.store.commands.push import fail
+from imgpkg_pure.store.registry import AuthFailure, RegistryClient, RegistryFailure, RegistryOptions
+from imgpkg_pure.store.ui.console import Ui
 
 #: The largest ``.imgpkg/images.yml`` read from a bundle layer.
 MAX_IMAGES_YML: Final = 16 * 1024 * 1024

@@ -44,15 +44,15 @@ from imgpkg_pure.plan.steps import (
 )
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository
-from store.apply.interpreter import Env, apply_plan
-from store.content.atomic import write_atomically
-from store.content.blobstore import BlobReader, BlobStore
-from store.content.errors import StoreError, StoreIOFailure
-from store.content.local import LocalStore
-from store.registry import RegistryClient, RegistryOptions
-from store.transports.imgpkg_tar import ImgpkgTarball
-from store.transports.oci_archive import OciArchive
-from store.ui.console import Ui
+from imgpkg_pure.store.apply.interpreter import Env, apply_plan
+from imgpkg_pure.store.content.atomic import write_atomically
+from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore
+from imgpkg_pure.store.content.errors import StoreError, StoreIOFailure
+from imgpkg_pure.store.content.local import LocalStore
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
+from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
+from imgpkg_pure.store.transports.oci_archive import OciArchive
+from imgpkg_pure.store.ui.console import Ui
 
 
 @frozen(kw_only=True)

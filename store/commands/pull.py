@@ -1,7 +1,7 @@
 """``pull``: an image or bundle from a registry into a directory (reference §4).
 
 observe (manifest, config) → decide (pure, §4.1) → download the layers into a
-temporary staging store, verified → extract (``store.apply.extract``: safe paths,
+temporary staging store, verified → extract (``imgpkg_pure.store.apply.extract``: safe paths,
 OCI whiteouts, atomic replacement of the output) → for a bundle, the
 relocation check and the rewrite of ``.imgpkg/images.yml`` (pure decisions in
 ``imgpkg_pure.pull``), and with ``-r`` the nested bundles into
@@ -58,21 +58,21 @@ from imgpkg_pure.pull import (
 )
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository
-from store.apply.extract import ExtractError, extract_image, resolve_output
-from store.commands.plan import cache_store, write_plan
-from store.commands.plan import dry_run as print_dry_run
-from store.commands.push import fail, read_text_file, temporary_store
-from store.content.atomic import WriteFailure, write_atomically
-from store.content.blobstore import BlobStore
-from store.content.errors import StoreError
-from store.registry import (
+from imgpkg_pure.store.apply.extract import ExtractError, extract_image, resolve_output
+from imgpkg_pure.store.commands.plan import cache_store, write_plan
+from imgpkg_pure.store.commands.plan import dry_run as print_dry_run
+from imgpkg_pure.store.commands.push import fail, read_text_file, temporary_store
+from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
+from imgpkg_pure.store.content.blobstore import BlobStore
+from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.registry import (
     ManifestResponse,
     RegistryClient,
     RegistryError,
     RegistryFailure,
     RegistryOptions,
 )
-from store.ui.console import Ui
+from imgpkg_pure.store.ui.console import Ui
 
 #: The largest locations image layer read (it holds one small YAML file).
 MAX_LOCATIONS_LAYER = 16 * 1024 * 1024

@@ -40,17 +40,17 @@ from imgpkg_pure.push import (
     parse_push_request,
     plan_push,
 )
-from store.apply.interpreter import ApplyError, Env, apply_plan
-from store.commands.plan import cache_store, observe_present, write_plan
-from store.commands.plan import dry_run as print_dry_run
-from store.content.atomic import WriteFailure
-from store.content.blobstore import BlobStore
-from store.content.errors import StoreError
-from store.content.local import LocalStore
-from store.files.layer import build_layer
-from store.files.tree import observe_inputs
-from store.registry import RegistryClient, RegistryError, RegistryOptions
-from store.ui.console import Ui
+from imgpkg_pure.store.apply.interpreter import ApplyError, Env, apply_plan
+from imgpkg_pure.store.commands.plan import cache_store, observe_present, write_plan
+from imgpkg_pure.store.commands.plan import dry_run as print_dry_run
+from imgpkg_pure.store.content.atomic import WriteFailure
+from imgpkg_pure.store.content.blobstore import BlobStore
+from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.local import LocalStore
+from imgpkg_pure.store.files.layer import build_layer
+from imgpkg_pure.store.files.tree import observe_inputs
+from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
+from imgpkg_pure.store.ui.console import Ui
 
 PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
 

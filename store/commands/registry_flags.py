@@ -6,7 +6,7 @@ from returns.result import Result
 
 from imgpkg_pure.duration import parse_go_duration
 from imgpkg_pure.push import UsageError
-from store.registry import RegistryOptions
+from imgpkg_pure.store.registry import RegistryOptions
 
 
 def registry_options(

@@ -24,10 +24,10 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
+from imgpkg_pure.store.commands.push import fail
+from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
+from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.tags import listed_tags, resolved_reference, tag_table
-from store.commands.push import fail
-from store.registry import RegistryClient, RegistryError, RegistryOptions
-from store.ui.console import Ui
 
 #: Tags resolved at once by ``tag list --digests`` (imgpkg resolves them one by one).
 DIGEST_WORKERS: Final = 8

@@ -21,7 +21,7 @@ digest.  Committing content that is already stored is a success
 (``Committed.already_existed``), never an error.  ``abort`` discards the
 bytes; leaving the ``with`` block of an uncommitted writer aborts it.
 
-Every implementation (``store.content.local.LocalStore``, ``store.content.memory.MemoryStore``)
+Every implementation (``local.LocalStore``, ``memory.MemoryStore`` beside this module)
 passes the contract suite in ``tests/contracts/store_contract.py``.
 """
 
@@ -41,7 +41,7 @@ from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.graph import has_successors, successors
 from imgpkg_pure.media_types import REF_NAME_ANNOTATION
 from imgpkg_pure.oci import Annotations, Descriptor
-from store.content.errors import BlobCorrupt, InvalidRootName, StoreError
+from imgpkg_pure.store.content.errors import BlobCorrupt, InvalidRootName, StoreError
 
 #: Streaming granularity: no store operation holds more than this much of a blob at once.
 CHUNK_SIZE: Final = 1 << 20

@@ -68,8 +68,8 @@ from imgpkg_pure.digest import HEX_LENGTH, Algorithm, Digest, parse_digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import OCI_INDEX
 from imgpkg_pure.oci import Descriptor, ImageIndex, encode_index, parse_index
-from store.content import blobstore
-from store.content.blobstore import (
+from imgpkg_pure.store.content import blobstore
+from imgpkg_pure.store.content.blobstore import (
     CHUNK_SIZE,
     Committed,
     GcReport,
@@ -85,7 +85,7 @@ from store.content.blobstore import (
     with_root,
     without_root,
 )
-from store.content.errors import (
+from imgpkg_pure.store.content.errors import (
     BlobCorrupt,
     BlobNotFound,
     IngestClosed,

@@ -23,8 +23,8 @@ from returns.result import Failure
 
 from imgpkg_pure.digest import Algorithm, Digest, digest_of
 from imgpkg_pure.oci import Descriptor
-from store.content import blobstore
-from store.content.blobstore import (
+from imgpkg_pure.store.content import blobstore
+from imgpkg_pure.store.content.blobstore import (
     Committed,
     GcReport,
     Ingest,
@@ -39,7 +39,7 @@ from store.content.blobstore import (
     with_root,
     without_root,
 )
-from store.content.errors import (
+from imgpkg_pure.store.content.errors import (
     BlobCorrupt,
     BlobNotFound,
     IngestClosed,

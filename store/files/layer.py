@@ -1,7 +1,7 @@
 """Build a push layer: stream the canonical tar through sha256 and gzip into the store.
 
 The tar bytes come from the pure recipe (``imgpkg_pure.layer``) and the files
-on disk (``store.files.tree``); nothing holds more than one block of a file at once.
+on disk (``imgpkg_pure.store.files.tree``); nothing holds more than one block of a file at once.
 
 Compression is python-isal's igzip at level 1 (``docs/formats/canonical-layer.md``).
 igzip's output depends on how its input is split into calls, so the tar
@@ -24,9 +24,9 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import InputError
 from imgpkg_pure.layer import InputTree, LayerRecipe
-from store.content.blobstore import BlobIngester, Ingest
-from store.content.errors import StoreError
-from store.files.tree import write_layer_tar
+from imgpkg_pure.store.content.blobstore import BlobIngester, Ingest
+from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.files.tree import write_layer_tar
 
 #: The compressor's input granularity.  Changing it changes layer digests.
 GZIP_BLOCK: Final = 1 << 20

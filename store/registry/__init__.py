@@ -13,15 +13,15 @@ keychain), ``transport`` (httpx setup), ``verify`` (verified streams),
 ``client`` (:class:`RegistryClient`).
 """
 
-from store.registry.auth import ANONYMOUS, Credential, Keychain
-from store.registry.client import (
+from imgpkg_pure.store.registry.auth import ANONYMOUS, Credential, Keychain
+from imgpkg_pure.store.registry.client import (
     BlobPushed,
     Endpoint,
     ManifestResponse,
     PushMode,
     RegistryClient,
 )
-from store.registry.errors import (
+from imgpkg_pure.store.registry.errors import (
     AuthFailure,
     BlobStreamIncomplete,
     CaCertFailure,
@@ -31,8 +31,8 @@ from store.registry.errors import (
     RegistryFailure,
     TransportFailure,
 )
-from store.registry.options import RegistryOptions
-from store.registry.verify import VerifiedStream
+from imgpkg_pure.store.registry.options import RegistryOptions
+from imgpkg_pure.store.registry.verify import VerifiedStream
 
 __all__ = [
     "ANONYMOUS",

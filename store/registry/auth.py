@@ -58,8 +58,8 @@ from imgpkg_pure.registry_auth import (
     parse_env_keychain,
     resolve_credential_source,
 )
-from store.registry.errors import KeychainFailure
-from store.registry.options import RegistryOptions
+from imgpkg_pure.store.registry.errors import KeychainFailure
+from imgpkg_pure.store.registry.options import RegistryOptions
 
 __all__ = [
     "ANONYMOUS",

@@ -12,7 +12,7 @@ How a request is made:
    insecure registry (``--registry-insecure``, or the hosts of reference
    §2.7) over plain http when https gets no answer.  A 401 there names the
    auth scheme (``WWW-Authenticate``).
-2. **Credentials** (once per repository, cached): ``store.registry.auth``.
+2. **Credentials** (once per repository, cached): ``imgpkg_pure.store.registry.auth``.
 3. **Authorization**: Basic challenge: the registry token as ``Bearer``, else
    ``Basic user:pass`` when both are set.  Bearer challenge: the registry
    token directly, else a token from the realm, cached per (registry,
@@ -32,7 +32,7 @@ Scopes: reads ask ``repository:<name>:pull``, writes ``repository:<name>:pull,pu
 a mount also ``repository:<source>:pull``.
 
 Blobs are streamed both ways in chunks of at most 1 MiB.  Downloads are
-verified while they are read (:class:`store.registry.verify.VerifiedStream`);
+verified while they are read (:class:`imgpkg_pure.store.registry.verify.VerifiedStream`);
 uploads up to ``monolithic_threshold`` bytes are one ``POST`` + ``PUT``, larger
 ones ``POST`` + ``PATCH`` (``Content-Range``) per ``upload_chunk_size`` + ``PUT``.
 """
@@ -78,17 +78,21 @@ from imgpkg_pure.registry_wire import (
     redact_token_body,
     redact_url,
 )
-from store.registry.auth import Credential, Keychain
-from store.registry.errors import (
+from imgpkg_pure.store.registry.auth import Credential, Keychain
+from imgpkg_pure.store.registry.errors import (
     AuthFailure,
     ManifestTooLarge,
     RegistryError,
     RegistryFailure,
     TransportFailure,
 )
-from store.registry.options import RegistryOptions
-from store.registry.transport import build_ssl_context, build_transport, describe_transport_error
-from store.registry.verify import VerifiedStream
+from imgpkg_pure.store.registry.options import RegistryOptions
+from imgpkg_pure.store.registry.transport import (
+    build_ssl_context,
+    build_transport,
+    describe_transport_error,
+)
+from imgpkg_pure.store.registry.verify import VerifiedStream
 
 __all__ = [
     "CHUNK_SIZE",

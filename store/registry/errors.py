@@ -1,4 +1,4 @@
-"""Error values of the registry client (``store.registry.client``).
+"""Error values of the registry client (``imgpkg_pure.store.registry.client``).
 
 Every registry operation returns ``IOResult[T, RegistryError]``.  URLs in
 error values are redacted: no userinfo, no query string (``_state`` upload

@@ -1,7 +1,7 @@
 """The registry flags as one value (reference §1.1.4).
 
 ``RegistryOptions`` holds what the CLI's registry flags say, before their env
-fallbacks: ``store.registry.auth`` applies ``IMGPKG_USERNAME`` /
+fallbacks: ``imgpkg_pure.store.registry.auth`` applies ``IMGPKG_USERNAME`` /
 ``IMGPKG_PASSWORD`` / ``IMGPKG_TOKEN`` / ``IMGPKG_ANON`` itself
 (``imgpkg_pure.registry_auth.flags_with_env``), so a value built from the
 flags alone behaves as imgpkg does.

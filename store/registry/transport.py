@@ -40,8 +40,8 @@ from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from imgpkg_pure.registry_wire import redact_header, redact_url_for_log
-from store.registry.errors import CaCertFailure
-from store.registry.options import RegistryOptions
+from imgpkg_pure.store.registry.errors import CaCertFailure
+from imgpkg_pure.store.registry.options import RegistryOptions
 
 __all__ = [
     "READ_SIZE",

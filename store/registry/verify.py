@@ -15,7 +15,7 @@ another registry can never mistake unverified bytes for verified ones:
   ``BlobStreamIncomplete``.
 
 So: write the chunks somewhere provisional, then commit only on a successful
-verdict (``store.content.blobstore`` ingests do exactly that).
+verdict (``imgpkg_pure.store.content.blobstore`` ingests do exactly that).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from imgpkg_pure.digest import Digest, hasher
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.oci import Descriptor
-from store.registry.errors import BlobStreamIncomplete, RegistryError
+from imgpkg_pure.store.registry.errors import BlobStreamIncomplete, RegistryError
 
 __all__ = ["VerifiedStream"]
 

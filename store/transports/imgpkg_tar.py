@@ -14,7 +14,7 @@ and different content, a missing or malformed ``manifest.json``, and a layer
 entry whose size differs from the size ``manifest.json`` gives.  It then
 serves blobs by seeking (nothing is extracted): layers from their entries,
 configs, manifests and indexes from ``manifest.json``.  It implements
-``store.content.blobstore.BlobReader``.  Layer streams are verified while read: the
+``imgpkg_pure.store.content.blobstore.BlobReader``.  Layer streams are verified while read: the
 read that would deliver an entry's last bytes first checks the digest, and
 raises ``CorruptEntryError`` (an ``OSError``) instead when the bytes do not
 hash to the entry's name; so a consumer that has read to EOF has read
@@ -98,8 +98,8 @@ from imgpkg_pure.imgpkg_tar import (
 )
 from imgpkg_pure.layer.tar_header import BLOCK_SIZE, END_OF_ARCHIVE, padded_size, padding
 from imgpkg_pure.oci import Descriptor
-from store.content.blobstore import CHUNK_SIZE, BlobReader
-from store.content.errors import BlobCorrupt, BlobNotFound, StoreError, StoreIOFailure
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader
+from imgpkg_pure.store.content.errors import BlobCorrupt, BlobNotFound, StoreError, StoreIOFailure
 
 #: The largest ``manifest.json`` the reader holds in memory.
 MAX_MANIFEST_JSON: Final = 256 << 20

@@ -27,10 +27,15 @@ from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.media_types import OCI_INDEX, OCI_MANIFEST
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.reference import Reference, Repository
-from store.content.blobstore import CHUNK_SIZE
-from store.content.errors import StoreError
-from store.content.local import MAX_NODE_SIZE, LocalStore
-from store.registry import ManifestResponse, RegistryClient, RegistryError, RegistryFailure
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
+from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.local import MAX_NODE_SIZE, LocalStore
+from imgpkg_pure.store.registry import (
+    ManifestResponse,
+    RegistryClient,
+    RegistryError,
+    RegistryFailure,
+)
 
 
 def _not_found(name: str, what: str) -> RegistryFailure:
@@ -62,7 +67,7 @@ def _read_failed(name: str, error: object) -> RegistryError:
 
 class LayoutStore(Protocol):
     """What ``LayoutReader`` reads: blobs by digest and roots by name (``LocalStore`` and
-    ``store.transports.oci_archive.OciArchive`` both are one)."""
+    ``imgpkg_pure.store.transports.oci_archive.OciArchive`` both are one)."""
 
     def exists(self, digest: Digest) -> IOResult[bool, StoreError]: ...
 

@@ -24,7 +24,7 @@ line naming the file and the entry:
 
 It then serves what a copy needs: the roots of ``index.json`` (``resolve`` by
 ``org.opencontainers.image.ref.name``) and blobs by digest (it implements
-``store.content.blobstore.BlobReader``), each read by seeking in a fresh handle that
+``imgpkg_pure.store.content.blobstore.BlobReader``), each read by seeking in a fresh handle that
 first checks the file is still the one indexed.  Blob streams are verified as
 they are read: the read that would deliver a blob's last bytes first checks
 the digest and raises ``CorruptEntryError`` (an ``OSError``) instead when the
@@ -91,9 +91,13 @@ from imgpkg_pure.layer.tar_header import (
     padding,
 )
 from imgpkg_pure.oci import Descriptor, ImageIndex, parse_index
-from store.content.blobstore import CHUNK_SIZE, root_name
-from store.content.errors import BlobNotFound, RootNotFound, StoreError, StoreIOFailure
-from store.transports.imgpkg_tar import CorruptEntryError, FileIdentity, VerifiedEntryStream
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, root_name
+from imgpkg_pure.store.content.errors import BlobNotFound, RootNotFound, StoreError, StoreIOFailure
+from imgpkg_pure.store.transports.imgpkg_tar import (
+    CorruptEntryError,
+    FileIdentity,
+    VerifiedEntryStream,
+)
 
 LAYOUT_FILE: Final = "oci-layout"
 INDEX_FILE: Final = "index.json"

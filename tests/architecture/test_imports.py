@@ -266,7 +266,7 @@ def test_checker_accepts(source: str) -> None:
         "from pathlib import PurePosixPath, Path",
         "from pathlib import *",
         "import store",
-        "from store.registry import Client",
+        "from imgpkg_pure.store.registry import Client",
         "import httpx",
         "from datetime import datetime",
         "import time",
@@ -307,7 +307,8 @@ def test_checker_flags_io_builtins_with_location() -> None:
 
 def test_store_checker() -> None:
     def problems(source: str) -> list[str | None]:
-        return [store_import_problem(i) for i in imports_in(source, "store.cli", False, "<t>")]
+        found = imports_in(source, "imgpkg_pure.store.cli", False, "<t>")
+        return [store_import_problem(i) for i in found]
 
     assert problems("import httpx\nimport os\nfrom imgpkg_pure import digest") == [None] * 3
     assert all(p is not None for p in problems("from tests.registry_fixtures import x"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from store.cli import main
+from imgpkg_pure.store.cli import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imgpkg"
 

@@ -20,7 +20,7 @@ from imgpkg_pure.digest import parse_digest
 from imgpkg_pure.oci.codec import parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, Manifest
 from imgpkg_pure.reference import Repository
-from store.registry import RegistryClient
+from imgpkg_pure.store.registry import RegistryClient
 
 
 def _flatten(element: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from imgpkg_pure.reference import Repository
-from store.registry import RegistryClient, RegistryOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.cli.helpers import FIXTURES, copy_fixture, run_cli
 from tests.cli.imgpkg_tarball import upload_tarball
 from tests.registry_fixtures import RegistryServer

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bench.copy import populate
-from store.registry import RegistryClient, RegistryOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.cli.helpers import run_cli
 from tests.registry_fixtures import RegistryServer
 
@@ -55,7 +55,7 @@ def test_killed_copy_resumes_without_copying_again(  # noqa: PLR0917
     start = registry_basic_auth.log_size()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "store.cli", *args], env=env, stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "imgpkg_pure.store.cli", *args], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 60

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from imgpkg_pure.reference import Repository
-from store.registry import RegistryClient, RegistryOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.cli.helpers import FIXTURES, run_cli
 from tests.cli.imgpkg_tarball import upload_tarball
 from tests.registry_fixtures import RegistryServer

@@ -8,7 +8,7 @@ from pathlib import Path
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.push import parse_push_request
-from store.commands.push import build_push_plan
+from imgpkg_pure.store.commands.push import build_push_plan
 
 SIZE = 96 * 1024 * 1024
 

@@ -25,10 +25,10 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.digest import parse_digest
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.reference import Repository
+from imgpkg_pure.store.cli import main
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from imgpkg_pure.tags import render_table, tag_table
 from imgpkg_pure.yaml_doc import natural_key_order
-from store.cli import main
-from store.registry import RegistryClient, RegistryOptions
 from tests.cli.helpers import FIXTURES, run_cli
 from tests.cli.imgpkg_tarball import upload_tarball
 from tests.registry_fixtures import RegistryServer, unique_repo_name

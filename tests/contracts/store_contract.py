@@ -33,8 +33,8 @@ from imgpkg_pure.media_types import (
     REF_NAME_ANNOTATION,
 )
 from imgpkg_pure.oci import Annotations, Descriptor, encode_index, encode_manifest
-from store.content.blobstore import CHUNK_SIZE, BlobStore, Committed
-from store.content.errors import (
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobStore, Committed
+from imgpkg_pure.store.content.errors import (
     BlobCorrupt,
     BlobNotFound,
     IngestClosed,

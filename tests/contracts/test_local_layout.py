@@ -12,8 +12,8 @@ from imgpkg_pure.digest import digest_of
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION
 from imgpkg_pure.oci import parse_index
-from store.content.errors import NotALayout, StoreIOFailure
-from store.content.local import LocalStore
+from imgpkg_pure.store.content.errors import NotALayout, StoreIOFailure
+from imgpkg_pure.store.content.local import LocalStore
 from tests.contracts.store_contract import err, ok, put, store_tiny_image
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from imgpkg_pure.digest import Digest
-from store.content.local import LocalStore
-from store.content.memory import MemoryStore
+from imgpkg_pure.store.content.local import LocalStore
+from imgpkg_pure.store.content.memory import MemoryStore
 from tests.contracts.store_contract import StoreCase, StoreContract, ok
 
 

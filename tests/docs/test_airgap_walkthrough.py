@@ -22,7 +22,7 @@ def test_airgap_walkthrough_runs(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     launcher = bin_dir / "imgpkg-pure"
-    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m store.cli "$@"\n')
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m imgpkg_pure.store.cli "$@"\n')
     launcher.chmod(0o755)
     assert registry_basic_auth.username and registry_basic_auth.password
     env = {

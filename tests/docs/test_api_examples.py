@@ -6,7 +6,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from store.api import PushOptions, push
+from imgpkg_pure.store.api import PushOptions, push
 from tests.registry_fixtures import RegistryServer
 
 ROOT = Path(__file__).resolve().parents[2]

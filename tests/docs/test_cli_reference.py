@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from store.cli import cli
+from imgpkg_pure.store.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 GLOBAL = {"--tty", "--json", "--debug", "--yes", "--help"}

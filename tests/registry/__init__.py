@@ -1,1 +1,1 @@
-"""Tests of ``store.registry`` against real registries (docker-registry, distribution v2.8)."""
+"""Tests of ``imgpkg_pure.store.registry`` against real registries (distribution v2.8)."""

@@ -16,7 +16,7 @@ from imgpkg_pure.digest import Digest, digest_of
 from imgpkg_pure.media_types import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.reference import Repository
-from store.registry import RegistryClient, RegistryOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.registry_fixtures import RegistryServer
 
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from imgpkg_pure.reference import parse_reference
-from store.registry import (
+from imgpkg_pure.store.registry import (
     AuthFailure,
     Keychain,
     KeychainFailure,

@@ -21,7 +21,7 @@ from imgpkg_pure.digest import digest_of
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.media_types import OCI_MANIFEST
 from imgpkg_pure.reference import Reference, parse_reference
-from store.registry import (
+from imgpkg_pure.store.registry import (
     BlobStreamIncomplete,
     ManifestTooLarge,
     PushMode,

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from imgpkg_pure.reference import Repository, parse_reference
-from store.registry import RegistryFailure, RegistryOptions
-from store.registry.transport import ProxyRules
+from imgpkg_pure.store.registry import RegistryFailure, RegistryOptions
+from imgpkg_pure.store.registry.transport import ProxyRules
 from tests.registry.helpers import clean_environ, err, make_client, ok, push_image, repository
 from tests.registry.proxy_server import ForwardProxy
 from tests.registry_fixtures import RegistryServer

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from imgpkg_pure.reference import parse_reference
-from store.registry import CaCertFailure, RegistryClient, RegistryOptions, TransportFailure
+from imgpkg_pure.store.registry import (
+    CaCertFailure,
+    RegistryClient,
+    RegistryOptions,
+    TransportFailure,
+)
 from tests.registry.helpers import err, make_client, ok, push_image, repository
 from tests.registry_fixtures import RegistryServer
 

@@ -8,7 +8,7 @@ from imgpkg_pure.digest import digest_of
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.media_types import OCI_LAYER
 from imgpkg_pure.oci import Descriptor
-from store.registry import BlobStreamIncomplete, TransportFailure, VerifiedStream
+from imgpkg_pure.store.registry import BlobStreamIncomplete, TransportFailure, VerifiedStream
 from tests.registry.helpers import err, ok
 
 DATA = b"abcdefghij" * 1000

@@ -56,7 +56,7 @@ from imgpkg_pure.extract import (
 )
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 from imgpkg_pure.oci import Descriptor
-from store.apply.extract import (
+from imgpkg_pure.store.apply.extract import (
     CorruptLayer,
     ExtractError,
     ExtractReport,
@@ -65,9 +65,9 @@ from store.apply.extract import (
     layer_compression,
     resolve_output,
 )
-from store.content.blobstore import CHUNK_SIZE
-from store.content.errors import BlobNotFound, StoreError
-from store.content.memory import MemoryStore
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
+from imgpkg_pure.store.content.errors import BlobNotFound, StoreError
+from imgpkg_pure.store.content.memory import MemoryStore
 
 LAYER = Digest("sha256", "ab" * 32)
 UMASK = 0o022

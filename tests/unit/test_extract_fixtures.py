@@ -30,8 +30,8 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.extract import ModeRule, NodeKind
 from imgpkg_pure.oci import Manifest, parse_manifest
-from store.apply.extract import ExtractReport, extract_image
-from store.content.local import LocalStore
+from imgpkg_pure.store.apply.extract import ExtractReport, extract_image
+from imgpkg_pure.store.content.local import LocalStore
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imgpkg"
 TARBALLS = ("image", "bundle", "nested-bundle")

@@ -68,9 +68,9 @@ from imgpkg_pure.imgpkg_tar import (
 from imgpkg_pure.layer.tar_header import END_OF_ARCHIVE, padding
 from imgpkg_pure.media_types import DOCKER_LAYER_FOREIGN, OCI_LAYER_GZIP, ROOT_BUNDLE_LABEL
 from imgpkg_pure.oci import Annotations, Descriptor, parse_config, parse_index, parse_manifest
-from store.content.blobstore import CHUNK_SIZE, BlobReader
-from store.content.errors import BlobCorrupt, BlobNotFound, StoreError
-from store.transports.imgpkg_tar import (
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader
+from imgpkg_pure.store.content.errors import BlobCorrupt, BlobNotFound, StoreError
+from imgpkg_pure.store.transports.imgpkg_tar import (
     CorruptEntryError,
     HasMessage,
     ImgpkgTarball,

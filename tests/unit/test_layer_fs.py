@@ -21,7 +21,7 @@ from imgpkg_pure.layer import (
     plan_layer,
     tar_size,
 )
-from store.files.tree import CHUNK_SIZE, observe_inputs, write_layer_tar
+from imgpkg_pure.store.files.tree import CHUNK_SIZE, observe_inputs, write_layer_tar
 from tests.unit.test_layer_support import build_tar, observe, observe_error, plan
 
 

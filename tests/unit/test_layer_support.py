@@ -16,7 +16,7 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.errors import InputError
 from imgpkg_pure.layer import InputTree, LayerOptions, LayerRecipe, plan_layer
-from store.files.tree import observe_inputs, write_layer_tar
+from imgpkg_pure.store.files.tree import observe_inputs, write_layer_tar
 
 DEFAULT = LayerOptions()
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from imgpkg_pure.media_types import REF_NAME_ANNOTATION
-from store.content.local import LocalStore
+from imgpkg_pure.store.content.local import LocalStore
 from tests.contracts.store_contract import chunks_of, ok, put, stream_digest
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ from pathlib import Path
 from returns.io import IOSuccess
 from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.digest import parse_digest
-from store.content.local import LocalStore
+from imgpkg_pure.store.content.local import LocalStore
 
 def ok(result):
     if not isinstance(result, IOSuccess):

@@ -54,11 +54,11 @@ from imgpkg_pure.imgpkg_tar import (
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.push import LayoutDestination, UsageError
 from imgpkg_pure.reference import Repository
-from store.content.blobstore import root_name
-from store.content.errors import BlobNotFound, RootNotFound, StoreIOFailure
-from store.content.local import LocalStore
-from store.transports.imgpkg_tar import CorruptEntryError
-from store.transports.oci_archive import (
+from imgpkg_pure.store.content.blobstore import root_name
+from imgpkg_pure.store.content.errors import BlobNotFound, RootNotFound, StoreIOFailure
+from imgpkg_pure.store.content.local import LocalStore
+from imgpkg_pure.store.transports.imgpkg_tar import CorruptEntryError
+from imgpkg_pure.store.transports.oci_archive import (
     ArchiveError,
     NotAnArchive,
     OciArchive,

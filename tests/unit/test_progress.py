@@ -7,7 +7,7 @@ import io
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import Plan, PutBlob, RegistryTarget, Tag
-from store.ui.progress import Progress, human_bytes, human_seconds
+from imgpkg_pure.store.ui.progress import Progress, human_bytes, human_seconds
 
 TARGET = RegistryTarget(registry="r.io", repository="a/b")
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from imgpkg_pure.media_types import OCI_MANIFEST
-from store.content.local import LocalStore
+from imgpkg_pure.store.content.local import LocalStore
 from tests.contracts.store_contract import ok, store_tiny_image
 
 
