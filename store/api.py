@@ -1,7 +1,8 @@
 """imgpkg-pure as a library: the commands as typed functions.
 
-Each function takes its options as one frozen value, does what the command
-does, and returns a result value; a failure raises :class:`ImgpkgPureError`
+Each function takes its options as one frozen value — the same value the CLI
+builds from its flags (``imgpkg_pure.store.commands.options``) — does what the
+command does, and returns a result value; a failure raises :class:`ImgpkgPureError`
 (with the same ``code`` and ``message`` the CLI prints), never a bare
 exception from inside.  Progress is a callback instead of a terminal display.
 There is no global state: every call builds its own registry client and
@@ -15,13 +16,20 @@ PushResult(reference='oci:/tmp/out@sha256:…')
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO, final
+from typing import TextIO, TypeVar, final
 
-from attrs import field, frozen
-from returns.result import Success
+from attrs import evolve, frozen
 
 from imgpkg_pure.store.commands.copy import run_copy
 from imgpkg_pure.store.commands.describe import run_describe
+from imgpkg_pure.store.commands.options import (
+    CopyOptions,
+    DescribeOptions,
+    PullOptions,
+    PushOptions,
+    TagListOptions,
+    TagResolveOptions,
+)
 from imgpkg_pure.store.commands.pull import run_pull
 from imgpkg_pure.store.commands.push import run_push
 from imgpkg_pure.store.commands.tag import run_tag_list, run_tag_resolve
@@ -32,14 +40,15 @@ from imgpkg_pure.tags import Table
 __all__ = [
     "CopyOptions",
     "CopyResult",
+    "DescribeOptions",
     "ImgpkgPureError",
     "PullOptions",
     "PullResult",
     "PushOptions",
     "PushResult",
     "RegistryOptions",
-    "DescribeOptions",
     "TagListOptions",
+    "TagResolveOptions",
     "copy",
     "describe",
     "pull",
@@ -50,6 +59,8 @@ __all__ = [
 
 #: A progress callback: receives each progress line (``dir: …``, ``copy | …``).
 Progress = Callable[[str], None]
+
+_Options = TypeVar("_Options")
 
 
 class ImgpkgPureError(Exception):
@@ -76,17 +87,20 @@ class _Null:
 
 
 class _Capture(Ui):
-    """A UI that prints nothing: log lines go to the progress callback, results are kept."""
+    """A UI that prints nothing: log lines are kept (and passed to the progress
+    callback), results and tables are kept, an error is kept."""
 
     def __init__(self, progress: Progress | None) -> None:
         sink: TextIO = _Null()  # type: ignore[assignment]
         super().__init__(tty=False, json_mode=False, stdout=sink, stderr=sink)
         self._progress = progress
+        self.lines: list[str] = []
         self.results: list[str] = []
         self.tables: list[Table] = []
         self.error: tuple[str, str] | None = None
 
     def log(self, text: str) -> None:
+        self.lines.append(text)
         if self._progress is not None:
             self._progress(text)
 
@@ -106,39 +120,16 @@ class _Capture(Ui):
         self.error = (code, message)
 
 
-def _recorder(progress: Progress | None) -> tuple[list[str], Progress]:
-    """A progress callback that also keeps the lines (for the result's ``log``)."""
-    lines: list[str] = []
-
-    def record(line: str) -> None:
-        lines.append(line)
-        if progress is not None:
-            progress(line)
-
-    return lines, record
-
-
-def _run(status: int, ui: _Capture) -> None:
+def _call(
+    run: Callable[[_Options, Ui], int], options: _Options, progress: Progress | None = None
+) -> _Capture:
+    """Run a command with a capturing UI; raise :class:`ImgpkgPureError` if it failed."""
+    ui = _Capture(progress)
+    status = run(options, ui)
     if status != 0 or ui.error is not None:
         code, message = ui.error if ui.error is not None else ("Failed", "command failed")
         raise ImgpkgPureError(code, message)
-
-
-@final
-@frozen(kw_only=True)
-class PushOptions:
-    """``push``: exactly one of ``image`` and ``bundle`` (a registry reference or
-    ``oci:DIR[:TAG]``), the files, and imgpkg's push flags."""
-
-    image: str | None = None
-    bundle: str | None = None
-    files: tuple[str, ...] = ()
-    file_exclusions: tuple[str, ...] | None = None
-    preserve_permissions: bool = False
-    labels: tuple[tuple[str, str], ...] = ()
-    lock_output: str | None = None
-    media_types: str | None = None
-    registry: RegistryOptions = field(factory=RegistryOptions)
+    return ui
 
 
 @final
@@ -151,36 +142,9 @@ class PushResult:
 
 def push(options: PushOptions, progress: Progress | None = None) -> PushResult:
     """Push files as an image or bundle; raises :class:`ImgpkgPureError`."""
-    ui = _Capture(progress)
-    status = run_push(
-        ui,
-        registry=Success(options.registry),
-        image=options.image,
-        bundle=options.bundle,
-        files=options.files,
-        exclusions=options.file_exclusions,
-        preserve_permissions=options.preserve_permissions,
-        labels=tuple(f"{k}={v}" for k, v in options.labels),
-        lock_output=options.lock_output,
-        media_types=options.media_types,
-    )
-    _run(status, ui)
+    ui = _call(run_push, options, progress)
     pushed = next(line for line in ui.results if line.startswith("Pushed '"))
     return PushResult(reference=pushed.removeprefix("Pushed '").removesuffix("'"))
-
-
-@final
-@frozen(kw_only=True)
-class PullOptions:
-    """``pull``: one of ``image``, ``bundle``, ``lock``; the output directory."""
-
-    output: str
-    image: str | None = None
-    bundle: str | None = None
-    lock: str | None = None
-    recursive: bool = False
-    image_is_bundle_check: bool = True
-    registry: RegistryOptions = field(factory=RegistryOptions)
 
 
 @final
@@ -194,41 +158,8 @@ class PullResult:
 
 def pull(options: PullOptions, progress: Progress | None = None) -> PullResult:
     """Pull an image or bundle into a directory; raises :class:`ImgpkgPureError`."""
-    lines, record = _recorder(progress)
-    ui = _Capture(record)
-    status = run_pull(
-        ui,
-        registry=Success(options.registry),
-        image=options.image,
-        bundle=options.bundle,
-        lock=options.lock,
-        output=options.output,
-        recursive=options.recursive,
-        image_is_bundle_check=options.image_is_bundle_check,
-    )
-    _run(status, ui)
-    return PullResult(output=options.output, log=tuple(lines))
-
-
-@final
-@frozen(kw_only=True)
-class CopyOptions:
-    """``copy``: one source (``bundle``, ``image``, ``lock``, ``tar``) and one
-    destination (``to_repo``, ``to_tar``), with imgpkg's copy flags."""
-
-    bundle: str | None = None
-    image: str | None = None
-    lock: str | None = None
-    tar: str | None = None
-    to_repo: str | None = None
-    to_tar: str | None = None
-    lock_output: str | None = None
-    concurrency: int = 5
-    include_non_distributable_layers: bool = False
-    repo_based_tags: bool = False
-    cosign_signatures: bool = False
-    resume: bool = False
-    registry: RegistryOptions = field(factory=RegistryOptions)
+    ui = _call(run_pull, options, progress)
+    return PullResult(output=str(options.output), log=tuple(ui.lines))
 
 
 @final
@@ -241,86 +172,21 @@ class CopyResult:
 
 def copy(options: CopyOptions, progress: Progress | None = None) -> CopyResult:
     """Copy a bundle, image or lock file's images; raises :class:`ImgpkgPureError`."""
-    lines, record = _recorder(progress)
-    ui = _Capture(record)
-    status = run_copy(
-        ui,
-        registry=Success(options.registry),
-        image=options.image,
-        bundle=options.bundle,
-        lock=options.lock,
-        tar=options.tar,
-        to_repo=options.to_repo,
-        to_tar=options.to_tar,
-        lock_output=options.lock_output,
-        concurrency=options.concurrency,
-        include_non_distributable=options.include_non_distributable_layers,
-        repo_based_tags=options.repo_based_tags,
-        resume=options.resume,
-        cosign_signatures=options.cosign_signatures,
-    )
-    _run(status, ui)
-    return CopyResult(log=tuple(lines))
-
-
-@final
-@frozen(kw_only=True)
-class TagListOptions:
-    """``tag list``: a repository (``image``), optionally with the internal tags."""
-
-    image: str
-    imgpkg_internal_tags: bool = False
-    registry: RegistryOptions = field(factory=RegistryOptions)
+    return CopyResult(log=tuple(_call(run_copy, options, progress).lines))
 
 
 def tag_list(options: TagListOptions) -> tuple[tuple[str, str], ...]:
     """(tag, digest) pairs of a repository, sorted by tag; raises :class:`ImgpkgPureError`."""
-    ui = _Capture(None)
-    status = run_tag_list(
-        ui,
-        registry=Success(options.registry),
-        image=options.image,
-        digests=True,
-        internal_tags=options.imgpkg_internal_tags,
-    )
-    _run(status, ui)
+    ui = _call(run_tag_list, evolve(options, digests=True))
     return tuple((row[0], row[1]) for table in ui.tables for row in table.rows)
 
 
 def tag_resolve(image: str, registry: RegistryOptions | None = None) -> str:
     """The digest reference a tag points at; raises :class:`ImgpkgPureError`."""
-    ui = _Capture(None)
-    status = run_tag_resolve(ui, registry=Success(registry or RegistryOptions()), image=image)
-    _run(status, ui)
-    return ui.results[-1].strip()
-
-
-@final
-@frozen(kw_only=True)
-class DescribeOptions:
-    """``describe``: a bundle; YAML or text; what to include."""
-
-    bundle: str
-    output_type: str = "yaml"
-    layers: bool = True
-    cosign_artifacts: bool = True
-    show_annotations: bool = True
-    concurrency: int = 5
-    registry: RegistryOptions = field(factory=RegistryOptions)
+    options = TagResolveOptions(image=image, registry=registry or RegistryOptions())
+    return _call(run_tag_resolve, options).results[-1].strip()
 
 
 def describe(options: DescribeOptions) -> str:
     """The description of a bundle, as ``describe`` prints it; raises :class:`ImgpkgPureError`."""
-    ui = _Capture(None)
-    status = run_describe(
-        ui,
-        registry=Success(options.registry),
-        bundle=options.bundle,
-        concurrency=options.concurrency,
-        output_type=options.output_type,
-        layers=options.layers,
-        cosign_artifacts=options.cosign_artifacts,
-        show_annotations=options.show_annotations,
-    )
-    _run(status, ui)
-    return "".join(ui.results)
+    return "".join(_call(run_describe, options).results)

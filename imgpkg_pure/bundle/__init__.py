@@ -6,7 +6,9 @@ lenient as upstream, imgpkg's validation messages plus the field path) and an
 ``encode_*(doc) -> str`` that writes the bytes imgpkg writes (``---`` line,
 keys sorted at every level, go-yaml v2 scalar styles).  Spec:
 docs/imgpkg-reference.md §2.1-§2.5; ImageLock is an imgpkg-pure extension
-(see ``imgpkg_pure.bundle.image_lock``).
+(see ``imgpkg_pure.bundle.image_lock``).  What the documents share (decoding,
+the apiVersion/kind check, error wording, the digest-reference check and
+writing) is one piece of code, ``_document``.
 """
 
 from imgpkg_pure.bundle._document import API_VERSION

@@ -28,27 +28,23 @@ from __future__ import annotations
 from typing import Final, final
 
 from attrs import field, frozen
-from returns.result import Result
+from returns.result import Result, Success
 
 from imgpkg_pure.bundle._document import (
+    DocumentKind,
+    Invalid,
     Pairs,
+    document_schema,
     get_pairs,
     get_str,
     get_structs,
-    malformed,
+    omit_empty,
+    parse_document,
     sorted_pairs,
     unique_keys,
 )
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.yaml_doc import (
-    GoSlice,
-    GoString,
-    GoStringMap,
-    GoStruct,
-    Tree,
-    decode_yaml,
-    encode_yaml,
-)
+from imgpkg_pure.yaml_doc import GoSlice, GoString, GoStringMap, GoStruct, Tree, encode_yaml
 
 __all__ = [
     "BUNDLE_METADATA_FILE",
@@ -63,21 +59,21 @@ __all__ = [
 BUNDLE_METADATA_KIND: Final = "Bundle"
 BUNDLE_METADATA_FILE: Final = "bundle.yml"
 
-_UNMARSHAL: Final = "Unmarshalling bundle metadata"
-
 _AUTHOR: Final = GoStruct(
     go_type="bundle.BundleAuthor", fields=(("name", GoString()), ("email", GoString()))
 )
 _WEBSITE: Final = GoStruct(go_type="bundle.BundleWebsite", fields=(("url", GoString()),))
-_SCHEMA: Final = GoStruct(
-    go_type="bundle.BundleMetadata",
-    fields=(
-        ("apiVersion", GoString()),
-        ("kind", GoString()),
+_DOCUMENT: Final = DocumentKind(
+    kind=BUNDLE_METADATA_KIND,
+    schema=document_schema(
+        "bundle.BundleMetadata",
         ("metadata", GoStringMap()),
         ("authors", GoSlice(elem=_AUTHOR, go_type="[]bundle.BundleAuthor")),
         ("websites", GoSlice(elem=_WEBSITE, go_type="[]bundle.BundleWebsite")),
     ),
+    strict=False,
+    unmarshal="Unmarshalling bundle metadata",
+    validate=None,  # nothing is validated
 )
 
 
@@ -122,38 +118,35 @@ def parse_bundle_metadata(
     text: str | bytes, where: str
 ) -> Result[BundleMetadata, MalformedDocument]:
     """Read bundle.yml leniently (nothing is validated beyond the field types)."""
-    decoded = decode_yaml(text, _SCHEMA, strict=False)
-    return decoded.alt(lambda error: malformed(where, _UNMARSHAL, error)).map(_metadata)
+    return parse_document(text, where, _DOCUMENT, _metadata)
 
 
-def _metadata(tree: dict[str, Tree]) -> BundleMetadata:
-    return BundleMetadata(
-        api_version=get_str(tree, "apiVersion"),
-        kind=get_str(tree, "kind"),
-        metadata=get_pairs(tree, "metadata"),
-        authors=tuple(
-            BundleAuthor(name=get_str(entry, "name"), email=get_str(entry, "email"))
-            for entry in get_structs(tree, "authors")
-        ),
-        websites=tuple(
-            BundleWebsite(url=get_str(entry, "url")) for entry in get_structs(tree, "websites")
-        ),
+def _metadata(tree: dict[str, Tree]) -> Result[BundleMetadata, Invalid]:
+    return Success(
+        BundleMetadata(
+            api_version=get_str(tree, "apiVersion"),
+            kind=get_str(tree, "kind"),
+            metadata=get_pairs(tree, "metadata"),
+            authors=tuple(
+                BundleAuthor(name=get_str(entry, "name"), email=get_str(entry, "email"))
+                for entry in get_structs(tree, "authors")
+            ),
+            websites=tuple(
+                BundleWebsite(url=get_str(entry, "url")) for entry in get_structs(tree, "websites")
+            ),
+        )
     )
-
-
-def _omit_empty(values: dict[str, str]) -> dict[str, Tree]:
-    return {key: value for key, value in values.items() if value}
 
 
 def encode_bundle_metadata(metadata: BundleMetadata) -> str:
     """bundle.yml in imgpkg's YAML style (``---`` line, sorted keys, empty fields omitted)."""
-    tree: dict[str, Tree] = _omit_empty({"apiVersion": metadata.api_version, "kind": metadata.kind})
+    tree = omit_empty({"apiVersion": metadata.api_version, "kind": metadata.kind})
     if metadata.metadata:
         tree["metadata"] = dict(metadata.metadata)
     if metadata.authors:
         tree["authors"] = [
-            _omit_empty({"name": author.name, "email": author.email}) for author in metadata.authors
+            omit_empty({"name": author.name, "email": author.email}) for author in metadata.authors
         ]
     if metadata.websites:
-        tree["websites"] = [_omit_empty({"url": site.url}) for site in metadata.websites]
+        tree["websites"] = [omit_empty({"url": site.url}) for site in metadata.websites]
     return encode_yaml(tree)

@@ -26,19 +26,20 @@ from collections.abc import Iterable
 from typing import Final, final
 
 from attrs import field, frozen
-from returns.result import Failure, Result, Success
+from returns.result import Result, Success
 
 from imgpkg_pure.bundle._document import (
+    DocumentKind,
+    Invalid,
+    document_schema,
+    encode_document,
     get_bool,
     get_str,
     get_structs,
-    header,
-    header_problem,
-    invalid,
-    malformed,
+    parse_document,
 )
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.yaml_doc import GoBool, GoSlice, GoString, GoStruct, Tree, decode_yaml, encode_yaml
+from imgpkg_pure.yaml_doc import GoBool, GoSlice, GoString, GoStruct, Tree
 
 __all__ = [
     "IMAGE_LOCATIONS_FILE",
@@ -52,19 +53,19 @@ __all__ = [
 IMAGE_LOCATIONS_KIND: Final = "ImageLocations"
 IMAGE_LOCATIONS_FILE: Final = "image-locations.yml"
 
-_UNMARSHAL: Final = "Unmarshaling image locations config"
-
 _LOCATION: Final = GoStruct(
     go_type="bundle.ImageLocation",
     fields=(("image", GoString()), ("isBundle", GoBool())),
 )
-_SCHEMA: Final = GoStruct(
-    go_type="bundle.ImageLocationsConfig",
-    fields=(
-        ("apiVersion", GoString()),
-        ("kind", GoString()),
+_DOCUMENT: Final = DocumentKind(
+    kind=IMAGE_LOCATIONS_KIND,
+    schema=document_schema(
+        "bundle.ImageLocationsConfig",
         ("images", GoSlice(elem=_LOCATION, go_type="[]bundle.ImageLocation")),
     ),
+    strict=False,
+    unmarshal="Unmarshaling image locations config",
+    validate="",  # imgpkg returns Validate()'s error as is
 )
 
 
@@ -100,16 +101,10 @@ def parse_image_locations(
     text: str | bytes, where: str
 ) -> Result[ImageLocations, MalformedDocument]:
     """Read image-locations.yml as imgpkg does (lenient, then apiVersion/kind checked)."""
-    decoded = decode_yaml(text, _SCHEMA, strict=False)
-    return decoded.alt(lambda error: malformed(where, _UNMARSHAL, error)).bind(
-        lambda tree: _validated(tree, where)
-    )
+    return parse_document(text, where, _DOCUMENT, _image_locations)
 
 
-def _validated(tree: dict[str, Tree], where: str) -> Result[ImageLocations, MalformedDocument]:
-    problem = header_problem(tree, IMAGE_LOCATIONS_KIND)
-    if problem is not None:
-        return Failure(invalid(where, "", *problem))
+def _image_locations(tree: dict[str, Tree]) -> Result[ImageLocations, Invalid]:
     return Success(
         ImageLocations(
             images=[
@@ -122,9 +117,7 @@ def _validated(tree: dict[str, Tree], where: str) -> Result[ImageLocations, Malf
 
 def encode_image_locations(locations: ImageLocations) -> str:
     """image-locations.yml as imgpkg writes it (entries sorted by image)."""
-    tree = header(IMAGE_LOCATIONS_KIND)
     images: Tree = [
         {"image": location.image, "isBundle": location.is_bundle} for location in locations.images
     ]
-    tree["images"] = images if locations.images else None
-    return encode_yaml(tree)
+    return encode_document(IMAGE_LOCATIONS_KIND, {"images": images if locations.images else None})

@@ -31,20 +31,24 @@ from __future__ import annotations
 from typing import Final, final
 
 from attrs import field, frozen
-from returns.result import Failure, Result, Success
+from returns.result import Result
 
 from imgpkg_pure.bundle._document import (
+    DocumentKind,
+    Invalid,
+    digest_reference,
+    document_schema,
+    encode_document,
+    get_locked_image,
     get_str,
-    get_struct,
-    header,
-    header_problem,
-    invalid,
-    malformed,
+    non_empty,
+    omit_empty,
+    parse_document,
+    reference_of,
 )
-from imgpkg_pure.bundle.bundle_lock import reference_of
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.reference import Reference, parse_digest_reference
-from imgpkg_pure.yaml_doc import GoString, GoStruct, Tree, decode_yaml, encode_yaml
+from imgpkg_pure.reference import Reference
+from imgpkg_pure.yaml_doc import GoString, GoStruct, Tree
 
 __all__ = [
     "IMAGE_LOCK_KIND",
@@ -55,28 +59,18 @@ __all__ = [
 
 IMAGE_LOCK_KIND: Final = "ImageLock"
 
-_UNMARSHAL: Final = "Unmarshaling image lock"
-_VALIDATE: Final = "Validating image lock"
-
 _IMAGE_LOCK_REF: Final = GoStruct(
     go_type="lockconfig.ImageLockRef",
     fields=(("image", GoString()), ("tag", GoString())),
 )
-_SCHEMA: Final = GoStruct(
-    go_type="lockconfig.ImageLock",
-    fields=(("apiVersion", GoString()), ("kind", GoString()), ("image", _IMAGE_LOCK_REF)),
-    promoted=frozenset({"apiVersion", "kind"}),  # as if LockVersion were embedded
+_DOCUMENT: Final = DocumentKind(
+    kind=IMAGE_LOCK_KIND,
+    # lock_version: as if LockVersion were embedded
+    schema=document_schema("lockconfig.ImageLock", ("image", _IMAGE_LOCK_REF), lock_version=True),
+    strict=True,
+    unmarshal="Unmarshaling image lock",
+    validate="Validating image lock",
 )
-
-
-def _digest_reference(_instance: object, _attribute: object, value: str) -> None:
-    if parse_digest_reference(value).value_or(None) is None:
-        raise ValueError(f"Expected ref to be in digest form, got '{value}'")
-
-
-def _non_empty(_instance: object, _attribute: object, value: str | None) -> None:
-    if value == "":
-        raise ValueError("use None, not '', for an absent tag (Go omits empty strings)")
 
 
 @final
@@ -84,8 +78,8 @@ def _non_empty(_instance: object, _attribute: object, value: str | None) -> None
 class ImageLock:
     """A plain image by digest, plus the tag it was pushed with (imgpkg-pure extension)."""
 
-    image: str = field(validator=_digest_reference)
-    tag: str | None = field(default=None, validator=_non_empty)
+    image: str = field(validator=digest_reference)
+    tag: str | None = field(default=None, validator=non_empty)
 
     @property
     def reference(self) -> Reference:
@@ -95,32 +89,17 @@ class ImageLock:
 
 def parse_image_lock(text: str | bytes, where: str) -> Result[ImageLock, MalformedDocument]:
     """Read an ImageLock (strict, validated, image kept verbatim)."""
-    decoded = decode_yaml(text, _SCHEMA, strict=True)
-    return decoded.alt(lambda error: malformed(where, _UNMARSHAL, error)).bind(
-        lambda tree: _validated(tree, where)
+    return parse_document(text, where, _DOCUMENT, _image_lock)
+
+
+def _image_lock(tree: dict[str, Tree]) -> Result[ImageLock, Invalid]:
+    return get_locked_image(tree, "image").map(
+        lambda entry: ImageLock(image=get_str(entry, "image"), tag=get_str(entry, "tag") or None)
     )
-
-
-def _validated(tree: dict[str, Tree], where: str) -> Result[ImageLock, MalformedDocument]:
-    problem = header_problem(tree, IMAGE_LOCK_KIND)
-    if problem is not None:
-        return Failure(invalid(where, _VALIDATE, *problem))
-    entry = get_struct(tree, "image")
-    image = get_str(entry, "image")
-    if parse_digest_reference(image).value_or(None) is None:
-        return Failure(
-            invalid(
-                where, _VALIDATE, f"Expected ref to be in digest form, got '{image}'", "image.image"
-            )
-        )
-    return Success(ImageLock(image=image, tag=get_str(entry, "tag") or None))
 
 
 def encode_image_lock(lock: ImageLock) -> str:
     """The ImageLock in imgpkg's lock-file style."""
-    entry: dict[str, Tree] = {"image": lock.image}
-    if lock.tag is not None:
-        entry["tag"] = lock.tag
-    tree = header(IMAGE_LOCK_KIND)
-    tree["image"] = entry
-    return encode_yaml(tree)
+    return encode_document(
+        IMAGE_LOCK_KIND, {"image": omit_empty({"image": lock.image, "tag": lock.tag})}
+    )

@@ -30,29 +30,22 @@ from attrs import evolve, field, frozen
 from returns.result import Failure, Result, Success
 
 from imgpkg_pure.bundle._document import (
+    DocumentKind,
+    Invalid,
     Pairs,
+    document_schema,
+    encode_document,
+    get_digest_reference,
     get_pairs,
-    get_str,
     get_structs,
-    header,
-    header_problem,
-    invalid,
-    malformed,
+    parse_document,
     sorted_pairs,
     unique_keys,
 )
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.reference import Reference, Repository, parse_digest_reference
-from imgpkg_pure.yaml_doc import (
-    GoSlice,
-    GoString,
-    GoStringMap,
-    GoStruct,
-    Tree,
-    decode_yaml,
-    encode_yaml,
-)
+from imgpkg_pure.reference import Reference, Repository
+from imgpkg_pure.yaml_doc import GoSlice, GoString, GoStringMap, GoStruct, Tree
 
 __all__ = [
     "IMAGES_LOCK_KIND",
@@ -65,21 +58,20 @@ __all__ = [
 
 IMAGES_LOCK_KIND: Final = "ImagesLock"
 
-_UNMARSHAL: Final = "Unmarshaling images lock"
-_VALIDATE: Final = "Validating images lock"
-
 _IMAGE_REF: Final = GoStruct(
     go_type="lockconfig.ImageRef",
     fields=(("image", GoString()), ("annotations", GoStringMap())),
 )
-_SCHEMA: Final = GoStruct(
-    go_type="lockconfig.ImagesLock",
-    fields=(
-        ("apiVersion", GoString()),
-        ("kind", GoString()),
+_DOCUMENT: Final = DocumentKind(
+    kind=IMAGES_LOCK_KIND,
+    schema=document_schema(
+        "lockconfig.ImagesLock",
         ("images", GoSlice(elem=_IMAGE_REF, go_type="[]lockconfig.ImageRef")),
+        lock_version=True,
     ),
-    promoted=frozenset({"apiVersion", "kind"}),  # from the embedded LockVersion
+    strict=True,
+    unmarshal="Unmarshaling images lock",
+    validate="Validating images lock",
 )
 
 
@@ -95,6 +87,14 @@ class ImageRef:
 
     image: Reference = field(validator=_digest_only)
     annotations: Pairs = field(default=(), converter=sorted_pairs, validator=unique_keys)
+
+    @property
+    def digest(self) -> Digest:
+        """The image's digest (every entry has one)."""
+        digest = self.image.digest
+        if digest is None:  # pragma: no cover - ruled out by the validator
+            raise AssertionError("ImageRef without digest")
+        return digest
 
     def annotation(self, key: str) -> str | None:
         """The value of annotation ``key``, if present."""
@@ -117,31 +117,20 @@ def parse_images_lock(text: str | bytes, where: str) -> Result[ImagesLock, Malfo
 
     ``where`` names the document (usually its path) in error values.
     """
-    decoded = decode_yaml(text, _SCHEMA, strict=True)
-    return decoded.alt(lambda error: malformed(where, _UNMARSHAL, error)).bind(
-        lambda tree: _validated(tree, where)
-    )
+    return parse_document(text, where, _DOCUMENT, _images_lock)
 
 
-def _validated(tree: dict[str, Tree], where: str) -> Result[ImagesLock, MalformedDocument]:
-    problem = header_problem(tree, IMAGES_LOCK_KIND)
-    if problem is not None:
-        return Failure(invalid(where, _VALIDATE, *problem))
+def _images_lock(tree: dict[str, Tree]) -> Result[ImagesLock, Invalid]:
     images: list[ImageRef] = []
     for index, entry in enumerate(get_structs(tree, "images")):
-        text = get_str(entry, "image")
-        reference = parse_digest_reference(text).value_or(None)
-        if reference is None:
-            return Failure(
-                invalid(
-                    where,
-                    _VALIDATE,
-                    f"Expected ref to be in digest form, got '{text}'",
-                    f"images[{index}].image",
-                )
-            )
+        reference = get_digest_reference(entry, f"images[{index}]")
+        if isinstance(reference, Failure):
+            return reference
         images.append(
-            ImageRef(image=reference.without_tag(), annotations=get_pairs(entry, "annotations"))
+            ImageRef(
+                image=reference.unwrap().without_tag(),
+                annotations=get_pairs(entry, "annotations"),
+            )
         )
     return Success(ImagesLock(images=tuple(images)))
 
@@ -155,10 +144,10 @@ def _entry_tree(entry: ImageRef) -> Tree:
 
 def encode_images_lock(lock: ImagesLock) -> str:
     """The ImagesLock as imgpkg writes it (``---`` line, sorted keys, images in order)."""
-    tree = header(IMAGES_LOCK_KIND)
+    images: dict[str, Tree] = {}
     if lock.images:
-        tree["images"] = [_entry_tree(entry) for entry in lock.images]
-    return encode_yaml(tree)
+        images["images"] = [_entry_tree(entry) for entry in lock.images]
+    return encode_document(IMAGES_LOCK_KIND, images)
 
 
 def relocate_images_lock(lock: ImagesLock, repository: Repository) -> ImagesLock:
@@ -168,14 +157,5 @@ def relocate_images_lock(lock: ImagesLock, repository: Repository) -> ImagesLock
     copied next to it.
     """
     return ImagesLock(
-        images=tuple(
-            evolve(entry, image=repository.digest(_digest_of(entry))) for entry in lock.images
-        )
+        images=tuple(evolve(entry, image=repository.digest(entry.digest)) for entry in lock.images)
     )
-
-
-def _digest_of(entry: ImageRef) -> Digest:
-    digest = entry.image.digest
-    if digest is None:  # pragma: no cover - ruled out by ImageRef's validator
-        raise AssertionError("ImageRef without digest")
-    return digest

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, assert_never
 
@@ -242,27 +243,36 @@ def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], 
     return IOSuccess(reopen)
 
 
+def _store_if_missing(
+    store: BlobStore,
+    desc: Descriptor,
+    source: Callable[[], IOResult[Callable[[], Iterable[bytes]], ApplyError]],
+) -> IOResult[bool, ApplyError]:
+    """Put a blob into a local store unless it is there; whether it was put.
+
+    The store's commit checks size and digest; a source that fails while
+    streamed is ``SourceBlobFailed``.
+    """
+    if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
+        return IOSuccess(False)
+    try:
+        return source().bind(
+            lambda chunks: (
+                store.put_stream(chunks(), desc.size, desc.digest).map(lambda _: True).alt(_widen)
+            )
+        )
+    except SourceBlobInvalid as invalid:
+        return IOFailure(SourceBlobFailed(reason=str(invalid)))
+
+
 def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
     desc = step.descriptor
     target = step.target
     match target:
         case LayoutTarget():
-
-            def put(store: BlobStore) -> IOResult[bool, ApplyError]:
-                if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
-                    return IOSuccess(False)
-                try:
-                    return _source(env, step).bind(
-                        lambda chunks: (
-                            store.put_stream(chunks(), desc.size, desc.digest)
-                            .map(lambda _: True)
-                            .alt(_widen)
-                        )
-                    )
-                except SourceBlobInvalid as invalid:
-                    return IOFailure(SourceBlobFailed(reason=str(invalid)))
-
-            return _layout(env, target).bind(put)
+            return _layout(env, target).bind(
+                lambda store: _store_if_missing(store, desc, lambda: _source(env, step))
+            )
         case RegistryTarget():
             repo = _repository(target)
 
@@ -301,17 +311,9 @@ def _put_manifest(env: Env, step: PutManifest) -> IOResult[bool, ApplyError]:
     target = step.target
     match target:
         case LayoutTarget():
-
-            def put(store: BlobStore) -> IOResult[bool, ApplyError]:
-                if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
-                    return IOSuccess(False)
-                return (
-                    store.put_stream((step.raw,), desc.size, desc.digest)
-                    .map(lambda _: True)
-                    .alt(_widen)
-                )
-
-            return _layout(env, target).bind(put)
+            return _layout(env, target).bind(
+                lambda store: _store_if_missing(store, desc, lambda: IOSuccess(lambda: (step.raw,)))
+            )
         case RegistryTarget():
             repo = _repository(target)
 
@@ -398,17 +400,8 @@ def _extract(env: Env, step: ExtractImage) -> IOResult[bool, ApplyError]:
     if cache is None:
         raise TypeError("an ExtractImage step needs Env.cache (the local cache store)")
     for layer in step.layers:
-        if unsafe_perform_io(cache.exists(layer.digest).value_or(False)):
-            continue
         fetch = PutBlob(target=LayoutTarget(path=""), descriptor=layer, source=step.source)
-        opened = _source(env, fetch)
-        if isinstance(opened, IOFailure):
-            return IOFailure(unsafe_perform_io(opened.failure()))
-        chunks = unsafe_perform_io(opened.unwrap())
-        try:
-            stored = cache.put_stream(chunks(), layer.size, layer.digest)
-        except SourceBlobInvalid as invalid:
-            return IOFailure(SourceBlobFailed(reason=str(invalid)))
+        stored = _store_if_missing(cache, layer, partial(_source, env, fetch))
         if isinstance(stored, IOFailure):
             return IOFailure(unsafe_perform_io(stored.failure()))
     extracted = extract_image(

@@ -74,21 +74,22 @@ from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
 from imgpkg_pure.store.apply.interpreter import Env
 from imgpkg_pure.store.apply.interpreter import apply_plan as run_plan
-from imgpkg_pure.store.commands.plan import (
+from imgpkg_pure.store.commands.locations import fetch_locations
+from imgpkg_pure.store.commands.options import CopyOptions
+from imgpkg_pure.store.commands.planning import (
     blob_preconditions,
-    cache_store,
     observe_present,
     tag_precondition,
     write_plan,
 )
-from imgpkg_pure.store.commands.plan import dry_run as print_dry_run
-from imgpkg_pure.store.commands.pull import fetch_locations
-from imgpkg_pure.store.commands.push import fail, open_layout, read_text_file, temporary_store
+from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
 from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore, Ingest
 from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.staging import cache_store, open_layout, temporary_store
 from imgpkg_pure.store.files.layer import build_layer
+from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
-from imgpkg_pure.store.registry import RegistryClient, RegistryFailure, RegistryOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryFailure
 from imgpkg_pure.store.transports.imgpkg_tar import HasMessage, ImgpkgTarball, write_imgpkg_tar
 from imgpkg_pure.store.transports.layout import LayoutReader, Sources
 from imgpkg_pure.store.transports.oci_archive import OciArchive, write_oci_archive
@@ -478,7 +479,7 @@ def _blob_sources(
 def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSourceFn) -> int:
     manifest = tar_manifest(snapshot, request.shown)
     if isinstance(manifest, Failure):
-        return fail(ui, manifest.failure())
+        return ui.fail(manifest.failure())
     ui.log("copy | writing layers...")
     written = write_imgpkg_tar(
         Path(request.to_tar or ""),
@@ -488,7 +489,7 @@ def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSou
         resume=request.resume,
     )
     if isinstance(written, IOFailure):
-        return fail(ui, unsafe_perform_io(written.failure()))
+        return ui.fail(unsafe_perform_io(written.failure()))
     report = unsafe_perform_io(written.unwrap())
     if report.reused:
         ui.log(f"copy | reused {len(report.reused)} layers from the tar already on disk")
@@ -552,7 +553,7 @@ def _run(
     if request.source_archive is not None:
         indexed = OciArchive.at(Path(request.source_archive))
         if isinstance(indexed, IOFailure):
-            return fail(ui, unsafe_perform_io(indexed.failure()))
+            return ui.fail(unsafe_perform_io(indexed.failure()))
         archive = unsafe_perform_io(indexed.unwrap())
         name = f"{ARCHIVE_PREFIX}{request.source_archive}"
         layout = LayoutReader.over(archive, path=request.source_archive, name=name)
@@ -573,7 +574,7 @@ def _run(
                 for bundle in snapshot.bundles
             )
     except _Failed as failed:
-        return fail(ui, failed.error)
+        return ui.fail(failed.error)
     refs = sorted(request.shown(item.node.source) for item in snapshot.items)
     if request.source_tar is None:
         ui.log(f"copy | exporting {len(refs)} images...")
@@ -611,7 +612,7 @@ def _import_to_archive(
     """Copy into a layout assembled beside the destination file, then tar it into place."""
     workspace = _archive_workspace(destination)
     if isinstance(workspace, IOFailure):
-        return fail(ui, unsafe_perform_io(workspace.failure()))
+        return ui.fail(unsafe_perform_io(workspace.failure()))
     assembled = unsafe_perform_io(workspace.unwrap())
     try:
         code = _import(ui, request, snapshot, built, env, archive_layout=str(assembled))
@@ -620,7 +621,7 @@ def _import_to_archive(
         ui.log(f"copy | writing {destination}")
         written = write_oci_archive(assembled, Path(destination.path))
         if isinstance(written, IOFailure):
-            return fail(ui, unsafe_perform_io(written.failure()))
+            return ui.fail(unsafe_perform_io(written.failure()))
         return 0
     finally:
         shutil.rmtree(assembled, ignore_errors=True)
@@ -653,7 +654,7 @@ def _import(
     """Plan the copy into its destination and run the plan; the exit code."""
     planned = plan_copy(request, snapshot, built, archive_layout=archive_layout)
     if isinstance(planned, Failure):
-        return fail(ui, planned.failure())
+        return ui.fail(planned.failure())
     plan = planned.unwrap()
     if mode is not None and (mode.dry_run or mode.out is not None):
         plan = evolve(plan, preconditions=_preconditions(request, snapshot, plan))
@@ -670,59 +671,39 @@ def _import(
     finally:
         progress.finish()
     if isinstance(applied, IOFailure):
-        return fail(ui, unsafe_perform_io(applied.failure()))
+        return ui.fail(unsafe_perform_io(applied.failure()))
     ui.log("copy | Tagging images")
     _warn_skipped(ui, request, snapshot, destination_refs=True)
     return 0
 
 
-def run_copy(
-    ui: Ui,
-    *,
-    registry: Result[RegistryOptions, UsageError],
-    image: str | None,
-    bundle: str | None,
-    lock: str | None,
-    tar: str | None,
-    to_repo: str | None,
-    to_tar: str | None,
-    lock_output: str | None,
-    concurrency: int,
-    include_non_distributable: bool,
-    repo_based_tags: bool,
-    resume: bool,
-    cosign_signatures: bool = False,
-    plan_out: str | None = None,
-    dry_run: bool = False,
-) -> int:
+def run_copy(options: CopyOptions, ui: Ui) -> int:
     """The copy command; returns the exit code."""
-    if isinstance(registry, Failure):
-        return fail(ui, registry.failure())
     request = parse_copy_request(
-        image=image,
-        bundle=bundle,
-        lock=lock,
-        tar=tar,
-        to_repo=to_repo,
-        to_tar=to_tar,
-        lock_output=lock_output,
-        concurrency=concurrency,
-        include_non_distributable=include_non_distributable,
-        repo_based_tags=repo_based_tags,
-        resume=resume,
-        cosign_signatures=cosign_signatures,
+        image=options.image,
+        bundle=options.bundle,
+        lock=options.lock,
+        tar=options.tar,
+        to_repo=options.to_repo,
+        to_tar=options.to_tar,
+        lock_output=options.lock_output,
+        concurrency=options.concurrency,
+        include_non_distributable=options.include_non_distributable_layers,
+        repo_based_tags=options.repo_based_tags,
+        resume=options.resume,
+        cosign_signatures=options.cosign_signatures,
     )
     if isinstance(request, Failure):
-        return fail(ui, request.failure())
-    opened = RegistryClient.open(registry.unwrap())
+        return ui.fail(request.failure())
+    opened = RegistryClient.open(options.registry)
     if isinstance(opened, IOFailure):
-        return fail(ui, unsafe_perform_io(opened.failure()))
+        return ui.fail(unsafe_perform_io(opened.failure()))
     checked = request.unwrap()
+    plan_out, dry_run = options.plan_out, options.dry_run
     if (dry_run or plan_out) and (
         checked.to_tar is not None or isinstance(checked.destination, ArchiveDestination)
     ):
-        return fail(
-            ui,
+        return ui.fail(
             UsageError(
                 reason="--dry-run and plan files are available for --to-repo REPO and "
                 "--to-repo oci:DIR destinations"
@@ -733,7 +714,7 @@ def run_copy(
         if plan_out is not None:
             cache = cache_store()
             if isinstance(cache, IOFailure):
-                return fail(ui, unsafe_perform_io(cache.failure()))
+                return ui.fail(unsafe_perform_io(cache.failure()))
             return _run(ui, checked, client, unsafe_perform_io(cache.unwrap()), mode)
         with temporary_store() as staging:
             return _run(ui, checked, client, staging, mode)

@@ -49,9 +49,9 @@ from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
-from imgpkg_pure.store.commands.pull import fetch_locations
-from imgpkg_pure.store.commands.push import fail
-from imgpkg_pure.store.registry import AuthFailure, RegistryClient, RegistryFailure, RegistryOptions
+from imgpkg_pure.store.commands.locations import fetch_locations
+from imgpkg_pure.store.commands.options import DescribeOptions
+from imgpkg_pure.store.registry import AuthFailure, RegistryClient, RegistryFailure
 from imgpkg_pure.store.ui.console import Ui
 
 #: The largest ``.imgpkg/images.yml`` read from a bundle layer.
@@ -390,25 +390,24 @@ class _Walk:
 def _describe(ui: Ui, text: str, walk: _Walk, output_type: str, show_annotations: bool) -> int:
     reference = parse_reference(text)
     if isinstance(reference, Failure):
-        return fail(ui, UsageError(reason=f"Parsing '{text}': {reference.failure().reason}"))
+        return ui.fail(UsageError(reason=f"Parsing '{text}': {reference.failure().reason}"))
     try:
         root = walk.observe(reference.unwrap())
     except _Failed as failed:
-        return fail(
-            ui,
+        return ui.fail(
             DescribeRefused(
                 reason=f"Unable to check if {text} is a bundle: {_message(failed.error)}"
             ),
         )
     if not root.is_bundle:
-        return fail(
-            ui, DescribeRefused(reason=f"Only bundles can be described, and {text} is not a bundle")
+        return ui.fail(
+            DescribeRefused(reason=f"Only bundles can be described, and {text} is not a bundle")
         )
     try:
         walk.bundle(root)
     except _Failed as failed:
-        return fail(
-            ui, DescribeRefused(reason=f"Retrieving Images from bundle: {_message(failed.error)}")
+        return ui.fail(
+            DescribeRefused(reason=f"Retrieving Images from bundle: {_message(failed.error)}")
         )
     description = describe(root.location, walk.graph)
     if not show_annotations:
@@ -418,33 +417,27 @@ def _describe(ui: Ui, text: str, walk: _Walk, output_type: str, show_annotations
     return 0
 
 
-def run_describe(
-    ui: Ui,
-    *,
-    registry: Result[RegistryOptions, UsageError],
-    bundle: str | None,
-    concurrency: int,
-    output_type: str,
-    layers: bool,
-    cosign_artifacts: bool,
-    show_annotations: bool = True,
-) -> int:
+def run_describe(options: DescribeOptions, ui: Ui) -> int:
     """The describe command; returns the exit code."""
-    if isinstance(registry, Failure):
-        return fail(ui, registry.failure())
+    bundle, concurrency, output_type = options.bundle, options.concurrency, options.output_type
     refused = check_output_type(output_type)
     if refused is not None:
-        return fail(ui, refused)
+        return ui.fail(refused)
     if concurrency < 1:
-        return fail(ui, UsageError(reason=f"--concurrency must be at least 1, got {concurrency}"))
+        return ui.fail(UsageError(reason=f"--concurrency must be at least 1, got {concurrency}"))
     if not bundle:
-        return fail(ui, UsageError(reason="Expected a bundle reference (--bundle, -b)"))
-    opened = RegistryClient.open(registry.unwrap())
+        return ui.fail(UsageError(reason="Expected a bundle reference (--bundle, -b)"))
+    opened = RegistryClient.open(options.registry)
     if isinstance(opened, IOFailure):
-        return fail(ui, unsafe_perform_io(opened.failure()))
+        return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client:
-        walk = _Walk(client, layers=layers, cosign=cosign_artifacts, concurrency=concurrency)
-        return _describe(ui, bundle, walk, output_type, show_annotations)
+        walk = _Walk(
+            client,
+            layers=options.layers,
+            cosign=options.cosign_artifacts,
+            concurrency=concurrency,
+        )
+        return _describe(ui, bundle, walk, output_type, options.show_annotations)
 
 
 __all__ = ["run_describe"]

@@ -10,13 +10,8 @@ relocation check and the rewrite of ``.imgpkg/images.yml`` (pure decisions in
 
 from __future__ import annotations
 
-import gzip
-import io
-import os
 import tarfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -28,11 +23,9 @@ from imgpkg_pure.bundle import (
     ImagesLock,
     encode_images_lock,
     parse_bundle_lock,
-    parse_image_locations,
     parse_images_lock,
 )
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.plan.steps import (
@@ -57,38 +50,23 @@ from imgpkg_pure.pull import (
     relocation_candidates,
 )
 from imgpkg_pure.push import UsageError
-from imgpkg_pure.reference import Reference, Repository
+from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.apply.extract import ExtractError, extract_image, resolve_output
-from imgpkg_pure.store.commands.plan import cache_store, write_plan
-from imgpkg_pure.store.commands.plan import dry_run as print_dry_run
-from imgpkg_pure.store.commands.push import fail, read_text_file, temporary_store
+from imgpkg_pure.store.commands.locations import LocationsImageInvalid, fetch_locations
+from imgpkg_pure.store.commands.options import PullOptions
+from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
+from imgpkg_pure.store.commands.planning import write_plan
 from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
 from imgpkg_pure.store.content.blobstore import BlobStore
 from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.staging import cache_store, temporary_store
+from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.registry import (
-    ManifestResponse,
     RegistryClient,
     RegistryError,
     RegistryFailure,
-    RegistryOptions,
 )
 from imgpkg_pure.store.ui.console import Ui
-
-#: The largest locations image layer read (it holds one small YAML file).
-MAX_LOCATIONS_LAYER = 16 * 1024 * 1024
-
-
-@frozen(kw_only=True)
-class LocationsImageInvalid:
-    """A locations image that is not what imgpkg writes (§2.5)."""
-
-    reference: str
-    reason: str
-
-    @property
-    def message(self) -> str:
-        return f"locations image '{self.reference}': {self.reason}"
-
 
 PullError = (
     UsageError
@@ -297,84 +275,6 @@ class _Pull:
         return IOSuccess(True)
 
 
-class ManifestReader(Protocol):
-    """What reading a locations image needs: a registry client, or a layout reader."""
-
-    def get_manifest(self, ref: Reference) -> IOResult[ManifestResponse, RegistryError]: ...
-
-    def fetch_blob_to(
-        self, repo: Repository, descriptor: Descriptor, write: Callable[[bytes], object]
-    ) -> IOResult[Descriptor, RegistryError]: ...
-
-
-def fetch_locations(
-    client: ManifestReader, bundle: Reference
-) -> IOResult[ImageLocations | None, PullError]:
-    """The locations image of a bundle (§2.5), or None when there is none."""
-    assert bundle.digest is not None
-    tag = f"{bundle.digest.tag_form}.image-locations.imgpkg"
-    where = Reference(registry=bundle.registry, repository=bundle.repository, tag=tag, digest=None)
-    fetched = client.get_manifest(where)
-    if isinstance(fetched, IOFailure):
-        error = unsafe_perform_io(fetched.failure())
-        if isinstance(error, RegistryFailure) and error.status in (401, 403, 404):
-            return IOSuccess(None)
-        return IOFailure(error)
-    response = unsafe_perform_io(fetched.unwrap())
-    parsed = parse_manifest_or_index(response.raw, f"manifest {where}", response.media_type)
-    if isinstance(parsed, Failure):
-        return IOFailure(parsed.failure())
-    manifest = parsed.unwrap()
-    if not isinstance(manifest, Manifest) or len(manifest.layers) != 1:
-        count = len(manifest.layers) if isinstance(manifest, Manifest) else 0
-        return IOFailure(
-            LocationsImageInvalid(
-                reference=str(where),
-                reason=f"Expected locations OCI Image to only have a single layer, got {count}",
-            )
-        )
-    layer = manifest.layers[0]
-    if layer.media_type != DOCKER_LAYER_GZIP:
-        return IOFailure(
-            LocationsImageInvalid(
-                reference=str(where),
-                reason=f"Expected layer to have docker layer media type, was {layer.media_type}",
-            )
-        )
-    if layer.size > MAX_LOCATIONS_LAYER:
-        return IOFailure(LocationsImageInvalid(reference=str(where), reason="layer is too large"))
-    data = bytearray()
-    fetched_layer = client.fetch_blob_to(where.context(), layer, data.extend)
-    if isinstance(fetched_layer, IOFailure):
-        return IOFailure(unsafe_perform_io(fetched_layer.failure()))
-    text = _locations_file(bytes(data))
-    if text is None:
-        return IOFailure(
-            LocationsImageInvalid(
-                reference=str(where),
-                reason="Expected to find image-locations.yml in location image",
-            )
-        )
-    return (
-        IOResult.from_result(parse_image_locations(text, f"image-locations.yml of {where}"))
-        .map(lambda locations: locations)
-        .alt(lambda e: e)
-    )
-
-
-def _locations_file(layer: bytes) -> str | None:
-    """The first ``image-locations.yml`` (by basename) in a gzip layer, as imgpkg reads it."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer)), mode="r:") as tar:
-            for member in tar:
-                if os.path.basename(member.name) == "image-locations.yml" and member.isfile():
-                    handle = tar.extractfile(member)
-                    return None if handle is None else handle.read().decode("utf-8")
-    except (OSError, tarfile.TarError, EOFError, UnicodeDecodeError):
-        return None
-    return None
-
-
 def _reference_of(request: PullRequest) -> IOResult[Reference, PullError]:
     if request.reference is not None:
         return IOSuccess(request.reference)
@@ -553,13 +453,13 @@ def _run(
     pull = _Pull(ui, client, staging, request)
     checked = resolve_output(Path(request.output), cwd=Path.cwd(), home=Path.home())
     if isinstance(checked, IOFailure):
-        return fail(ui, unsafe_perform_io(checked.failure()))
+        return ui.fail(unsafe_perform_io(checked.failure()))
     reference = _reference_of(request)
     if isinstance(reference, IOFailure):
-        return fail(ui, unsafe_perform_io(reference.failure()))
+        return ui.fail(unsafe_perform_io(reference.failure()))
     observed_io = pull.observe(unsafe_perform_io(reference.unwrap()))
     if isinstance(observed_io, IOFailure):
-        return fail(ui, unsafe_perform_io(observed_io.failure()))
+        return ui.fail(unsafe_perform_io(observed_io.failure()))
     observed = unsafe_perform_io(observed_io.unwrap())
     action = decide(
         request.source,
@@ -568,12 +468,12 @@ def _run(
         request.image_is_bundle_check,
     )
     if isinstance(action, Failure):
-        return fail(ui, action.failure())
+        return ui.fail(action.failure())
     output = Path(request.output)
     if dry_run or plan_out is not None:
         planned = _plan_pull(pull, observed, action.unwrap(), request.output)
         if isinstance(planned, IOFailure):
-            return fail(ui, unsafe_perform_io(planned.failure()))
+            return ui.fail(unsafe_perform_io(planned.failure()))
         plan = unsafe_perform_io(planned.unwrap())
         if plan_out is not None:
             return write_plan(ui, plan_out, plan)
@@ -582,13 +482,13 @@ def _run(
         ui.log(f"Pulling image '{observed.reference}'")
         done = pull.extract(observed, output, "")
         if isinstance(done, IOFailure):
-            return fail(ui, unsafe_perform_io(done.failure()))
+            return ui.fail(unsafe_perform_io(done.failure()))
         ui.succeeded()
         return 0
     pull.seen.add(str(observed.reference))
     relocated = pull.bundle(observed, output, output, "", "Pulling bundle")
     if isinstance(relocated, IOFailure):
-        return fail(ui, unsafe_perform_io(relocated.failure()))
+        return ui.fail(unsafe_perform_io(relocated.failure()))
     ui.log("")
     ui.log("Locating image lock file images...")
     ui.log(lock_update_message(observed.reference.context(), unsafe_perform_io(relocated.unwrap())))
@@ -596,43 +496,29 @@ def _run(
     return 0
 
 
-def run_pull(
-    ui: Ui,
-    *,
-    registry: Result[RegistryOptions, UsageError],
-    image: str | None,
-    bundle: str | None,
-    lock: str | None,
-    output: str | None,
-    recursive: bool,
-    image_is_bundle_check: bool,
-    dry_run: bool = False,
-    plan_out: str | None = None,
-) -> int:
+def run_pull(options: PullOptions, ui: Ui) -> int:
     """The pull command; returns the exit code."""
-    if isinstance(registry, Failure):
-        return fail(ui, registry.failure())
     request = parse_pull_request(
-        image=image,
-        bundle=bundle,
-        lock=lock,
-        output=output,
-        recursive=recursive,
-        image_is_bundle_check=image_is_bundle_check,
+        image=options.image,
+        bundle=options.bundle,
+        lock=options.lock,
+        output=options.output,
+        recursive=options.recursive,
+        image_is_bundle_check=options.image_is_bundle_check,
     )
     if isinstance(request, Failure):
-        return fail(ui, request.failure())
-    opened = RegistryClient.open(registry.unwrap())
+        return ui.fail(request.failure())
+    opened = RegistryClient.open(options.registry)
     if isinstance(opened, IOFailure):
-        return fail(ui, unsafe_perform_io(opened.failure()))
+        return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
-        if plan_out is not None:
+        if options.plan_out is not None:
             cache = cache_store()
             if isinstance(cache, IOFailure):
-                return fail(ui, unsafe_perform_io(cache.failure()))
+                return ui.fail(unsafe_perform_io(cache.failure()))
             staged = unsafe_perform_io(cache.unwrap())
-            return _run(ui, request.unwrap(), client, staged, plan_out=plan_out)
-        return _run(ui, request.unwrap(), client, staging, dry_run=dry_run)
+            return _run(ui, request.unwrap(), client, staged, plan_out=options.plan_out)
+        return _run(ui, request.unwrap(), client, staging, dry_run=options.dry_run)
 
 
-__all__ = ["fetch_locations", "run_pull"]
+__all__ = ["run_pull"]

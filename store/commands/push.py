@@ -11,14 +11,8 @@ afterwards, for registry destinations.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 from returns.io import IOFailure, IOResult, IOSuccess
-from returns.result import Failure, Result
+from returns.result import Failure
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.bundle import parse_images_lock
@@ -41,31 +35,19 @@ from imgpkg_pure.push import (
     plan_push,
 )
 from imgpkg_pure.store.apply.interpreter import ApplyError, Env, apply_plan
-from imgpkg_pure.store.commands.plan import cache_store, observe_present, write_plan
-from imgpkg_pure.store.commands.plan import dry_run as print_dry_run
+from imgpkg_pure.store.commands.options import PushOptions
+from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
+from imgpkg_pure.store.commands.planning import observe_present, write_plan
 from imgpkg_pure.store.content.atomic import WriteFailure
 from imgpkg_pure.store.content.blobstore import BlobStore
-from imgpkg_pure.store.content.errors import StoreError
-from imgpkg_pure.store.content.local import LocalStore
+from imgpkg_pure.store.content.staging import cache_store, open_layout, temporary_store
 from imgpkg_pure.store.files.layer import build_layer
+from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
 from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
 from imgpkg_pure.store.ui.console import Ui
 
 PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
-
-
-def open_layout(path: str) -> IOResult[BlobStore, StoreError]:
-    """Open the OCI image layout at ``path``, creating it when missing."""
-    return LocalStore.at(Path(path))
-
-
-def read_text_file(path: str) -> IOResult[str, WriteFailure]:
-    """A small text file (a lock file), or a failure naming it."""
-    try:
-        return IOSuccess(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return IOFailure(WriteFailure(path=path, reason=str(exc)))
 
 
 def _check_bundle(inputs: tuple[InputTree, ...]) -> IOResult[None, PushError]:
@@ -136,27 +118,6 @@ def build_push_plan(
     return IOSuccess(plan_push(request, built, log))
 
 
-@contextmanager
-def temporary_store() -> Iterator[BlobStore]:
-    """A local store in a temporary directory, removed on exit."""
-    root = Path(tempfile.mkdtemp(prefix="imgpkg-pure-staging-"))
-    try:
-        yield unsafe_perform_io(LocalStore.at(root / "store").unwrap())
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _error_message(error: object) -> str:
-    message = getattr(error, "message", None)
-    return message if isinstance(message, str) else str(error)
-
-
-def fail(ui: Ui, error: object) -> int:
-    """Report ``error`` (one line; an error object in JSON mode) and give the exit code."""
-    ui.failed(type(error).__name__, _error_message(error))
-    return 1
-
-
 def _push(
     ui: Ui,
     request: PushRequest,
@@ -170,18 +131,18 @@ def _push(
     if isinstance(request.destination, LayoutDestination):
         planned = build_push_plan(request)
         if isinstance(planned, IOFailure):
-            return fail(ui, unsafe_perform_io(planned.failure()))
+            return ui.fail(unsafe_perform_io(planned.failure()))
         plan = unsafe_perform_io(planned.unwrap())
         env = Env(layout=open_layout)
         return _apply(ui, plan, env)
     opened = RegistryClient.open(registry)
     if isinstance(opened, IOFailure):
         error: RegistryError = unsafe_perform_io(opened.failure())
-        return fail(ui, error)
+        return ui.fail(error)
     with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
         planned = build_push_plan(request, staging)
         if isinstance(planned, IOFailure):
-            return fail(ui, unsafe_perform_io(planned.failure()))
+            return ui.fail(unsafe_perform_io(planned.failure()))
         plan = unsafe_perform_io(planned.unwrap())
         return _apply(ui, plan, Env(layout=open_layout, staging=staging, registry=client))
 
@@ -195,22 +156,22 @@ def _plan_only(
     if not isinstance(request.destination, LayoutDestination):
         opened = RegistryClient.open(registry)
         if isinstance(opened, IOFailure):
-            return fail(ui, unsafe_perform_io(opened.failure()))
+            return ui.fail(unsafe_perform_io(opened.failure()))
         client = unsafe_perform_io(opened.unwrap())
     try:
         if plan_out is None:
             with temporary_store() as staging:
                 planned = build_push_plan(request, staging)
                 if isinstance(planned, IOFailure):
-                    return fail(ui, unsafe_perform_io(planned.failure()))
+                    return ui.fail(unsafe_perform_io(planned.failure()))
                 plan = observe_present(unsafe_perform_io(planned.unwrap()), client)
                 return print_dry_run(ui, plan)
         cache = cache_store()
         if isinstance(cache, IOFailure):
-            return fail(ui, unsafe_perform_io(cache.failure()))
+            return ui.fail(unsafe_perform_io(cache.failure()))
         planned = build_push_plan(request, unsafe_perform_io(cache.unwrap()))
         if isinstance(planned, IOFailure):
-            return fail(ui, unsafe_perform_io(planned.failure()))
+            return ui.fail(unsafe_perform_io(planned.failure()))
         plan = observe_present(unsafe_perform_io(planned.unwrap()), client)
         return write_plan(ui, plan_out, plan)
     finally:
@@ -223,40 +184,30 @@ def _apply(ui: Ui, plan: Plan, env: Env) -> int:
         ui.log(line)
     applied = apply_plan(plan, env)
     if isinstance(applied, IOFailure):
-        return fail(ui, unsafe_perform_io(applied.failure()))
+        return ui.fail(unsafe_perform_io(applied.failure()))
     ui.result(f"Pushed '{plan.result_name}'")
     ui.succeeded()
     return 0
 
 
-def run_push(
-    ui: Ui,
-    *,
-    registry: Result[RegistryOptions, UsageError],
-    image: str | None,
-    bundle: str | None,
-    files: tuple[str, ...],
-    exclusions: tuple[str, ...] | None,
-    preserve_permissions: bool,
-    labels: tuple[str, ...],
-    lock_output: str | None,
-    media_types: str | None = None,
-    plan_out: str | None = None,
-    dry_run: bool = False,
-) -> int:
+def run_push(options: PushOptions, ui: Ui) -> int:
     """The push command; returns the exit code."""
-    if isinstance(registry, Failure):
-        return fail(ui, registry.failure())
     request = parse_push_request(
-        image=image,
-        bundle=bundle,
-        files=files,
-        exclusions=exclusions,
-        preserve_permissions=preserve_permissions,
-        labels=labels,
-        lock_output=lock_output,
-        media_types=media_types,
+        image=options.image,
+        bundle=options.bundle,
+        files=options.files,
+        exclusions=options.file_exclusions,
+        preserve_permissions=options.preserve_permissions,
+        labels=options.labels,
+        lock_output=options.lock_output,
+        media_types=options.media_types,
     )
     if isinstance(request, Failure):
-        return fail(ui, request.failure())
-    return _push(ui, request.unwrap(), registry.unwrap(), plan_out=plan_out, dry_run=dry_run)
+        return ui.fail(request.failure())
+    return _push(
+        ui,
+        request.unwrap(),
+        options.registry,
+        plan_out=options.plan_out,
+        dry_run=options.dry_run,
+    )

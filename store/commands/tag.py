@@ -24,8 +24,8 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
-from imgpkg_pure.store.commands.push import fail
-from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
+from imgpkg_pure.store.commands.options import TagListOptions, TagResolveOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryError
 from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.tags import listed_tags, resolved_reference, tag_table
 
@@ -105,57 +105,47 @@ def _rows(
     return IOSuccess(rows)
 
 
-def run_tag_list(
-    ui: Ui,
-    *,
-    registry: Result[RegistryOptions, UsageError],
-    image: str | None,
-    digests: bool,
-    internal_tags: bool,
-) -> int:
+def run_tag_list(options: TagListOptions, ui: Ui) -> int:
     """``tag list``; returns the exit code."""
-    if isinstance(registry, Failure):
-        return fail(ui, registry.failure())
-    parsed = _parse_image(image)
+    digests = options.digests
+    parsed = _parse_image(options.image)
     if isinstance(parsed, Failure):
-        return fail(ui, parsed.failure())
+        return ui.fail(parsed.failure())
     reference = parsed.unwrap()
-    opened = RegistryClient.open(registry.unwrap())
+    opened = RegistryClient.open(options.registry)
     if isinstance(opened, IOFailure):
-        return fail(ui, unsafe_perform_io(opened.failure()))
+        return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client:
         listed = client.list_tags(reference.context())
         if isinstance(listed, IOFailure):
             error: RegistryError = unsafe_perform_io(listed.failure())
-            return fail(
-                ui, TagFailure(what=f"Listing tags of '{reference.context()}'", cause=error.message)
+            return ui.fail(
+                TagFailure(what=f"Listing tags of '{reference.context()}'", cause=error.message)
             )
-        tags = listed_tags(unsafe_perform_io(listed.unwrap()), include_internal=internal_tags)
+        tags = listed_tags(
+            unsafe_perform_io(listed.unwrap()), include_internal=options.imgpkg_internal_tags
+        )
         rows = _rows(client, reference, tags, digests)
     if isinstance(rows, IOFailure):
-        return fail(ui, unsafe_perform_io(rows.failure()))
+        return ui.fail(unsafe_perform_io(rows.failure()))
     ui.table(tag_table(unsafe_perform_io(rows.unwrap()), digests=digests))
     ui.succeeded()
     return 0
 
 
-def run_tag_resolve(
-    ui: Ui, *, registry: Result[RegistryOptions, UsageError], image: str | None
-) -> int:
+def run_tag_resolve(options: TagResolveOptions, ui: Ui) -> int:
     """``tag resolve``; returns the exit code."""
-    if isinstance(registry, Failure):
-        return fail(ui, registry.failure())
-    parsed = _parse_image(image)
+    parsed = _parse_image(options.image)
     if isinstance(parsed, Failure):
-        return fail(ui, parsed.failure())
+        return ui.fail(parsed.failure())
     reference = parsed.unwrap()
-    opened = RegistryClient.open(registry.unwrap())
+    opened = RegistryClient.open(options.registry)
     if isinstance(opened, IOFailure):
-        return fail(ui, unsafe_perform_io(opened.failure()))
+        return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client:
         resolved = resolve_digest(client, reference)
     if isinstance(resolved, IOFailure):
-        return fail(ui, unsafe_perform_io(resolved.failure()))
+        return ui.fail(unsafe_perform_io(resolved.failure()))
     ui.block(resolved_reference(reference.context(), unsafe_perform_io(resolved.unwrap())))
     ui.succeeded()
     return 0

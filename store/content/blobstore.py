@@ -340,6 +340,32 @@ def ingest_subject(ref: str, expected_digest: Digest | None) -> str:
     return f"blob {expected_digest}" if expected_digest is not None else f"ingest {ref}"
 
 
+def check_commit(
+    ref: str,
+    size: int,
+    hashed: Digest,
+    *,
+    expected_size: int | None,
+    expected_digest: Digest | None,
+    rehash: Callable[[Algorithm], Digest],
+) -> Result[Digest, SizeMismatch | DigestMismatch]:
+    """The checks of a commit, in order: the size, then the digest; the digest committed.
+
+    ``hashed`` is what the writer hashed while bytes arrived; when the expected
+    digest uses another algorithm, ``rehash`` hashes the bytes again with it.
+    """
+    what = ingest_subject(ref, expected_digest)
+    if (bad_size := size_mismatch(what, size, expected_size)) is not None:
+        return Failure(bad_size)
+    if expected_digest is not None and expected_digest.algorithm != hashed.algorithm:
+        actual = rehash(expected_digest.algorithm)
+    else:
+        actual = hashed
+    if (bad_digest := digest_mismatch(actual, expected_digest)) is not None:
+        return Failure(bad_digest)
+    return Success(actual)
+
+
 # image-spec annotations.md, org.opencontainers.image.ref.name:
 #   ref       ::= component ("/" component)*
 #   component ::= alphanum (separator alphanum)*
@@ -410,6 +436,7 @@ __all__ = [
     "Reachability",
     "RootStore",
     "VerifyReport",
+    "check_commit",
     "check_root_name",
     "digest_mismatch",
     "ingest_subject",

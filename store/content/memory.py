@@ -29,13 +29,11 @@ from imgpkg_pure.store.content.blobstore import (
     GcReport,
     Ingest,
     VerifyReport,
+    check_commit,
     check_root_name,
-    digest_mismatch,
-    ingest_subject,
     named,
     reachable,
     root_name,
-    size_mismatch,
     with_root,
     without_root,
 )
@@ -87,15 +85,17 @@ class MemoryIngest:
         data = b"".join(self._chunks)
         self._chunks = []
         self._state = "aborted"  # until proven otherwise: a failed commit discards
-        what = ingest_subject(self._ref, expected_digest)
-        if (bad_size := size_mismatch(what, len(data), expected_size)) is not None:
-            return IOFailure(bad_size)
-        if expected_digest is not None and expected_digest.algorithm != self._algorithm:
-            actual = digest_of(data, expected_digest.algorithm)
-        else:
-            actual = Digest(self._algorithm, self._hash.hexdigest())
-        if (bad_digest := digest_mismatch(actual, expected_digest)) is not None:
-            return IOFailure(bad_digest)
+        checked = check_commit(
+            self._ref,
+            len(data),
+            Digest(self._algorithm, self._hash.hexdigest()),
+            expected_size=expected_size,
+            expected_digest=expected_digest,
+            rehash=lambda algorithm: digest_of(data, algorithm),
+        )
+        if isinstance(checked, Failure):
+            return IOFailure(checked.failure())
+        actual = checked.unwrap()
         existed = self._store._publish(actual, data)
         self._state = "committed"
         return IOSuccess(Committed(digest=actual, size=len(data), already_existed=existed))

@@ -10,7 +10,12 @@ need no I/O live in ``imgpkg_pure.registry_auth`` and ``imgpkg_pure.registry_wir
 
 Modules: ``options`` (the flags), ``errors`` (error values), ``auth`` (the
 keychain), ``transport`` (httpx setup), ``verify`` (verified streams),
-``client`` (:class:`RegistryClient`).
+``client`` (:class:`RegistryClient`, which puts the rest together), and the
+operations it offers: ``manifests``, ``blobs`` (reads, mounts, uploads) and
+``tags``.  Private: ``_connection`` (the ``httpx.Client``),
+``_session`` (endpoints, credentials, sending with auth and retries),
+``_tokens`` (``Authorization`` headers, Bearer tokens), ``_http`` (requests,
+retry pacing, error values from answers).
 """
 
 from imgpkg_pure.store.registry.auth import ANONYMOUS, Credential, Keychain

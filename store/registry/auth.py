@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Final, TypeVar, final
 
 from attrs import frozen
-from returns.io import IOFailure, IOResult, IOSuccess
-from returns.pipeline import is_successful
+from returns.io import IO, IOFailure, IOResult, IOSuccess
 from returns.result import Failure, Result, Success
 from returns.unsafe import unsafe_perform_io
 
@@ -336,6 +335,4 @@ class Keychain:
 
 def _unwrap(result: IOResult[_T, _E]) -> Result[_T, _E]:
     """The ``Result`` inside an ``IOResult`` this module itself just produced."""
-    if is_successful(result):
-        return Success(unsafe_perform_io(result.unwrap()))
-    return Failure(unsafe_perform_io(result.failure()))
+    return unsafe_perform_io(IO.from_ioresult(result))

@@ -30,6 +30,7 @@ from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
 from imgpkg_pure.store.content.errors import StoreError
 from imgpkg_pure.store.content.local import MAX_NODE_SIZE, LocalStore
+from imgpkg_pure.store.content.local_layout import LAYOUT_FILE
 from imgpkg_pure.store.registry import (
     ManifestResponse,
     RegistryClient,
@@ -100,7 +101,7 @@ class LayoutReader:
     def _open(self) -> IOResult[LayoutStore, RegistryError]:
         if self._store is not None:
             return IOSuccess(self._store)
-        if not (Path(self.path) / "oci-layout").is_file():
+        if not (Path(self.path) / LAYOUT_FILE).is_file():
             return IOFailure(_unreadable(self.name, "not an OCI image layout (no oci-layout file)"))
         opened = LocalStore.at(Path(self.path))
         if isinstance(opened, IOFailure):
@@ -153,12 +154,9 @@ class LayoutReader:
         self, repo: Repository, descriptor: Descriptor, write: Callable[[bytes], object]
     ) -> IOResult[Descriptor, RegistryError]:
         del repo  # a layout holds one set of blobs for every reference into it
-        opened = self._open()
-        if isinstance(opened, IOFailure):
-            return IOFailure(unsafe_perform_io(opened.failure()))
-        handle = unsafe_perform_io(opened.unwrap()).open(descriptor.digest)
+        handle = self._open_blob(descriptor)
         if isinstance(handle, IOFailure):
-            return IOFailure(_not_found(self.name, f"blob {descriptor.digest}"))
+            return IOFailure(unsafe_perform_io(handle.failure()))
         digest = hasher(descriptor.digest.algorithm)
         size = 0
         try:
@@ -185,13 +183,16 @@ class LayoutReader:
     def open_chunks(self, descriptor: Descriptor) -> IOResult[Iterator[bytes], RegistryError]:
         """A blob as 1 MiB chunks, streamed from the layout (the consumer checks size and
         digest; a tar of a layout also checks the digest itself, raising ``OSError``)."""
+        return self._open_blob(descriptor).map(_chunks)
+
+    def _open_blob(self, descriptor: Descriptor) -> IOResult[BinaryIO, RegistryError]:
         opened = self._open()
         if isinstance(opened, IOFailure):
             return IOFailure(unsafe_perform_io(opened.failure()))
         handle = unsafe_perform_io(opened.unwrap()).open(descriptor.digest)
         if isinstance(handle, IOFailure):
             return IOFailure(_not_found(self.name, f"blob {descriptor.digest}"))
-        return IOSuccess(_chunks(unsafe_perform_io(handle.unwrap())))
+        return IOSuccess(unsafe_perform_io(handle.unwrap()))
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

@@ -99,6 +99,12 @@ class Ui:
         if self.json_mode:
             self._flush_json({"Code": code, "Message": message})
 
+    def fail(self, error: object) -> int:
+        """Report an error value (its ``message``, else its text) and give the exit code, 1."""
+        message = getattr(error, "message", None)
+        self.failed(type(error).__name__, message if isinstance(message, str) else str(error))
+        return 1
+
     def _flush_json(self, error: dict[str, str] | None) -> None:
         document: dict[str, object] = {
             "Tables": self._tables or None,

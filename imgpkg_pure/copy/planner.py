@@ -1,0 +1,215 @@
+"""The copy plan: every blob, every manifest, the tags and the lock output (§5.5 to §5.8).
+
+``plan_copy`` turns what was observed (``CopySnapshot``) into the steps that
+relocate it to the destination (a registry repository, an OCI layout or an
+``oci-archive:`` tar), named by ``naming``; ``skipped_layers`` applies the
+non-distributable layer rule (§5.8) and ``--lock-output`` gets the BundleLock
+or ImagesLock of the copied references (§5.6).
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from returns.result import Failure, Result, Success
+
+from imgpkg_pure.bundle import (
+    BundleLock,
+    ImageRef,
+    ImagesLock,
+    encode_bundle_lock,
+    encode_images_lock,
+    relocate_images_lock,
+)
+from imgpkg_pure.copy.layouts import LAYOUT_REGISTRY, ArchiveDestination
+from imgpkg_pure.copy.naming import default_tag, locations_tag, upload_tag
+from imgpkg_pure.copy.request import CopyRequest
+from imgpkg_pure.copy.snapshot import (
+    CopyImage,
+    CopySnapshot,
+    node_descriptor,
+    node_digest,
+    walk,
+)
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.image_build import BuiltImage
+from imgpkg_pure.media_types import is_distributable
+from imgpkg_pure.plan.steps import (
+    ArchiveSource,
+    LayoutSource,
+    LayoutTarget,
+    Plan,
+    PutBlob,
+    PutManifest,
+    RegistrySource,
+    RegistryTarget,
+    Step,
+    Tag,
+    TarballSource,
+    WriteLockFile,
+)
+from imgpkg_pure.push import LAYOUT_PREFIX, LayoutDestination, UsageError
+from imgpkg_pure.reference import Reference, Repository
+
+__all__ = ["plan_copy", "skipped_layers"]
+
+
+def skipped_layers(snapshot: CopySnapshot) -> tuple[tuple[Reference, tuple[Digest, ...]], ...]:
+    """Images with non-distributable layers (§5.8): the image and those layers' digests."""
+    out: list[tuple[Reference, tuple[Digest, ...]]] = []
+    seen: set[Digest] = set()
+    for item in snapshot.items:
+        for node in walk(item.node):
+            if isinstance(node, CopyImage) and node.manifest.digest not in seen:
+                seen.add(node.manifest.digest)
+                foreign = tuple(
+                    layer.digest
+                    for layer in node.manifest.layers
+                    if not is_distributable(layer.media_type)
+                )
+                if foreign:
+                    out.append((node.source, foreign))
+    return tuple(out)
+
+
+def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, UsageError]:
+    roots = [item for item in snapshot.items if item.is_root_bundle]
+    if roots:
+        root = roots[0]
+        return Success(
+            encode_bundle_lock(
+                BundleLock(image=str(destination.digest(node_digest(root.node))), tag=root.tag)
+            )
+        )
+    if any(item.is_bundle for item in snapshot.items):
+        return Failure(
+            UsageError(
+                reason="Unable to determine correct root bundle to use for lock-output. "
+                "hint: if copying from a tarball, try re-generating the tarball"
+            )
+        )
+    if snapshot.images_lock is not None:
+        return Success(encode_images_lock(relocate_images_lock(snapshot.images_lock, destination)))
+    ordered = sorted(
+        (item for item in snapshot.items if not item.is_signature),
+        key=lambda item: str(item.node.source),
+    )
+    return Success(
+        encode_images_lock(
+            ImagesLock(
+                images=tuple(
+                    ImageRef(image=destination.digest(node_digest(item.node))) for item in ordered
+                )
+            )
+        )
+    )
+
+
+def plan_copy(
+    request: CopyRequest,
+    snapshot: CopySnapshot,
+    locations: tuple[tuple[Digest, BuiltImage], ...],
+    *,
+    archive_layout: str | None = None,
+) -> Result[Plan, UsageError]:
+    """Every blob, then every manifest (children first), then tags, then the lock file.
+
+    ``locations`` are the locations images built for the snapshot's bundles
+    (their layers staged in the local store).  An ``oci-archive:`` destination is
+    assembled as an OCI layout in ``archive_layout`` (a directory the shell
+    makes, and tars once the plan has run).
+    """
+    dst = request.destination
+    target: RegistryTarget | LayoutTarget
+    match dst:
+        case LayoutDestination(path=path):
+            target = LayoutTarget(path=path)
+        case ArchiveDestination():
+            if archive_layout is None:
+                raise AssertionError("an oci-archive destination needs archive_layout")
+            target = LayoutTarget(path=archive_layout)
+        case Repository(registry=registry, repository=repository):
+            target = RegistryTarget(registry=registry, repository=repository)
+        case _:
+            assert_never(dst)
+    blobs: dict[Digest, PutBlob] = {}
+    manifests: dict[Digest, PutManifest] = {}
+    for item in snapshot.items:
+        for node in walk(item.node):
+            source: RegistrySource | LayoutSource | ArchiveSource | TarballSource
+            if request.source_tar is not None:
+                source = TarballSource(path=request.source_tar)
+            elif node.source.registry == LAYOUT_REGISTRY and request.source_archive is not None:
+                source = ArchiveSource(path=request.source_archive)
+            elif node.source.registry == LAYOUT_REGISTRY and request.source_layout is not None:
+                source = LayoutSource(path=request.source_layout)
+            else:
+                source = RegistrySource(
+                    registry=node.source.registry, repository=node.source.repository
+                )
+            if isinstance(node, CopyImage):
+                for desc in (node.manifest.config, *node.manifest.layers):
+                    if not request.include_non_distributable and not is_distributable(
+                        desc.media_type
+                    ):
+                        continue
+                    blobs.setdefault(
+                        desc.digest, PutBlob(target=target, descriptor=desc, source=source)
+                    )
+                raw = node.manifest.raw
+            else:
+                raw = node.index.raw
+            desc = node_descriptor(node)
+            manifests.setdefault(desc.digest, PutManifest(target=target, descriptor=desc, raw=raw))
+    tags: list[Step] = []
+    for item in snapshot.items:
+        tags.append(
+            Tag(
+                target=target,
+                tag=upload_tag(item, request.repo_based_tags),
+                descriptor=node_descriptor(item.node),
+            )
+        )
+    for bundle, built in locations:
+        blobs.setdefault(built.layer.digest, PutBlob(target=target, descriptor=built.layer))
+        blobs.setdefault(
+            built.config.digest,
+            PutBlob(target=target, descriptor=built.config, data=built.config_raw),
+        )
+        manifests.setdefault(
+            built.manifest.digest,
+            PutManifest(target=target, descriptor=built.manifest, raw=built.manifest_raw),
+        )
+        tags.append(Tag(target=target, tag=locations_tag(bundle), descriptor=built.manifest))
+        tags.append(
+            Tag(target=target, tag=default_tag(built.manifest.digest), descriptor=built.manifest)
+        )
+    user_tags = [
+        Tag(target=target, tag=item.tag, descriptor=node_descriptor(item.node))
+        for item in snapshot.items
+        if item.tag
+    ]
+    steps: list[Step] = [*blobs.values(), *manifests.values(), *tags, *user_tags]
+    if request.lock_output and isinstance(dst, Repository):
+        text = _lock_text(snapshot, dst)
+        if isinstance(text, Failure):
+            return text
+        steps.append(WriteLockFile(path=request.lock_output, text=text.unwrap()))
+    return Success(
+        Plan(
+            command=f"copy --to-repo {_destination_text(dst)}",
+            steps=tuple(steps),
+            result=None,
+            result_name=str(target),
+        )
+    )
+
+
+def _destination_text(dst: Repository | LayoutDestination | ArchiveDestination) -> str:
+    match dst:
+        case LayoutDestination(path=path):
+            return f"{LAYOUT_PREFIX}{path}"
+        case ArchiveDestination() | Repository():
+            return str(dst)
+        case _:
+            assert_never(dst)

@@ -1,0 +1,105 @@
+"""What copy observed at its sources: ``CopySnapshot`` of items, their images and indexes.
+
+The shell walks the sources (bundles and their nested bundles, images,
+indexes) into these values; the planner and the tarball writer read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import final
+
+from attrs import frozen
+
+from imgpkg_pure.bundle import ImagesLock
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
+from imgpkg_pure.reference import Reference
+
+__all__ = [
+    "BundleImages",
+    "CopyImage",
+    "CopyIndex",
+    "CopyItem",
+    "CopyNode",
+    "CopySnapshot",
+    "node_descriptor",
+    "node_digest",
+    "walk",
+]
+
+
+@final
+@frozen(kw_only=True)
+class CopyImage:
+    """An image manifest to copy, read from ``source`` (a digest reference)."""
+
+    source: Reference
+    manifest: Manifest
+    config: ImageConfig | None = None
+
+
+@final
+@frozen(kw_only=True)
+class CopyIndex:
+    """An image index to copy, with every child it lists (nested indexes included)."""
+
+    source: Reference
+    index: ImageIndex
+    children: tuple[CopyNode, ...]
+
+
+CopyNode = CopyImage | CopyIndex
+
+
+def node_descriptor(node: CopyNode) -> Descriptor:
+    match node:
+        case CopyImage(manifest=m):
+            return m.descriptor
+        case CopyIndex(index=i):
+            return i.descriptor
+    raise AssertionError(node)
+
+
+def node_digest(node: CopyNode) -> Digest:
+    return node_descriptor(node).digest
+
+
+def walk(node: CopyNode) -> Iterator[CopyNode]:
+    """Post-order: children before the index that lists them."""
+    if isinstance(node, CopyIndex):
+        for child in node.children:
+            yield from walk(child)
+    yield node
+
+
+@final
+@frozen(kw_only=True)
+class CopyItem:
+    """A top-level item: what imgpkg lists as ``will export …`` and tags at the destination."""
+
+    node: CopyNode
+    tag: str | None
+    orig_ref: str
+    is_bundle: bool
+    is_root_bundle: bool
+    is_signature: bool = False
+
+
+@final
+@frozen(kw_only=True)
+class BundleImages:
+    """A bundle of the graph and its ImagesLock entries: original reference and isBundle."""
+
+    digest: Digest
+    images: tuple[tuple[str, bool], ...]
+
+
+@final
+@frozen(kw_only=True)
+class CopySnapshot:
+    """Everything the copy sources hold, as observed."""
+
+    items: tuple[CopyItem, ...]
+    bundles: tuple[BundleImages, ...]
+    images_lock: ImagesLock | None = None

@@ -1,0 +1,404 @@
+"""What each command is asked to do: one frozen value per command, and every flag, once.
+
+Both front doors build these values: the CLI from the flags (``store.cli``
+makes its click options from the declarations below), the Python API from its
+callers (``store.api``).  A command is then one function ``run_X(options, ui)``.
+
+Each field that a flag sets is declared with :func:`flag`: its names, help
+text and kind sit next to the field, and the field's default is the flag's
+default.  Two fields have no flag: ``registry`` (API callers give a
+``RegistryOptions``; the CLI builds it from :class:`RegistryFlags` with
+:meth:`RegistryFlags.options`) and ``plan_out`` (``plan X --out PLAN``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Final, Literal, final
+
+import attrs
+from attrs import field, frozen
+
+if TYPE_CHECKING:
+    from returns.result import Result
+
+    from imgpkg_pure.push import UsageError
+    from imgpkg_pure.store.registry import RegistryOptions
+
+# The imports below sit in function bodies: this module is read by ``--help``,
+# ``version`` and shell completion, which must not pay for the registry client.
+
+__all__ = [
+    "ApplyOptions",
+    "CopyOptions",
+    "DescribeOptions",
+    "Flag",
+    "FlagKind",
+    "GlobalFlags",
+    "PullOptions",
+    "PushOptions",
+    "RegistryFlags",
+    "ShowOptions",
+    "TagListOptions",
+    "TagResolveOptions",
+    "declared_flags",
+    "flag",
+]
+
+#: How a flag takes its value on the command line.
+#:
+#: * ``text``: ``--x VALUE``; ``texts``: the same, repeatable (a tuple);
+#: * ``int``: ``--x N``; ``choice``: ``--x VALUE`` from :attr:`Flag.choices`;
+#: * ``switch``: bare ``--x`` sets True;
+#: * ``bool``: ``--x`` sets True, ``--x=false`` / ``--x false`` sets False;
+#: * ``argument``: a positional argument.
+FlagKind = Literal["text", "texts", "int", "choice", "switch", "bool", "argument"]
+
+_FLAG: Final = "imgpkg_pure.flag"
+
+
+@final
+@frozen(kw_only=True)
+class Flag:
+    """How the command line sets one option field.
+
+    ``names`` are the spellings (``("-f", "--file")``; for an argument, its
+    metavar); ``cli_default`` only where the CLI's default differs from the
+    API's (``describe -o``: imgpkg prints text, programs want YAML);
+    ``hidden`` keeps it out of ``--help``.
+    """
+
+    names: tuple[str, ...]
+    help: str
+    kind: FlagKind
+    choices: tuple[str, ...] = ()
+    cli_default: object = None
+    hidden: bool = False
+
+
+def flag(
+    *names: str,
+    help: str,
+    kind: FlagKind = "text",
+    default: Any = None,
+    choices: tuple[str, ...] = (),
+    cli_default: object = None,
+    hidden: bool = False,
+    converter: Any = None,
+) -> Any:
+    """An attrs field that a flag sets (see :class:`Flag`)."""
+    declared = Flag(
+        names=names,
+        help=help,
+        kind=kind,
+        choices=choices,
+        cli_default=cli_default,
+        hidden=hidden,
+    )
+    return field(default=default, converter=converter, metadata={_FLAG: declared})
+
+
+def declared_flags(cls: type) -> Iterator[tuple[attrs.Attribute[Any], Flag]]:
+    """The fields of an options class that a flag sets, with their flags, in order."""
+    for attribute in attrs.fields(cls):
+        declared = attribute.metadata.get(_FLAG)
+        if isinstance(declared, Flag):
+            yield attribute, declared
+
+
+def _labels(values: tuple[object, ...]) -> tuple[str, ...]:
+    """``-l key=value`` strings; the API may also give ``(key, value)`` pairs."""
+    return tuple(v if isinstance(v, str) else "=".join(v) for v in values)  # type: ignore[arg-type]
+
+
+# --- flags every command takes --------------------------------------------------------------
+
+
+@final
+@frozen(kw_only=True)
+class GlobalFlags:
+    """imgpkg's global flags, accepted on every command (cobra's persistent flags)."""
+
+    yes: bool = flag("-y", "--yes", help="Assume yes", kind="switch", default=False, hidden=True)
+    debug: bool = flag("--debug", help="Include debug output", kind="switch", default=False)
+    json_mode: bool = flag("--json", help="Output as JSON", kind="switch", default=False)
+    tty: bool = flag("--tty", help="Force TTY-like output", kind="switch", default=False)
+
+
+@final
+@frozen(kw_only=True)
+class RegistryFlags:
+    """imgpkg's registry flags (reference §1.1.4), on every command that talks to registries."""
+
+    registry_ca_cert_paths: tuple[str, ...] = flag(
+        "--registry-ca-cert-path",
+        help="Add CA certificates for registry API (format: /tmp/foo) (can be specified "
+        "multiple times)",
+        kind="texts",
+        default=(),
+    )
+    registry_verify_certs: bool = flag(
+        "--registry-verify-certs",
+        help="Set whether to verify server's certificate",
+        kind="bool",
+        default=True,
+    )
+    registry_insecure: bool = flag(
+        "--registry-insecure",
+        help="Allow the use of http when interacting with registries",
+        kind="bool",
+        default=False,
+    )
+    registry_username: str = flag(
+        "--registry-username", help="Set username for auth ($IMGPKG_USERNAME)", default=""
+    )
+    registry_password: str = flag(
+        "--registry-password", help="Set password for auth ($IMGPKG_PASSWORD)", default=""
+    )
+    registry_token: str = flag(
+        "--registry-token", help="Set token for auth ($IMGPKG_TOKEN)", default=""
+    )
+    registry_anon: bool = flag(
+        "--registry-anon", help="Set anonymous auth ($IMGPKG_ANON)", kind="bool", default=False
+    )
+    registry_response_header_timeout: str = flag(
+        "--registry-response-header-timeout",
+        help="Maximum time to allow a request to wait for a server's response headers "
+        "from the registry (ms|s|m|h)",
+        default="30s",
+    )
+    registry_retry_count: int = flag(
+        "--registry-retry-count",
+        help="Set the number of times imgpkg retries to send requests to the registry "
+        "in case of an error",
+        kind="int",
+        default=5,
+    )
+
+    def options(self, *, debug: bool) -> Result[RegistryOptions, UsageError]:
+        """The flag values as options; env fallbacks are applied later, by the keychain."""
+        from imgpkg_pure.duration import parse_go_duration
+        from imgpkg_pure.store.registry import RegistryOptions
+
+        timeout = parse_go_duration(
+            self.registry_response_header_timeout, "--registry-response-header-timeout"
+        )
+        return timeout.map(
+            lambda seconds: RegistryOptions(
+                ca_cert_paths=tuple(
+                    path
+                    for value in self.registry_ca_cert_paths
+                    for path in value.split(",")
+                    if path
+                ),
+                verify_certs=self.registry_verify_certs,
+                insecure=self.registry_insecure,
+                username=self.registry_username,
+                password=self.registry_password,
+                token=self.registry_token,
+                anon=self.registry_anon,
+                response_header_timeout=seconds,
+                retry_count=self.registry_retry_count,
+                debug=debug,
+            )
+        )
+
+
+def _no_registry_flags() -> RegistryOptions:
+    """What the registry flags say when none is given."""
+    from imgpkg_pure.store.registry import RegistryOptions
+
+    return RegistryOptions()
+
+
+_CONCURRENCY_HELP: Final = "Concurrency"
+_LOCK_OUTPUT_HELP: Final = "Location to output the generated lock file"
+
+
+def _dry_run(help_text: str) -> Any:
+    return flag("--dry-run", help=help_text, kind="switch", default=False)
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+
+@final
+@frozen(kw_only=True)
+class PushOptions:
+    """``push``: exactly one of ``image`` and ``bundle`` (a registry reference or
+    ``oci:DIR[:TAG]``), the files, and imgpkg's push flags."""
+
+    image: str | None = flag("-i", "--image", help="Set image reference (oci:PATH[:TAG])")
+    bundle: str | None = flag("-b", "--bundle", help="Set bundle reference (oci:PATH[:TAG])")
+    files: tuple[str, ...] = flag(
+        "-f", "--file", help="Set file (format: /tmp/foo, -)", kind="texts", default=()
+    )
+    file_exclusions: tuple[str, ...] | None = flag(
+        "--file-exclusion",
+        help="Exclude file whose path, relative to the bundle root, matches (format: "
+        "--file-exclusion dir1/file.yml, default .git)",
+        kind="texts",
+    )
+    preserve_permissions: bool = flag(
+        "--preserve-permissions",
+        help="Preserve group and other permissions",
+        kind="switch",
+        default=False,
+    )
+    labels: tuple[str, ...] = flag(
+        "-l",
+        "--labels",
+        help="Set labels on image (key=value)",
+        kind="texts",
+        default=(),
+        converter=_labels,
+    )
+    lock_output: str | None = flag("--lock-output", help=_LOCK_OUTPUT_HELP)
+    media_types: str | None = flag(
+        "--media-types",
+        help="Media types of the pushed manifest, config and layer (default: oci for an OCI "
+        "layout, which skopeo and other OCI readers require; docker as imgpkg pushes to "
+        "registries)",
+        kind="choice",
+        choices=("oci", "docker"),
+    )
+    dry_run: bool = _dry_run("Print what would be pushed; change nothing")
+    plan_out: str | None = None
+    registry: RegistryOptions = field(factory=_no_registry_flags)
+
+
+@final
+@frozen(kw_only=True)
+class PullOptions:
+    """``pull``: one of ``image``, ``bundle``, ``lock``; the output directory."""
+
+    image: str | None = flag("-i", "--image", help="Set image reference")
+    bundle: str | None = flag("-b", "--bundle", help="Set bundle reference")
+    lock: str | None = flag("--lock", help="Path to BundleLock file")
+    output: str | None = flag("-o", "--output", help="Set output path")
+    recursive: bool = flag(
+        "-r", "--recursive", help="Pull nested bundles too", kind="switch", default=False
+    )
+    image_is_bundle_check: bool = flag(
+        "--image-is-bundle-check",
+        help="Error when image is a bundle (disable to pull a bundle's contents as a plain image)",
+        kind="bool",
+        default=True,
+    )
+    dry_run: bool = _dry_run("Print what would be pulled; write nothing")
+    plan_out: str | None = None
+    registry: RegistryOptions = field(factory=_no_registry_flags)
+
+
+@final
+@frozen(kw_only=True)
+class CopyOptions:
+    """``copy``: one source (``bundle``, ``image``, ``lock``, ``tar``) and one
+    destination (``to_repo``, ``to_tar``), with imgpkg's copy flags."""
+
+    bundle: str | None = flag("-b", "--bundle", help="Set bundle reference")
+    image: str | None = flag("-i", "--image", help="Set image reference")
+    lock: str | None = flag("--lock", help="BundleLock or ImagesLock of the images to copy")
+    tar: str | None = flag("--tar", help="Tarball to copy from")
+    to_repo: str | None = flag("--to-repo", help="Location to upload assets")
+    to_tar: str | None = flag("--to-tar", help="Location to write a tar file containing assets")
+    lock_output: str | None = flag("--lock-output", help=_LOCK_OUTPUT_HELP)
+    concurrency: int = flag("--concurrency", help=_CONCURRENCY_HELP, kind="int", default=5)
+    include_non_distributable_layers: bool = flag(
+        "--include-non-distributable-layers",
+        help="Include non-distributable layers when copying an image/bundle",
+        kind="switch",
+        default=False,
+    )
+    repo_based_tags: bool = flag(
+        "--repo-based-tags",
+        help="Tag copied images with <repo-path>-sha256-<hex>.imgpkg instead of "
+        "sha256-<hex>.imgpkg",
+        kind="switch",
+        default=False,
+    )
+    cosign_signatures: bool = flag(
+        "--cosign-signatures",
+        help="Find and copy cosign signatures",
+        kind="switch",
+        default=False,
+    )
+    resume: bool = flag("--resume", help="Resume a copy to a tarball", kind="switch", default=False)
+    dry_run: bool = _dry_run("Print what would be copied; change nothing")
+    plan_out: str | None = None
+    registry: RegistryOptions = field(factory=_no_registry_flags)
+
+
+@final
+@frozen(kw_only=True)
+class TagListOptions:
+    """``tag list``: a repository (``image``), optionally with digests and internal tags."""
+
+    image: str | None = flag(
+        "-i", "--image", help="Set image (any reference; its repository is used)"
+    )
+    digests: bool = flag("--digests", help="Include digests", kind="bool", default=False)
+    imgpkg_internal_tags: bool = flag(
+        "--imgpkg-internal-tags",
+        help="Include imgpkg's internal tags (sha256-<hex>.imgpkg)",
+        kind="bool",
+        default=False,
+    )
+    registry: RegistryOptions = field(factory=_no_registry_flags)
+
+
+@final
+@frozen(kw_only=True)
+class TagResolveOptions:
+    """``tag resolve``: a tag (no tag means ``latest``) or digest reference."""
+
+    image: str | None = flag("-i", "--image", help="Set image (no tag means latest)")
+    registry: RegistryOptions = field(factory=_no_registry_flags)
+
+
+@final
+@frozen(kw_only=True)
+class DescribeOptions:
+    """``describe``: a bundle; YAML (the API's default) or text (the CLI's); what to include."""
+
+    bundle: str | None = flag("-b", "--bundle", help="Set bundle reference")
+    concurrency: int = flag("--concurrency", help=_CONCURRENCY_HELP, kind="int", default=5)
+    output_type: str = flag(
+        "-o",
+        "--output-type",
+        help="Type of output possible values: [text, yaml]",
+        default="yaml",
+        cli_default="text",
+    )
+    layers: bool = flag("--layers", help="Retrieve image layers info", kind="bool", default=True)
+    cosign_artifacts: bool = flag(
+        "--cosign-artifacts",
+        help="Retrieve cosign artifact information",
+        kind="bool",
+        default=True,
+    )
+    show_annotations: bool = flag(
+        "--show-annotations",
+        help="Include the images' annotations (=false to leave them out)",
+        kind="bool",
+        default=True,
+    )
+    registry: RegistryOptions = field(factory=_no_registry_flags)
+
+
+@final
+@frozen(kw_only=True)
+class ShowOptions:
+    """``show PLAN``."""
+
+    plan_file: str = flag("PLAN", help="The plan file", kind="argument", default="")
+
+
+@final
+@frozen(kw_only=True)
+class ApplyOptions:
+    """``apply PLAN``."""
+
+    plan_file: str = flag("PLAN", help="The plan file", kind="argument", default="")
+    concurrency: int = flag("--concurrency", help=_CONCURRENCY_HELP, kind="int", default=5)
+    registry: RegistryOptions = field(factory=_no_registry_flags)
