@@ -34,6 +34,7 @@ from typing import Final, Literal, TypeVar, final
 
 from attrs import evolve, field, frozen
 
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.reference import Reference
 from imgpkg_pure.yaml_doc import Tree, encode_yaml, natural_key_order
 
@@ -68,14 +69,12 @@ def _sorted_pairs(pairs: Pairs | Mapping[str, str]) -> Pairs:
 
 @final
 @frozen(kw_only=True)
-class DescribeRefused:
+class DescribeRefused(Fact):
     """``describe`` cannot go on: imgpkg's wording, with the cause when there is one."""
 
     reason: str
 
-    @property
-    def message(self) -> str:
-        return self.reason
+    template = "{reason}"
 
 
 def check_output_type(value: str) -> DescribeRefused | None:

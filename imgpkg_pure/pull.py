@@ -15,6 +15,7 @@ from returns.result import Failure, Result, Success
 
 from imgpkg_pure.bundle import ImagesLock, relocate_images_lock
 from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
 
@@ -82,14 +83,12 @@ def parse_pull_request(
 
 @final
 @frozen(kw_only=True)
-class PullRefused:
+class PullRefused(Fact):
     """What was found does not match what was asked for (§4.1's decision table)."""
 
     reason: str
 
-    @property
-    def message(self) -> str:
-        return self.reason
+    template = "{reason}"
 
 
 Action = Literal["image", "bundle"]

@@ -15,6 +15,7 @@ from returns.result import Failure, Result, Success
 
 from imgpkg_pure.bundle import BundleLock, ImageLock, encode_bundle_lock, encode_image_lock
 from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.image_build import (
     DOCKER_TYPES,
     MEDIA_TYPE_SETS,
@@ -47,14 +48,12 @@ LAYOUT_PREFIX = "oci:"
 
 @final
 @frozen(kw_only=True)
-class UsageError:
+class UsageError(Fact):
     """A command line that asks for something impossible or contradictory."""
 
     reason: str
 
-    @property
-    def message(self) -> str:
-        return self.reason
+    template = "{reason}"
 
 
 @final

@@ -28,9 +28,7 @@ class StatFailed(InputError):
 
     op: str
 
-    @property
-    def message(self) -> str:
-        return f"{self.op} {self.path}: {self.reason}"
+    template = "{op} {path}: {reason}"
 
 
 @frozen(kw_only=True)
@@ -70,9 +68,6 @@ class DuplicatePaths(InputError):
 class BundleDirInImage(InputError):
     """``push -i`` of inputs that present as a bundle; ``path`` is the ``.imgpkg`` directory."""
 
-    @property
-    def message(self) -> str:
-        return (
-            "Images cannot be pushed with '.imgpkg' directories, "
-            "consider using --bundle (-b) option"
-        )
+    template = (
+        "Images cannot be pushed with '.imgpkg' directories, consider using --bundle (-b) option"
+    )

@@ -11,6 +11,8 @@ from typing import final
 
 from attrs import field, frozen
 
+from imgpkg_pure.errors import Fact
+
 __all__ = [
     "AuthConfig",
     "BadHostPattern",
@@ -70,58 +72,50 @@ class AuthConfig:
 
 @final
 @frozen(kw_only=True)
-class InvalidEnvVariable:
+class InvalidEnvVariable(Fact):
     """An ``IMGPKG_REGISTRY_*`` variable imgpkg refuses (unknown name, bad hostname)."""
 
     variable: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return self.reason
+    template = "{reason}"
 
 
 @final
 @frozen(kw_only=True)
-class IncompleteEnvCredentials:
+class IncompleteEnvCredentials(Fact):
     """A credential set that lacks a hostname, or has a username without password (or back)."""
 
     present: str
     missing: str
 
-    @property
-    def message(self) -> str:
-        return (
-            f"{self.present} is set but {self.missing} is not: "
-            "each IMGPKG_REGISTRY_* credential set needs a hostname, and a username "
-            "goes with a password"
-        )
+    template = (
+        "{present} is set but {missing} is not: "
+        "each IMGPKG_REGISTRY_* credential set needs a hostname, and a username "
+        "goes with a password"
+    )
 
 
 @final
 @frozen(kw_only=True)
-class InvalidDockerConfig:
+class InvalidDockerConfig(Fact):
     """A docker ``config.json`` (or podman ``auth.json``) that does not parse."""
 
     where: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"{self.where}: {self.reason}"
+    template = "{where}: {reason}"
 
 
 @final
 @frozen(kw_only=True)
-class BadHostPattern:
+class BadHostPattern(Fact):
     """An env keychain hostname whose glob is malformed (Go ``filepath.ErrBadPattern``)."""
 
     variable: str
     pattern: str
 
-    @property
-    def message(self) -> str:
-        return f"syntax error in pattern '{self.pattern}' ({self.variable})"
+    template = "syntax error in pattern '{pattern}' ({variable})"
 
 
 KeychainError = InvalidEnvVariable | IncompleteEnvCredentials | InvalidDockerConfig | BadHostPattern

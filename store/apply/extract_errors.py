@@ -18,6 +18,7 @@ from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.extract import EntryError, UnsafeOutput
 from imgpkg_pure.extract.errors import shown
 from imgpkg_pure.store.content.errors import StoreError
@@ -26,16 +27,14 @@ _T = TypeVar("_T")
 
 
 @frozen(kw_only=True)
-class UnsupportedLayer:
+class UnsupportedLayer(Fact):
     """A layer whose media type or compression cannot be extracted (zstd, for one)."""
 
     layer: Digest
     media_type: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"layer {self.layer} ({self.media_type}) cannot be extracted: {self.reason}"
+    template = "layer {layer} ({media_type}) cannot be extracted: {reason}"
 
 
 @frozen(kw_only=True)

@@ -19,6 +19,7 @@ from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.unsafe import unsafe_perform_io
 
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
@@ -45,28 +46,24 @@ from imgpkg_pure.store.registry import PushMode, RegistryClient, RegistryError
 
 
 @frozen(kw_only=True)
-class StagedBlobMissing:
+class StagedBlobMissing(Fact):
     """A plan step needs a staged blob that the local store does not hold."""
 
     descriptor: Descriptor
 
-    @property
-    def message(self) -> str:
-        return (
-            f"blob {self.descriptor.digest} is not in the local store "
-            "(the plan was made elsewhere, or the store was cleaned); plan again"
-        )
+    template = (
+        "blob {descriptor.digest} is not in the local store "
+        "(the plan was made elsewhere, or the store was cleaned); plan again"
+    )
 
 
 @frozen(kw_only=True)
-class NoRegistryAccess:
+class NoRegistryAccess(Fact):
     """A plan step targets a registry, but apply was given no registry client."""
 
     target: str
 
-    @property
-    def message(self) -> str:
-        return f"cannot reach {self.target}: no registry client was configured for this apply"
+    template = "cannot reach {target}: no registry client was configured for this apply"
 
 
 class SourceBlobInvalid(Exception):
@@ -74,14 +71,12 @@ class SourceBlobInvalid(Exception):
 
 
 @frozen(kw_only=True)
-class SourceBlobFailed:
+class SourceBlobFailed(Fact):
     """A blob read from a copy's source failed (unreadable, or not the bytes it claims)."""
 
     reason: str
 
-    @property
-    def message(self) -> str:
-        return self.reason
+    template = "{reason}"
 
 
 ApplyError = (

@@ -19,7 +19,7 @@ from returns.result import Failure
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.bundle import ImageLocations, parse_image_locations
-from imgpkg_pure.errors import MalformedDocument
+from imgpkg_pure.errors import Fact, MalformedDocument
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, Manifest
@@ -34,15 +34,13 @@ MAX_LOCATIONS_LAYER = 16 * 1024 * 1024
 
 
 @frozen(kw_only=True)
-class LocationsImageInvalid:
+class LocationsImageInvalid(Fact):
     """A locations image that is not what imgpkg writes (§2.5)."""
 
     reference: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"locations image '{self.reference}': {self.reason}"
+    template = "locations image '{reference}': {reason}"
 
 
 LocationsError = RegistryError | MalformedDocument | LocationsImageInvalid

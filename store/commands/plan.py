@@ -23,6 +23,7 @@ from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.plan.planfile import decode_plan
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
@@ -49,26 +50,22 @@ from imgpkg_pure.store.ui.console import Ui
 
 
 @frozen(kw_only=True)
-class StalePlan:
+class StalePlan(Fact):
     """What a plan observed is no longer so; it must be made again."""
 
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"Saved plan is stale: {self.reason}; run plan again"
+    template = "Saved plan is stale: {reason}; run plan again"
 
 
 @frozen(kw_only=True)
-class PlanFileUnreadable:
+class PlanFileUnreadable(Fact):
     """A plan file that cannot be read."""
 
     path: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"reading plan '{self.path}': {self.reason}"
+    template = "reading plan '{path}': {reason}"
 
 
 def _read(path: str) -> Result[Plan, object]:

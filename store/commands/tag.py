@@ -22,6 +22,7 @@ from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
 from imgpkg_pure.store.commands.options import TagListOptions, TagResolveOptions
@@ -35,27 +36,23 @@ DIGEST_WORKERS: Final = 8
 
 @final
 @frozen(kw_only=True)
-class TagFailure:
+class TagFailure(Fact):
     """A registry step of ``tag`` failed: ``what`` it was doing, and the registry's answer."""
 
     what: str
     cause: str
 
-    @property
-    def message(self) -> str:
-        return f"{self.what}: {self.cause}"
+    template = "{what}: {cause}"
 
 
 @final
 @frozen(kw_only=True)
-class ManifestNotFound:
+class ManifestNotFound(Fact):
     """The registry has no manifest under ``reference``."""
 
     reference: str
 
-    @property
-    def message(self) -> str:
-        return f"Resolving '{self.reference}': no manifest with this tag or digest (404 Not Found)"
+    template = "Resolving '{reference}': no manifest with this tag or digest (404 Not Found)"
 
 
 TagError = UsageError | TagFailure | ManifestNotFound

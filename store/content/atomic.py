@@ -15,17 +15,17 @@ from pathlib import Path
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 
+from imgpkg_pure.errors import Fact
+
 
 @frozen(kw_only=True)
-class WriteFailure:
+class WriteFailure(Fact):
     """A file that could not be written."""
 
     path: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"writing '{self.path}': {self.reason}"
+    template = "writing '{path}': {reason}"
 
 
 def write_atomically(path: str, data: bytes, new_mode: int = 0o600) -> IOResult[None, WriteFailure]:

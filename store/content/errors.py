@@ -24,90 +24,76 @@ from __future__ import annotations
 from attrs import frozen
 
 from imgpkg_pure.digest import Digest
-from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
+from imgpkg_pure.errors import DigestMismatch, Fact, MalformedDocument, SizeMismatch
 
 
 @frozen(kw_only=True)
-class BlobNotFound:
+class BlobNotFound(Fact):
     """The store holds no blob with this digest."""
 
     digest: Digest
 
-    @property
-    def message(self) -> str:
-        return f"blob {self.digest} not found in the store"
+    template = "blob {digest} not found in the store"
 
 
 @frozen(kw_only=True)
-class BlobCorrupt:
+class BlobCorrupt(Fact):
     """A stored blob whose content does not hash to the digest it is stored under."""
 
     digest: Digest
     actual: Digest
 
-    @property
-    def message(self) -> str:
-        return f"blob {self.digest} is corrupt: its content hashes to {self.actual}"
+    template = "blob {digest} is corrupt: its content hashes to {actual}"
 
 
 @frozen(kw_only=True)
-class RootNotFound:
+class RootNotFound(Fact):
     """No ``index.json`` entry carries this ``org.opencontainers.image.ref.name``."""
 
     name: str
 
-    @property
-    def message(self) -> str:
-        return f"root '{self.name}' not found in the store"
+    template = "root '{name}' not found in the store"
 
 
 @frozen(kw_only=True)
-class InvalidRootName:
+class InvalidRootName(Fact):
     """A root name that does not follow the image-layout ``ref.name`` grammar."""
 
     name: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"invalid root name '{self.name}': {self.reason}"
+    template = "invalid root name '{name}': {reason}"
 
 
 @frozen(kw_only=True)
-class IngestClosed:
+class IngestClosed(Fact):
     """A write or commit on an ingest that was already committed or aborted."""
 
     ref: str
     state: str
 
-    @property
-    def message(self) -> str:
-        return f"ingest {self.ref} is already {self.state}"
+    template = "ingest {ref} is already {state}"
 
 
 @frozen(kw_only=True)
-class NotALayout:
+class NotALayout(Fact):
     """A path that is not an OCI image layout and that the store refuses to take over."""
 
     path: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"{self.path} is not an OCI image layout: {self.reason}"
+    template = "{path} is not an OCI image layout: {reason}"
 
 
 @frozen(kw_only=True)
-class StoreIOFailure:
+class StoreIOFailure(Fact):
     """The operating system refused a store operation on ``path``."""
 
     operation: str
     path: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"cannot {self.operation} {self.path}: {self.reason}"
+    template = "cannot {operation} {path}: {reason}"
 
 
 StoreError = (

@@ -25,7 +25,7 @@ from typing import final
 
 from attrs import frozen
 
-from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
+from imgpkg_pure.errors import DigestMismatch, Fact, MalformedDocument, SizeMismatch
 
 __all__ = [
     "AuthFailure",
@@ -106,7 +106,7 @@ class AuthFailure:
 
 @final
 @frozen(kw_only=True)
-class TransportFailure:
+class TransportFailure(Fact):
     """``method url`` got no HTTP answer: ``reason`` says why (with a hint where one helps).
 
     ``temporary`` marks failures worth retrying (refused or reset connections,
@@ -118,27 +118,23 @@ class TransportFailure:
     reason: str
     temporary: bool = False
 
-    @property
-    def message(self) -> str:
-        return f"{self.method} {self.url}: {self.reason}"
+    template = "{method} {url}: {reason}"
 
 
 @final
 @frozen(kw_only=True)
-class KeychainFailure:
+class KeychainFailure(Fact):
     """Credentials for ``registry`` could not be resolved (imgpkg's wording, §6.1)."""
 
     registry: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return f"Unable retrieve credentials for registry '{self.registry}': {self.reason}"
+    template = "Unable retrieve credentials for registry '{registry}': {reason}"
 
 
 @final
 @frozen(kw_only=True)
-class CaCertFailure:
+class CaCertFailure(Fact):
     """A ``--registry-ca-cert-path`` file that cannot be read or holds no usable certificate.
 
     ``stage`` is ``Reading`` (the file cannot be read) or ``Adding`` (it holds
@@ -149,12 +145,7 @@ class CaCertFailure:
     stage: str
     reason: str
 
-    @property
-    def message(self) -> str:
-        return (
-            "Creating registry HTTP transport: "
-            f"{self.stage} CA certificates from '{self.path}': {self.reason}"
-        )
+    template = "Creating registry HTTP transport: {stage} CA certificates from '{path}': {reason}"
 
 
 @final
@@ -174,19 +165,16 @@ class ManifestTooLarge:
 
 @final
 @frozen(kw_only=True)
-class BlobStreamIncomplete:
+class BlobStreamIncomplete(Fact):
     """A blob stream closed before it was read to the end: it was not verified."""
 
     what: str
     read: int
     expected: int
 
-    @property
-    def message(self) -> str:
-        return (
-            f"{self.what}: stream closed after {self.read} of {self.expected} bytes; "
-            "the content was not verified"
-        )
+    template = (
+        "{what}: stream closed after {read} of {expected} bytes; the content was not verified"
+    )
 
 
 RegistryError = (
