@@ -29,12 +29,16 @@ import re
 from collections.abc import Iterable
 from typing import Final, final
 
-from attrs import frozen
+from attrs import evolve, frozen
+from returns.result import Failure, Result, Success
 
 from imgpkg_pure.digest import Digest
+from imgpkg_pure.errors import Fact
 from imgpkg_pure.reference import Repository
 
 __all__ = [
+    "UnknownColumn",
+    "select_columns",
     "INTERNAL_TAG_SUFFIX",
     "Column",
     "Table",
@@ -101,6 +105,32 @@ class Table:
     def visible(self) -> tuple[int, ...]:
         """The indexes of the columns that are shown."""
         return tuple(i for i, column in enumerate(self.columns) if not column.hidden)
+
+
+@final
+@frozen(kw_only=True)
+class UnknownColumn(Fact):
+    """``--column`` names no header of the table (imgpkg panics here; we refuse)."""
+
+    template = "Failed to find header: {name}"
+    name: str
+
+
+def select_columns(table: Table, names: tuple[str, ...]) -> Result[Table, UnknownColumn]:
+    """``--column`` (repeatable, comma-separated): show only the named columns, by title or
+    header key; no names shows the table as it is."""
+    wanted = [name for value in names for name in value.split(",") if name]
+    if not wanted:
+        return Success(table)
+    keys = [(column.title, header_key(column.title, i)) for i, column in enumerate(table.columns)]
+    for name in wanted:
+        if not any(name in pair for pair in keys):
+            return Failure(UnknownColumn(name=name))
+    columns = tuple(
+        evolve(column, hidden=not any(name in keys[i] for name in wanted))
+        for i, column in enumerate(table.columns)
+    )
+    return Success(evolve(table, columns=columns))
 
 
 def tag_table(rows: Iterable[tuple[str, str]], *, digests: bool) -> Table:

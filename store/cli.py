@@ -14,15 +14,18 @@ same way, never as a traceback.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 import click
 from returns.result import Failure
 
+from imgpkg_pure.pflag import FlagSet, normalize_args
 from imgpkg_pure.store.commands.options import (
     ApplyOptions,
     CopyOptions,
@@ -39,6 +42,9 @@ from imgpkg_pure.store.commands.options import (
 from imgpkg_pure.store.ui.console import Ui
 
 VERSION = "0.1.0"
+#: The program's own name; run through a link or copy named ``imgpkg`` it presents itself so.
+PROGRAM = "imgpkg-pure"
+DROP_IN_NAME = "imgpkg"
 
 #: The variable click's completion scripts set to ask ``imgpkg-pure`` for completions.
 COMPLETE_VAR = "_IMGPKG_PURE_COMPLETE"
@@ -46,6 +52,20 @@ COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell")
 
 
 # --- from declared flags to click parameters, and back ----------------------------------------
+
+
+class _GoBool(click.Option):
+    """A boolean flag.  :func:`imgpkg_pure.pflag.normalize_args` has already turned every
+    form pflag accepts into ``--x=true|false``; help shows the flag without a value."""
+
+    def __init__(self, names: list[str], **attributes: Any) -> None:
+        super().__init__(names, type=click.BOOL, **attributes)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        return ", ".join(self.opts), record[1]
 
 
 def _parameters(cls: type) -> list[click.Parameter]:
@@ -60,12 +80,8 @@ def _parameters(cls: type) -> list[click.Parameter]:
         match declared.kind:
             case "argument":
                 params.append(click.Argument([attribute.name], metavar=declared.names[0]))
-            case "switch":
-                params.append(click.Option(names, is_flag=True, **common))
             case "bool":
-                params.append(
-                    click.Option(names, type=click.BOOL, is_flag=False, flag_value=True, **common)
-                )
+                params.append(_GoBool(names, **common))
             case "int":
                 params.append(click.Option(names, type=int, **common))
             case "choice":
@@ -90,8 +106,27 @@ def _take(cls: type[Any], values: dict[str, Any]) -> Any:
     return cls(**given)
 
 
+def _program() -> str:
+    """The name the program runs under (``imgpkg`` through a link of that name)."""
+    return click.get_current_context().find_root().info_name or PROGRAM
+
+
 def _make_ui(flags: GlobalFlags) -> Ui:
-    return Ui(tty=flags.tty or sys.stdout.isatty(), json_mode=flags.json_mode)
+    return Ui(
+        tty=flags.tty or sys.stdout.isatty(),
+        json_mode=flags.json_mode,
+        program=_program(),
+        columns=flags.column,
+    )
+
+
+def _warn_deprecated(cls: type, values: dict[str, Any]) -> None:
+    """cobra's note, on stdout, for each deprecated flag that was used."""
+    for attribute, declared in declared_flags(cls):
+        if declared.deprecated and values.get(attribute.name):
+            sys.stdout.write(
+                f"Flag {declared.names[0]} has been deprecated, {declared.deprecated}\n"
+            )
 
 
 def _run(runner: str, options: object, ui: Ui) -> int:
@@ -127,6 +162,7 @@ def _command(
             if isinstance(checked, Failure):
                 return ui.fail(checked.failure())
             extra["registry"] = checked.unwrap()
+        _warn_deprecated(options, values)
         if "plan_out" in values:
             extra["plan_out"] = values.pop("plan_out")
         return _run(runner, attrs.evolve(_take(options, values), **extra), ui)
@@ -226,7 +262,7 @@ _command(
 @cli.command(help="Print client version", params=_parameters(GlobalFlags))
 def version(**flags: Any) -> int:
     ui = _make_ui(GlobalFlags(**flags))
-    ui.block(f"imgpkg-pure version {VERSION}\n")
+    ui.block(f"{_program()} version {VERSION}\n")
     ui.succeeded()
     return 0
 
@@ -253,36 +289,100 @@ def completion(shell: str | None, **flags: Any) -> int:
             else f"Expected a shell: one of {choices}"
         )
         return ui.fail(UsageError(reason=reason))
-    script = found(cli, {}, "imgpkg-pure", COMPLETE_VAR).source()
+    script = found(cli, {}, _program(), COMPLETE_VAR).source()
     sys.stdout.write(script if script.endswith("\n") else script + "\n")
     sys.stdout.flush()
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def program_name(argv0: str) -> str:
+    """``imgpkg`` when run as ``imgpkg`` (a link or copy, any extension), else ``imgpkg-pure``."""
+    return DROP_IN_NAME if Path(argv0).stem == DROP_IN_NAME else PROGRAM
+
+
+def _resolve(args: Sequence[str]) -> tuple[click.Command, list[str], int]:
+    """The (sub)command the leading words name, its words, and where its flags start."""
+    command: click.Command = cli
+    words: list[str] = []
+    ctx = click.Context(cli)
+    for index, arg in enumerate(args):
+        if not isinstance(command, click.Group) or arg.startswith("-"):
+            return command, words, index
+        found = command.get_command(ctx, arg)
+        if found is None:
+            return command, words, index
+        command, words = found, [*words, arg]
+    return command, words, len(args)
+
+
+def _flag_set(command: click.Command) -> FlagSet:
+    pairs: list[tuple[Sequence[str], bool]] = [(("-h", "--help"), True)]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            pairs.append((param.opts, isinstance(param, _GoBool) or param.is_flag))
+    return FlagSet.of(pairs)
+
+
+def _pflag_args(args: list[str], program: str) -> list[str]:
+    """The arguments in the one spelling click reads (``--long=value``), or a usage error in
+    pflag's words (with a did-you-mean hint for an unknown flag)."""
+    if args[:1] in (["-v"], ["--version"]):
+        args = ["version", *args[1:]]
+    command, words, start = _resolve(args)
+    flags = _flag_set(command)
+    normalized = normalize_args(args[start:], flags)
+    if isinstance(normalized, Failure):
+        message = normalized.failure().message
+        if message.startswith("unknown flag: "):
+            name = message.removeprefix("unknown flag: ")
+            close = difflib.get_close_matches(name, list(flags.canonical), n=1)
+            message += f" (did you mean {close[0]}?)" if close else ""
+        raise click.UsageError(message)
+    rewritten = [
+        "--help" if arg == "--help=true" else arg
+        for arg in normalized.unwrap()
+        if arg != "--help=false"
+    ]
+    if isinstance(command, click.Group) and start < len(args) and not args[start].startswith("-"):
+        path = " ".join([program, *words])
+        raise click.UsageError(f"command '{path}' does not accept extra arguments '{args[start]}'")
+    return [*args[:start], *rewritten]
+
+
+def _extra_arguments(exc: click.UsageError) -> str | None:
+    """cobra's words for extra positional arguments."""
+    text = exc.format_message()
+    if not text.startswith("Got unexpected extra argument") or exc.ctx is None:
+        return None
+    extra = text.split("(", 1)[1].rstrip(")").split(" ")[0]
+    path = exc.ctx.command_path
+    return f"command '{path}' does not accept extra arguments '{extra}'"
+
+
+def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> int:
     """Console-script entry point; returns (and exits with) the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    name = program or program_name(sys.argv[0] if argv is None else PROGRAM)
     try:
-        code = cli.main(args=args, prog_name="imgpkg-pure", standalone_mode=False)
+        code = cli.main(args=_pflag_args(args, name), prog_name=name, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
         sys.stdout.write(exc.ctx.get_help() + "\n")
-        sys.stderr.write(
-            "imgpkg-pure: Error: Invalid command - see available commands/subcommands above\n"
-        )
+        group = exc.ctx.command
+        if group is cli or not isinstance(group, click.Group):
+            reason = "Invalid command - see available commands/subcommands above"
+        else:
+            reason = "Use one of available subcommands: " + ", ".join(sorted(group.commands))
+        sys.stderr.write(f"{name}: Error: {reason}\n")
         code = 1
     except click.NoSuchOption as exc:
-        choices = ", ".join(sorted(exc.possibilities or ()))
-        hint = f" (did you mean {choices}?)" if choices else ""
-        sys.stderr.write(f"imgpkg-pure: Error: unknown flag: {exc.option_name}{hint}\n")
+        sys.stderr.write(f"{name}: Error: unknown flag: {exc.option_name}\n")
         code = 1
     except click.UsageError as exc:
-        sys.stderr.write(f"imgpkg-pure: Error: {exc.format_message()}\n")
+        message = _extra_arguments(exc) or exc.format_message()
+        sys.stderr.write(f"{name}: Error: {message}\n")
         code = 1
-    except click.exceptions.Abort:
-        sys.stderr.write("imgpkg-pure: Error: interrupted\n")
-        code = 130
-    except KeyboardInterrupt:
-        sys.stderr.write("imgpkg-pure: Error: interrupted\n")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.stderr.write(f"{name}: Error: interrupted\n")
         code = 130
     if not isinstance(code, int):
         code = 0

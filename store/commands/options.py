@@ -49,10 +49,9 @@ __all__ = [
 #:
 #: * ``text``: ``--x VALUE``; ``texts``: the same, repeatable (a tuple);
 #: * ``int``: ``--x N``; ``choice``: ``--x VALUE`` from :attr:`Flag.choices`;
-#: * ``switch``: bare ``--x`` sets True;
-#: * ``bool``: ``--x`` sets True, ``--x=false`` / ``--x false`` sets False;
+#: * ``bool``: pflag's boolean: ``--x`` sets True, ``--x=V`` sets Go's ``ParseBool(V)``;
 #: * ``argument``: a positional argument.
-FlagKind = Literal["text", "texts", "int", "choice", "switch", "bool", "argument"]
+FlagKind = Literal["text", "texts", "int", "choice", "bool", "argument"]
 
 _FLAG: Final = "imgpkg_pure.flag"
 
@@ -65,7 +64,8 @@ class Flag:
     ``names`` are the spellings (``("-f", "--file")``; for an argument, its
     metavar); ``cli_default`` only where the CLI's default differs from the
     API's (``describe -o``: imgpkg prints text, programs want YAML);
-    ``hidden`` keeps it out of ``--help``.
+    ``hidden`` keeps it out of ``--help``; ``deprecated`` is what cobra prints (on
+    stdout) when a deprecated flag is used.
     """
 
     names: tuple[str, ...]
@@ -74,6 +74,7 @@ class Flag:
     choices: tuple[str, ...] = ()
     cli_default: object = None
     hidden: bool = False
+    deprecated: str | None = None
 
 
 def flag(
@@ -84,6 +85,7 @@ def flag(
     choices: tuple[str, ...] = (),
     cli_default: object = None,
     hidden: bool = False,
+    deprecated: str | None = None,
     converter: Any = None,
 ) -> Any:
     """An attrs field that a flag sets (see :class:`Flag`)."""
@@ -94,6 +96,7 @@ def flag(
         choices=choices,
         cli_default=cli_default,
         hidden=hidden,
+        deprecated=deprecated,
     )
     return field(default=default, converter=converter, metadata={_FLAG: declared})
 
@@ -119,10 +122,19 @@ def _labels(values: tuple[object, ...]) -> tuple[str, ...]:
 class GlobalFlags:
     """imgpkg's global flags, accepted on every command (cobra's persistent flags)."""
 
-    yes: bool = flag("-y", "--yes", help="Assume yes", kind="switch", default=False, hidden=True)
-    debug: bool = flag("--debug", help="Include debug output", kind="switch", default=False)
-    json_mode: bool = flag("--json", help="Output as JSON", kind="switch", default=False)
-    tty: bool = flag("--tty", help="Force TTY-like output", kind="switch", default=False)
+    yes: bool = flag("-y", "--yes", help="Assume yes", kind="bool", default=False, hidden=True)
+    debug: bool = flag("--debug", help="Include debug output", kind="bool", default=False)
+    json_mode: bool = flag("--json", help="Output as JSON", kind="bool", default=False)
+    tty: bool = flag("--tty", help="Force TTY-like output", kind="bool", default=False)
+    color: bool = flag(
+        "--color",
+        help="Set color output (accepted; output has no colours)",
+        kind="bool",
+        default=True,
+    )
+    column: tuple[str, ...] = flag(
+        "--column", help="Filter table columns by header name or key", kind="texts", default=()
+    )
 
 
 @final
@@ -216,7 +228,7 @@ _LOCK_OUTPUT_HELP: Final = "Location to output the generated lock file"
 
 
 def _dry_run(help_text: str) -> Any:
-    return flag("--dry-run", help=help_text, kind="switch", default=False)
+    return flag("--dry-run", help=help_text, kind="bool", default=False)
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -239,10 +251,18 @@ class PushOptions:
         "--file-exclusion dir1/file.yml, default .git)",
         kind="texts",
     )
+    file_exclude_defaults: tuple[str, ...] = flag(
+        "--file-exclude-defaults",
+        help="Deprecated: use --file-exclusion",
+        kind="texts",
+        default=(),
+        hidden=True,
+        deprecated="use '--file-exclusion' instead",
+    )
     preserve_permissions: bool = flag(
         "--preserve-permissions",
         help="Preserve group and other permissions",
-        kind="switch",
+        kind="bool",
         default=False,
     )
     labels: tuple[str, ...] = flag(
@@ -277,7 +297,7 @@ class PullOptions:
     lock: str | None = flag("--lock", help="Path to BundleLock file")
     output: str | None = flag("-o", "--output", help="Set output path")
     recursive: bool = flag(
-        "-r", "--recursive", help="Pull nested bundles too", kind="switch", default=False
+        "-r", "--recursive", help="Pull nested bundles too", kind="bool", default=False
     )
     image_is_bundle_check: bool = flag(
         "--image-is-bundle-check",
@@ -307,23 +327,23 @@ class CopyOptions:
     include_non_distributable_layers: bool = flag(
         "--include-non-distributable-layers",
         help="Include non-distributable layers when copying an image/bundle",
-        kind="switch",
+        kind="bool",
         default=False,
     )
     repo_based_tags: bool = flag(
         "--repo-based-tags",
         help="Tag copied images with <repo-path>-sha256-<hex>.imgpkg instead of "
         "sha256-<hex>.imgpkg",
-        kind="switch",
+        kind="bool",
         default=False,
     )
     cosign_signatures: bool = flag(
         "--cosign-signatures",
         help="Find and copy cosign signatures",
-        kind="switch",
+        kind="bool",
         default=False,
     )
-    resume: bool = flag("--resume", help="Resume a copy to a tarball", kind="switch", default=False)
+    resume: bool = flag("--resume", help="Resume a copy to a tarball", kind="bool", default=False)
     dry_run: bool = _dry_run("Print what would be copied; change nothing")
     plan_out: str | None = None
     registry: RegistryOptions = field(factory=_no_registry_flags)

@@ -190,13 +190,20 @@ def _apply(ui: Ui, plan: Plan, env: Env) -> int:
     return 0
 
 
+def _exclusions(options: PushOptions) -> tuple[str, ...] | None:
+    """``--file-exclusion`` and its deprecated alias ``--file-exclude-defaults`` set one list."""
+    if not options.file_exclude_defaults:
+        return options.file_exclusions
+    return (*(options.file_exclusions or ()), *options.file_exclude_defaults)
+
+
 def run_push(options: PushOptions, ui: Ui) -> int:
     """The push command; returns the exit code."""
     request = parse_push_request(
         image=options.image,
         bundle=options.bundle,
         files=options.files,
-        exclusions=options.file_exclusions,
+        exclusions=_exclusions(options),
         preserve_permissions=options.preserve_permissions,
         labels=options.labels,
         lock_output=options.lock_output,

@@ -28,7 +28,7 @@ from imgpkg_pure.reference import Reference, parse_reference
 from imgpkg_pure.store.commands.options import TagListOptions, TagResolveOptions
 from imgpkg_pure.store.registry import RegistryClient, RegistryError
 from imgpkg_pure.store.ui.console import Ui
-from imgpkg_pure.tags import listed_tags, resolved_reference, tag_table
+from imgpkg_pure.tags import listed_tags, resolved_reference, select_columns, tag_table
 
 #: Tags resolved at once by ``tag list --digests`` (imgpkg resolves them one by one).
 DIGEST_WORKERS: Final = 8
@@ -125,7 +125,10 @@ def run_tag_list(options: TagListOptions, ui: Ui) -> int:
         rows = _rows(client, reference, tags, digests)
     if isinstance(rows, IOFailure):
         return ui.fail(unsafe_perform_io(rows.failure()))
-    ui.table(tag_table(unsafe_perform_io(rows.unwrap()), digests=digests))
+    table = select_columns(tag_table(unsafe_perform_io(rows.unwrap()), digests=digests), ui.columns)
+    if isinstance(table, Failure):
+        return ui.fail(table.failure())
+    ui.table(table.unwrap())
     ui.succeeded()
     return 0
 

@@ -16,7 +16,8 @@ Tables (``tag list``) are printed as imgpkg prints them: in TTY mode with
 title, header and footer; without a TTY as TAB-separated rows only; with
 ``--json`` into ``Tables`` (``imgpkg_pure.tags``).
 
-Errors always go to stderr as one line ``imgpkg-pure: Error: <message>``
+Errors always go to stderr as one line ``imgpkg-pure: Error: <message>`` (``imgpkg: Error:``
+when the program runs under the name ``imgpkg``)
 (and, in JSON mode, into the document as well).
 """
 
@@ -39,9 +40,14 @@ class Ui:
         json_mode: bool,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
+        program: str = "imgpkg-pure",
+        columns: tuple[str, ...] = (),
     ) -> None:
         self._out = stdout if stdout is not None else sys.stdout
         self._err = stderr if stderr is not None else sys.stderr
+        self.program = program
+        #: ``--column``: the table columns to show (``imgpkg_pure.tags.select_columns``).
+        self.columns = columns
         self.tty = tty
         self.json_mode = json_mode
         self._lines: list[str] = []
@@ -94,7 +100,7 @@ class Ui:
             self._print("result", "Succeeded\n")
 
     def failed(self, code: str, message: str) -> None:
-        self._err.write(f"imgpkg-pure: Error: {message}\n")
+        self._err.write(f"{self.program}: Error: {message}\n")
         self._err.flush()
         if self.json_mode:
             self._flush_json({"Code": code, "Message": message})

@@ -30,7 +30,7 @@ def _fails(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     [
         (("push", "--nope"), "unknown flag: --nope"),
         (("push", "--tt"), "unknown flag: --tt (did you mean --tty?)"),
-        (("nope",), "No such command 'nope'"),
+        (("nope",), "command 'imgpkg-pure' does not accept extra arguments 'nope'"),
         (("push", "-f", "x"), "Expected either image or bundle"),
         (("push", "-i", "oci:a", "-b", "oci:b"), "Expected only one of image or bundle"),
         (
