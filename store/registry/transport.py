@@ -39,7 +39,13 @@ import httpx
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 
-from imgpkg_pure.registry_wire import redact_header, redact_url_for_log
+from imgpkg_pure.http_dump import (
+    MAX_SHOWN_BODY,
+    dump_failure,
+    dump_request,
+    dump_response,
+    shown_body,
+)
 from imgpkg_pure.store.registry.errors import CaCertFailure
 from imgpkg_pure.store.registry.options import RegistryOptions
 
@@ -242,32 +248,61 @@ class RoutingTransport(httpx.BaseTransport):
 
 
 class LoggingTransport(httpx.BaseTransport):
-    """Logs each exchange (``--> METHOD url``, ``<-- status url (ms)``), secrets redacted."""
+    """Logs each exchange as imgpkg's ``--debug`` does (``imgpkg_pure.http_dump``): the
+    request and the response with their headers, small JSON bodies, secrets redacted."""
 
     def __init__(self, inner: httpx.BaseTransport, write: Callable[[str], None]) -> None:
         self._inner = inner
         self._write = write
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = redact_url_for_log(str(request.url))
-        lines = [f"--> {request.method} {url}"]
-        lines += [f"    {k}: {redact_header(k, v)}" for k, v in request.headers.multi_items()]
-        self._write("\n".join(lines))
+        url = str(request.url)
+        try:
+            sent: bytes | None = request.content
+        except httpx.RequestNotRead:
+            sent = None
+        content_type = request.headers.get("content-type", "")
+        body = shown_body(content_type, sent)
+        if sent is None and request.headers.get("content-length") not in (None, "0"):
+            body = "[streamed body not shown]"
+        self._write(dump_request(request.method, url, request.headers.multi_items(), body))
         started = time.monotonic()
         try:
             response = self._inner.handle_request(request)
         except httpx.TransportError as error:
-            elapsed = (time.monotonic() - started) * 1000
-            self._write(f"<-- error {url} ({elapsed:.1f}ms): {describe_transport_error(error)[0]}")
+            elapsed = time.monotonic() - started
+            self._write(dump_failure(url, elapsed, describe_transport_error(error)[0]))
             raise
-        elapsed = (time.monotonic() - started) * 1000
-        lines = [f"<-- {response.status_code} {url} ({elapsed:.1f}ms)"]
-        lines += [f"    {k}: {redact_header(k, v)}" for k, v in response.headers.multi_items()]
-        self._write("\n".join(lines))
-        return response
+        elapsed = time.monotonic() - started
+        answer, shown = _small_json(response, request)
+        self._write(
+            dump_response(answer.status_code, url, elapsed, answer.headers.multi_items(), shown)
+        )
+        return answer
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _small_json(
+    response: httpx.Response, request: httpx.Request
+) -> tuple[httpx.Response, str | None]:
+    """A small JSON answer read (and replayed to the caller) so the log can show it."""
+    length = response.headers.get("content-length", "")
+    content_type = response.headers.get("content-type", "")
+    small = length.isdigit() and 0 < int(length) <= MAX_SHOWN_BODY
+    if request.method == "HEAD" or not (small and "json" in content_type):
+        return response, None if length in ("", "0") else f"[{length} bytes not shown]"
+    data = response.read()
+    response.close()
+    replay = httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=data,
+        extensions=response.extensions,
+        request=request,
+    )
+    return replay, shown_body(content_type, data)
 
 
 def build_transport(

@@ -440,7 +440,7 @@ def test_debug_output_redacts_basic_credentials(
     with make_client(home, options) as client:
         push_image(client, repository(registry_basic_auth, unique_repo), "v1")
     output = capsys.readouterr().err
-    assert "authorization: Basic REDACTED" in output
+    assert "Authorization: Basic REDACTED" in output
     assert TEST_PASSWORD not in output
     assert base64.b64encode(f"{TEST_USERNAME}:{TEST_PASSWORD}".encode()).decode() not in output
     assert "_state=REDACTED" in output
@@ -465,7 +465,7 @@ def test_debug_output_redacts_tokens(
     assert TOKEN_PASSWORD not in output
     assert REFRESH_TOKEN not in output
     assert '"token":"REDACTED"' in output
-    assert "authorization: Bearer REDACTED" in output
+    assert "Authorization: Bearer REDACTED" in output
 
 
 def test_mount_asks_for_pull_on_the_source(

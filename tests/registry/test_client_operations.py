@@ -201,7 +201,7 @@ def test_push_blob_chunked(registry: RegistryServer, home: Path, unique_repo: st
     assert bytes(received) == data
     patches = _requests(log, "PATCH")
     assert len(patches) == 4  # 3 x 700000 + 5
-    ranges = re.findall(r"content-range: (\d+-\d+)", log.getvalue())
+    ranges = re.findall(r"Content-Range: (\d+-\d+)", log.getvalue())
     assert ranges == ["0-699999", "700000-1399999", "1400000-2099999", f"2100000-{len(data) - 1}"]
     puts = _requests(log, "PUT")
     assert len(puts) == 1 and "digest=" in puts[0]
