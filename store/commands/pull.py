@@ -451,15 +451,17 @@ def _run(
     plan_out: str | None = None,
 ) -> int:
     pull = _Pull(ui, client, staging, request)
-    checked = resolve_output(Path(request.output), cwd=Path.cwd(), home=Path.home())
-    if isinstance(checked, IOFailure):
-        return ui.fail(unsafe_perform_io(checked.failure()))
     reference = _reference_of(request)
     if isinstance(reference, IOFailure):
         return ui.fail(unsafe_perform_io(reference.failure()))
+    # As imgpkg: the source is looked at first, so a missing image is reported as such
+    # even when the output is unusable; the output is still refused before anything is written.
     observed_io = pull.observe(unsafe_perform_io(reference.unwrap()))
     if isinstance(observed_io, IOFailure):
-        return ui.fail(unsafe_perform_io(observed_io.failure()))
+        return ui.fail(unsafe_perform_io(observed_io.failure()), "Fetching image")
+    checked = resolve_output(Path(request.output), cwd=Path.cwd(), home=Path.home())
+    if isinstance(checked, IOFailure):
+        return ui.fail(unsafe_perform_io(checked.failure()))
     observed = unsafe_perform_io(observed_io.unwrap())
     action = decide(
         request.source,

@@ -270,6 +270,7 @@ def protocol_failure(response: httpx.Response, detail: str) -> RegistryFailure:
         method=response.request.method,
         url=redact_url(str(response.request.url)),
         temporary=False,
+        answered=False,
     )
 
 

@@ -68,11 +68,27 @@ class RegistryFailure:
     method: str
     url: str
     temporary: bool
+    #: False where ``detail`` is our own account (a broken protocol, a layout read), not the
+    #: registry's answer.
+    answered: bool = True
 
     @property
     def message(self) -> str:
-        text = f"{self.method} {self.url}: {status_text(self.status)}"
-        return f"{text}: {self.detail}" if self.detail else text
+        """The registry's own words, as imgpkg (ggcr) prints them: ``GET url: CODE: message``,
+        else ``GET url: unexpected status code 404 Not Found[: body]``."""
+        prefix = f"{self.method} {self.url}: "
+        if not self.answered:
+            text = f"{prefix}{status_text(self.status)}"
+            return f"{text}: {self.detail}" if self.detail else text
+        if self.codes:
+            several = "multiple errors returned: " if len(self.codes) > 1 else ""
+            return f"{prefix}{several}{self.detail}"
+        text = f"{prefix}unexpected status code {status_text(self.status)}"
+        if self.detail:
+            return f"{text}: {self.detail}"
+        if self.method == "HEAD":
+            return f"{text} (HEAD responses have no body, use GET for details)"
+        return text
 
 
 @final

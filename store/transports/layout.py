@@ -47,12 +47,19 @@ def _not_found(name: str, what: str) -> RegistryFailure:
         method="READ",
         url=name,
         temporary=False,
+        answered=False,
     )
 
 
 def _unreadable(name: str, reason: str) -> RegistryFailure:
     return RegistryFailure(
-        status=500, codes=(), detail=reason, method="READ", url=name, temporary=False
+        status=500,
+        codes=(),
+        detail=reason,
+        method="READ",
+        url=name,
+        temporary=False,
+        answered=False,
     )
 
 

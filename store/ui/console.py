@@ -105,10 +105,14 @@ class Ui:
         if self.json_mode:
             self._flush_json({"Code": code, "Message": message})
 
-    def fail(self, error: object) -> int:
-        """Report an error value (its ``message``, else its text) and give the exit code, 1."""
+    def fail(self, error: object, context: str | None = None) -> int:
+        """Report an error value (its ``message``, else its text) and give the exit code, 1.
+
+        ``context`` is what was being done, imgpkg's prefix (``Fetching image``); the JSON
+        ``Code`` stays the error value's name."""
         message = getattr(error, "message", None)
-        self.failed(type(error).__name__, message if isinstance(message, str) else str(error))
+        text = message if isinstance(message, str) else str(error)
+        self.failed(type(error).__name__, f"{context}: {text}" if context else text)
         return 1
 
     def _flush_json(self, error: dict[str, str] | None) -> None:

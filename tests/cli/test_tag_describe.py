@@ -243,7 +243,7 @@ def test_tag_list_errors_are_one_line(
     assert (code, out) == (1, "")
     assert err.count("\n") == 1
     assert err.startswith(f"imgpkg-pure: Error: Listing tags of '{registry.host}/no/such-repo': ")
-    assert "404" in err
+    assert err.endswith("/tags/list: NAME_UNKNOWN: repository name not known to registry\n")
 
     code, out, err = run_cli(capsys, "tag", "list")
     assert (code, out) == (1, "")
@@ -504,7 +504,7 @@ def test_registry_flags_reach_every_request(
     assert len(yaml.safe_load(out)["content"]["images"]) == 3
 
     code, out, err = run_cli(capsys, "tag", "list", "-i", repo)
-    assert (code, out) == (1, "") and err.count("\n") == 1 and "401" in err
+    assert (code, out) == (1, "") and err.count("\n") == 1 and "UNAUTHORIZED" in err
     code, out, err = run_cli(capsys, "describe", "-b", f"{repo}:v1")
     assert (code, out) == (1, "") and err.count("\n") == 1
     assert err.startswith(f"imgpkg-pure: Error: Unable to check if {repo}:v1 is a bundle: ")

@@ -86,7 +86,7 @@ def test_wrong_password_is_a_clear_auth_failure(
     assert failure.codes == ("UNAUTHORIZED",)
     assert failure.registry == registry_basic_auth.host
     assert failure.credentials == "--registry-username"
-    assert "401 Unauthorized: UNAUTHORIZED: authentication required" in failure.message
+    assert "/tags/list: UNAUTHORIZED: authentication required" in failure.message
     assert "not-the-password" not in failure.message
 
 

@@ -124,7 +124,7 @@ def test_distribution_error_codes_are_surfaced(
     assert isinstance(unknown_manifest, RegistryFailure)
     assert (unknown_manifest.status, unknown_manifest.codes) == (404, ("MANIFEST_UNKNOWN",))
     assert unknown_manifest.message == (
-        f"GET http://{registry.host}/v2/{unique_repo}/manifests/nope: 404 Not Found: "
+        f"GET http://{registry.host}/v2/{unique_repo}/manifests/nope: "
         "MANIFEST_UNKNOWN: manifest unknown"
     )
     assert not unknown_manifest.temporary
