@@ -159,7 +159,8 @@ class LayerNotInTar:
 
     @property
     def message(self) -> str:
-        return f"{shown(self.tar)}: {self.go_message}"
+        """imgpkg's words exactly, with no path in front (scripts match on them)."""
+        return self.go_message
 
 
 @final
