@@ -284,9 +284,9 @@ def completion(shell: str | None, **flags: Any) -> int:
     found = get_completion_class(shell) if shell in COMPLETION_SHELLS else None
     if found is None:
         reason = (
-            f"Unsupported shell '{shell}' (expected one of: {choices})"
+            f'invalid argument "{shell}" for "{_program()} completion" (expected one of: {choices})'
             if shell
-            else f"Expected a shell: one of {choices}"
+            else f"accepts 1 arg(s), received 0 (expected one of: {choices})"
         )
         return ui.fail(UsageError(reason=reason))
     script = found(cli, {}, _program(), COMPLETE_VAR).source()

@@ -527,13 +527,14 @@ def test_completion_errors_and_answers(
     code, out, err = run_cli(capsys, "completion", "tcsh")
     assert (code, out) == (1, "")
     assert err == (
-        "imgpkg-pure: Error: Unsupported shell 'tcsh' "
+        'imgpkg-pure: Error: invalid argument "tcsh" for "imgpkg-pure completion" '
         "(expected one of: bash, zsh, fish, powershell)\n"
     )
     code, _, err = run_cli(capsys, "completion")
     assert (code, err) == (
         1,
-        "imgpkg-pure: Error: Expected a shell: one of bash, zsh, fish, powershell\n",
+        "imgpkg-pure: Error: accepts 1 arg(s), received 0 "
+        "(expected one of: bash, zsh, fish, powershell)\n",
     )
     # what the bash script asks: the completions of `imgpkg-pure ta`, then of `tag l`
     monkeypatch.setenv("_IMGPKG_PURE_COMPLETE", "bash_complete")
