@@ -1,10 +1,11 @@
 """Extracting an image's layers into a directory: the effectful half of ``pull``.
 
 ``extract_image`` streams each layer blob from a ``BlobReader``, decodes it
-(``layer_reader``: gzip through python-isal, or plain tar, read in streaming
-mode) and applies its entries bottom-up with OCI whiteouts into a fresh
-temporary directory (``extract_tree``; the decisions are the pure core's,
-``imgpkg_pure.extract``, see ``docs/formats/extraction.md``).
+(``layer_reader``: gzip, zstd or plain tar, decided by the blob's first bytes
+as go-containerregistry decides, read in streaming mode) and applies its
+entries bottom-up with OCI whiteouts into a fresh temporary directory
+(``extract_tree``; the decisions are the pure core's, ``imgpkg_pure.extract``,
+see ``docs/formats/extraction.md``).
 
 Safety:
 
@@ -66,6 +67,7 @@ from imgpkg_pure.store.apply.layer_reader import (
     DOCKER_LAYER_TAR,
     GZIP_LAYER_TYPES,
     TAR_LAYER_TYPES,
+    declared_compression,
     layer_compression,
 )
 from imgpkg_pure.store.apply.output_dir import (
@@ -211,6 +213,7 @@ __all__ = [
     "SkippedEntry",
     "UnsupportedLayer",
     "current_umask",
+    "declared_compression",
     "extract_image",
     "layer_compression",
     "resolve_output",

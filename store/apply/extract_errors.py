@@ -28,7 +28,11 @@ _T = TypeVar("_T")
 
 @frozen(kw_only=True)
 class UnsupportedLayer(Fact):
-    """A layer whose media type or compression cannot be extracted (zstd, for one)."""
+    """A layer that cannot be extracted for what it is, not for its bytes.
+
+    Nothing raises it today: every compression imgpkg reads (gzip, zstd, none)
+    is read.  It stays in ``ExtractError`` so callers that match on it keep working.
+    """
 
     layer: Digest
     media_type: str

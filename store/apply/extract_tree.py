@@ -15,7 +15,6 @@ against its descriptor (size and digest, hashed while streaming).
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import stat
@@ -47,10 +46,12 @@ from imgpkg_pure.extract import (
     root_mode,
 )
 from imgpkg_pure.extract.errors import shown
+from imgpkg_pure.media_types import LayerCompression
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.apply.extract_errors import CorruptLayer, ExtractAbort, os_errors
 from imgpkg_pure.store.apply.layer_reader import (
     HashingReader,
+    buffered,
     entry_mtime,
     open_archive,
     open_layer_tar,
@@ -95,6 +96,7 @@ class Extraction:
         self._umask = umask
         self._planner = ExtractPlanner()
         self._cached: tuple[str, int] | None = None  # the last parent directory opened
+        self._how: LayerCompression | None = None  # the current layer's compression
         self.skipped: list[SkippedEntry] = []
         self.layers: list[ExtractedLayer] = []
 
@@ -187,7 +189,7 @@ class Extraction:
         entry: str,
     ) -> int:
         shown_path = self._shown(op.path)
-        with reading(layer, entry):
+        with reading(layer, entry, self._how):
             source = content()
         if source is None:
             raise ExtractAbort(
@@ -199,7 +201,7 @@ class Extraction:
         with handle:
             remaining = op.size
             while remaining:
-                with reading(layer, entry):
+                with reading(layer, entry, self._how):
                     chunk = source.read(min(CHUNK_SIZE, remaining))
                 if not chunk:
                     reason = f"the content ends {remaining} bytes early"
@@ -221,15 +223,15 @@ class Extraction:
         layer = descriptor.digest
         self._planner.begin_layer()
         hashing = HashingReader(blob, layer)
-        reader = io.BufferedReader(hashing, CHUNK_SIZE)
+        reader = buffered(hashing)
         entries = written = 0
-        stream = open_layer_tar(descriptor, reader)
+        self._how, stream = open_layer_tar(descriptor, reader)
         if stream is not None:
-            with reading(layer, None):
+            with reading(layer, None, self._how):
                 archive = open_archive(stream)
             with archive:
                 while True:
-                    with reading(layer, None):
+                    with reading(layer, None, self._how):
                         member = archive.next()
                     if member is None:
                         break

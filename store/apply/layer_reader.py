@@ -1,13 +1,17 @@
 """Reading one layer blob as a stream of tar entries, hashing every byte on the way.
 
-It owns how a layer is decoded: its compression, from the media type or,
-for types that do not say, from the first bytes (gzip through python-isal;
-zstd is refused as ``UnsupportedLayer``); the ``HashingReader`` that counts and
-hashes the blob as the decompressor pulls it, so the blob is checked against
-its descriptor once read to the end; tarfile's forward-only stream reader;
-and ``reading``, which turns decompression and tar errors into
-``CorruptLayer``.  Memory does not grow with layer size: everything is read in
-chunks of at most ``CHUNK_SIZE``.
+It owns how a layer is decoded: its compression is decided by the blob's first
+bytes, as go-containerregistry decides it (the pure rule is
+``imgpkg_pure.media_types.layer_compression``; the media type only adds to error
+messages): gzip through python-isal, zstd through ``backports.zstd`` (Python
+3.14's ``compression.zstd``), anything else read as a plain tar.  Also here:
+the ``HashingReader`` that counts and hashes the blob as the decompressor
+pulls it, so the blob is checked against its descriptor once read to the
+end; tarfile's forward-only stream reader; ``reading``, which turns
+decompression and tar errors into ``CorruptLayer``; and ``open_layer_archive``,
+the same decoding for a command that only looks for one file in a layer.
+Memory does not grow with layer size: everything is read in chunks of at most
+``CHUNK_SIZE`` (a zstd frame's window is at most ``ZSTD_MAX_WINDOW``).
 """
 
 from __future__ import annotations
@@ -16,59 +20,87 @@ import contextlib
 import gzip
 import hashlib
 import io
+import sys
 import tarfile
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO, Final, Literal, assert_never, cast
+from typing import Final, Protocol, assert_never, cast
 
 from isal import igzip, isal_zlib
 
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.media_types import (
-    DOCKER_LAYER_FOREIGN,
-    DOCKER_LAYER_GZIP,
-    OCI_LAYER,
-    OCI_LAYER_GZIP,
-    OCI_LAYER_NONDIST,
-    OCI_LAYER_NONDIST_GZIP,
+    DOCKER_LAYER_TAR,
+    GZIP_LAYER_TYPES,
+    MAGIC_LENGTH,
+    TAR_LAYER_TYPES,
+    Compression,
+    LayerCompression,
+    declared_compression,
+    layer_compression,
 )
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.apply.extract_errors import (
     CorruptLayer,
     ExtractAbort,
     ExtractIOFailure,
-    UnsupportedLayer,
     reason,
 )
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
 
-#: Docker's (rare) uncompressed layer type.
-DOCKER_LAYER_TAR: Final = "application/vnd.docker.image.rootfs.diff.tar"
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
 
-GZIP_LAYER_TYPES: Final = frozenset(
-    {OCI_LAYER_GZIP, OCI_LAYER_NONDIST_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_FOREIGN}
-)
-TAR_LAYER_TYPES: Final = frozenset({OCI_LAYER, OCI_LAYER_NONDIST, DOCKER_LAYER_TAR})
+#: The largest zstd window accepted: klauspost/compress's default
+#: ``MaxWindowSize`` (1 << 29), which imgpkg's zstd reader uses.
+ZSTD_MAX_WINDOW_LOG: Final = 29
+ZSTD_MAX_WINDOW: Final = 1 << ZSTD_MAX_WINDOW_LOG
 
-_GZIP_MAGIC: Final = b"\x1f\x8b"
-_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
-
-Compression = Literal["gzip", "tar", "zstd", "sniff"]
-_DECODE_ERRORS: Final[tuple[type[BaseException], ...]] = (
+#: What decoding a layer may raise for bad bytes (``OSError`` aside: a failing read).
+DECODE_ERRORS: Final[tuple[type[BaseException], ...]] = (
     tarfile.TarError,
     EOFError,
     gzip.BadGzipFile,
     zlib.error,
     cast("type[BaseException]", isal_zlib.error),  # its stub declares an instance
+    zstd.ZstdError,
 )
+#: ``DECODE_ERRORS`` and a failing read.
+READ_ERRORS: Final[tuple[type[BaseException], ...]] = (*DECODE_ERRORS, OSError)
+
+
+class Readable(Protocol):
+    """A source of bytes: a file object, a raw stream."""
+
+    def read(self, size: int = ..., /) -> bytes | None: ...
+
+
+def _describe(error: BaseException, how: LayerCompression | None) -> str:
+    """The reason: a decompressor's error names the compression, and a surprise is noted."""
+    text = reason(error)
+    if how is None:
+        return text
+    if how.detected is not Compression.NONE and not isinstance(error, tarfile.TarError):
+        text = f"{how.detected}: {text}"
+    return f"{text} ({how.note})" if how.note else text
 
 
 @contextlib.contextmanager
-def reading(layer: Digest, entry: str | None) -> Iterator[None]:
-    """Turn decompression and tar errors raised inside into ``CorruptLayer``."""
+def reading(
+    layer: Digest, entry: str | None, how: LayerCompression | None = None
+) -> Iterator[None]:
+    """Turn decompression and tar errors raised inside into ``CorruptLayer``.
+
+    ``how`` (the layer's compression, once known) is named in the reason when
+    the bytes and the media type disagree.
+    """
     try:
         yield
-    except _DECODE_ERRORS as exc:
-        raise ExtractAbort(CorruptLayer(layer=layer, entry=entry, reason=reason(exc))) from exc
+    except DECODE_ERRORS as exc:
+        corrupt = CorruptLayer(layer=layer, entry=entry, reason=_describe(exc, how))
+        raise ExtractAbort(corrupt) from exc
     except OSError as exc:
         failure = ExtractIOFailure(
             operation="read layer", path=str(layer), reason=reason(exc), layer=layer, entry=entry
@@ -76,76 +108,97 @@ def reading(layer: Digest, entry: str | None) -> Iterator[None]:
         raise ExtractAbort(failure) from exc
 
 
-class HashingReader(io.RawIOBase):
-    """A raw stream over a blob that hashes and counts every byte read through it."""
+class FillingReader(io.RawIOBase):
+    """A raw stream over a file object that fills every read unless the end is reached.
 
-    def __init__(self, source: BinaryIO, digest: Digest) -> None:
+    So a ``BufferedReader`` over it peeks at least ``MAGIC_LENGTH`` bytes of
+    any blob that long, even over a source that returns short reads (ggcr's
+    ``bufio.Reader.Peek`` reads until it has them too).
+    """
+
+    def __init__(self, source: Readable) -> None:
         super().__init__()
         self._source = source
-        self._hash = hashlib.new(digest.algorithm)
-        self._algorithm = digest.algorithm
-        self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self._source.read(len(buffer))
-        size = len(data)
-        memoryview(buffer).cast("B")[:size] = data
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            data = self._source.read(len(view) - filled)
+            if not data:
+                break
+            view[filled : filled + len(data)] = data
+            self._consumed(data)
+            filled += len(data)
+        return filled
+
+    def _consumed(self, data: bytes) -> None:
+        """Called with every piece of the source read through this stream."""
+
+
+class HashingReader(FillingReader):
+    """A raw stream over a blob that hashes and counts every byte read through it."""
+
+    def __init__(self, source: Readable, digest: Digest) -> None:
+        super().__init__(source)
+        self._hash = hashlib.new(digest.algorithm)
+        self._algorithm = digest.algorithm
+        self.count = 0
+
+    def _consumed(self, data: bytes) -> None:
         self._hash.update(data)
-        self.count += size
-        return size
+        self.count += len(data)
 
     @property
     def digest(self) -> str:
         return f"{self._algorithm}:{self._hash.hexdigest()}"
 
 
-def layer_compression(media_type: str) -> Compression:
-    """How a layer of this media type is compressed (``sniff``: look at its first bytes)."""
-    if media_type in GZIP_LAYER_TYPES:
-        return "gzip"
-    if media_type in TAR_LAYER_TYPES:
-        return "tar"
-    if media_type.endswith(("+zstd", ".zstd")):
-        return "zstd"
-    return "sniff"
+def buffered(raw: FillingReader) -> io.BufferedReader:
+    """``raw`` buffered in ``CHUNK_SIZE`` pieces, ready for ``decompressed``."""
+    return io.BufferedReader(raw, CHUNK_SIZE)
 
 
-def _sniffed(head: bytes) -> Compression:
-    if head.startswith(_GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(_ZSTD_MAGIC):
-        return "zstd"
-    return "tar"
+#: A layer's decompressed stream: all three read in pieces and peek.
+LayerStream = io.BufferedReader | gzip.GzipFile | zstd.ZstdFile
+
+
+def decompressed(
+    reader: io.BufferedReader, media_type: str
+) -> tuple[LayerCompression, LayerStream]:
+    """The layer's compression and its decompressed stream, by its first bytes (bytes win).
+
+    ``reader`` must not have been read yet.  A zstd stream is read across
+    frames and must end at the end of one (a truncated stream raises
+    ``EOFError``); a gzip stream may have several members (as Go reads them).
+    Raises ``DECODE_ERRORS`` and ``OSError``.
+    """
+    how = layer_compression(media_type, reader.peek(MAGIC_LENGTH)[:MAGIC_LENGTH])
+    match how.detected:
+        case Compression.GZIP:
+            return how, igzip.IGzipFile(fileobj=reader, mode="rb")  # type: ignore[no-untyped-call]
+        case Compression.ZSTD:
+            options: dict[int, int] = {
+                zstd.DecompressionParameter.window_log_max: ZSTD_MAX_WINDOW_LOG
+            }
+            return how, zstd.ZstdFile(reader, mode="rb", options=options)
+        case Compression.NONE:
+            return how, reader
+        case _:
+            assert_never(how.detected)
 
 
 def open_layer_tar(
-    descriptor: Descriptor, reader: io.BufferedReader[HashingReader]
-) -> io.BufferedIOBase | None:
-    """The layer's decompressed stream, or ``None`` for a layer with no bytes at all."""
-    layer = descriptor.digest
-    compression = layer_compression(descriptor.media_type)
-    with reading(layer, None):
-        if compression == "sniff":
-            compression = _sniffed(reader.peek(len(_ZSTD_MAGIC))[: len(_ZSTD_MAGIC)])
-        match compression:
-            case "zstd":
-                raise ExtractAbort(
-                    UnsupportedLayer(
-                        layer=layer,
-                        media_type=descriptor.media_type,
-                        reason="zstd-compressed layers are not supported",
-                    )
-                )
-            case "gzip":
-                unzipped = igzip.IGzipFile(fileobj=reader, mode="rb")  # type: ignore[no-untyped-call]
-                return unzipped if unzipped.peek(1) else None
-            case "tar" | "sniff":
-                return reader if reader.peek(1) else None
-            case _:
-                assert_never(compression)
+    descriptor: Descriptor, reader: io.BufferedReader
+) -> tuple[LayerCompression, LayerStream | None]:
+    """The layer's compression and decompressed stream (``None``: no content at all)."""
+    with reading(descriptor.digest, None):
+        how, stream = decompressed(reader, descriptor.media_type)
+    with reading(descriptor.digest, None, how):
+        return how, (stream if stream.peek(1) else None)
 
 
 def open_archive(stream: io.BufferedIOBase) -> tarfile.TarFile:
@@ -158,6 +211,16 @@ def open_archive(stream: io.BufferedIOBase) -> tarfile.TarFile:
     return tarfile.open(fileobj=stream, mode="r|")
 
 
+def open_layer_archive(source: Readable, media_type: str) -> tarfile.TarFile | None:
+    """A streaming tar reader over a layer blob of any compression (``None``: no content).
+
+    For commands that look for one file in a layer (a bundle's
+    ``.imgpkg/images.yml``); nothing is hashed.  Raises ``READ_ERRORS``.
+    """
+    _, stream = decompressed(buffered(FillingReader(source)), media_type)
+    return open_archive(stream) if stream.peek(1) else None
+
+
 def entry_mtime(member: tarfile.TarInfo) -> int:
     """The entry's modification time in whole seconds (0 for a PAX value like ``nan``)."""
     try:
@@ -167,14 +230,25 @@ def entry_mtime(member: tarfile.TarInfo) -> int:
 
 
 __all__ = [
+    "DECODE_ERRORS",
     "DOCKER_LAYER_TAR",
     "GZIP_LAYER_TYPES",
+    "READ_ERRORS",
     "TAR_LAYER_TYPES",
+    "ZSTD_MAX_WINDOW",
     "Compression",
+    "FillingReader",
     "HashingReader",
+    "LayerCompression",
+    "LayerStream",
+    "Readable",
+    "buffered",
+    "declared_compression",
+    "decompressed",
     "entry_mtime",
     "layer_compression",
     "open_archive",
+    "open_layer_archive",
     "open_layer_tar",
     "reading",
 ]

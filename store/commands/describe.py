@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import io
 import posixpath
-import tarfile
 import threading
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
@@ -49,6 +47,7 @@ from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
+from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
 from imgpkg_pure.store.commands.locations import fetch_locations
 from imgpkg_pure.store.commands.options import DescribeOptions
 from imgpkg_pure.store.registry import AuthFailure, RegistryClient, RegistryFailure
@@ -139,16 +138,20 @@ class _ChunkReader(io.RawIOBase):
             pass
 
 
-def _images_yml(reader: _ChunkReader) -> bytes | None:
-    """The first ``.imgpkg/images.yml`` of a gzipped tar stream, as imgpkg finds it."""
-    with tarfile.open(fileobj=reader, mode="r|gz") as tar:
-        for member in tar:
+def _images_yml(reader: _ChunkReader, media_type: str) -> bytes | None:
+    """The first ``.imgpkg/images.yml`` of a layer's tar stream (gzip, zstd or plain), as
+    imgpkg finds it."""
+    archive = open_layer_archive(reader, media_type)
+    if archive is None:
+        return None
+    with archive:
+        for member in archive:
             name = member.name.removeprefix("./")
             if posixpath.dirname(name) != ".imgpkg" or posixpath.basename(name) != "images.yml":
                 continue
             if member.size > MAX_IMAGES_YML:
                 raise _Failed(DescribeRefused(reason=".imgpkg/images.yml is too large"))
-            handle = tar.extractfile(member)
+            handle = archive.extractfile(member)
             return None if handle is None else handle.read()
     return None
 
@@ -251,8 +254,8 @@ class _Walk:
         with stream:
             reader = _ChunkReader(iter(stream))
             try:
-                text = _images_yml(reader)
-            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                text = _images_yml(reader, layer.media_type)
+            except READ_ERRORS as exc:
                 raise _Failed(
                     DescribeRefused(reason=f"{prefix}: reading layer {layer.digest}: {exc}")
                 ) from None

@@ -10,7 +10,6 @@ relocation check and the rewrite of ``.imgpkg/images.yml`` (pure decisions in
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 from attrs import frozen
@@ -52,6 +51,7 @@ from imgpkg_pure.pull import (
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.apply.extract import ExtractError, extract_image, resolve_output
+from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
 from imgpkg_pure.store.commands.locations import LocationsImageInvalid, fetch_locations
 from imgpkg_pure.store.commands.options import PullOptions
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
@@ -415,27 +415,30 @@ def _plan_pull(
 
 
 def _images_lock_from(staging: BlobStore, manifest: Manifest) -> Result[ImagesLock, object]:
-    """A bundle's images.yml read from its (staged) single layer."""
+    """A bundle's images.yml read from its (staged) single layer, of any compression."""
     if len(manifest.layers) != 1:
         return Failure(
             PullRefused(
                 reason=f"Expected bundle to only have a single layer, got {len(manifest.layers)}"
             )
         )
-    opened = staging.open(manifest.layers[0].digest)
+    layer = manifest.layers[0]
+    opened = staging.open(layer.digest)
     if isinstance(opened, IOFailure):
         return Failure(unsafe_perform_io(opened.failure()))
     handle = unsafe_perform_io(opened.unwrap())
     try:
-        with tarfile.open(fileobj=handle, mode="r|gz") as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                if name == ".imgpkg/images.yml":
-                    extracted = tar.extractfile(member)
-                    if extracted is not None:
-                        return parse_images_lock(extracted.read(), name).alt(lambda e: e)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        return Failure(PullRefused(reason=f"Reading bundle layer: {exc}"))
+        archive = open_layer_archive(handle, layer.media_type)
+        if archive is not None:
+            with archive:
+                for member in archive:
+                    name = member.name.removeprefix("./")
+                    if name == ".imgpkg/images.yml":
+                        extracted = archive.extractfile(member)
+                        if extracted is not None:
+                            return parse_images_lock(extracted.read(), name).alt(lambda e: e)
+    except READ_ERRORS as exc:
+        return Failure(PullRefused(reason=f"Reading bundle layer {layer.digest}: {exc}"))
     finally:
         handle.close()
     return Failure(PullRefused(reason="Expected to find .imgpkg/images.yml in bundle image"))
