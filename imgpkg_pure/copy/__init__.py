@@ -34,7 +34,7 @@ from imgpkg_pure.copy.naming import (
     repo_based_tag,
     upload_tag,
 )
-from imgpkg_pure.copy.planner import plan_copy, skipped_layers
+from imgpkg_pure.copy.planner import foreign_source, plan_copy, skipped_layers
 from imgpkg_pure.copy.request import CopyRequest, parse_copy_request, source_root
 from imgpkg_pure.copy.snapshot import (
     BundleImages,
@@ -64,6 +64,7 @@ __all__ = [
     "CopySnapshot",
     "cosign_tag",
     "default_tag",
+    "foreign_source",
     "image_locations",
     "image_locations_text",
     "layout_reference",

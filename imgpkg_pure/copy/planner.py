@@ -5,6 +5,13 @@ relocate it to the destination (a registry repository, an OCI layout or an
 ``oci-archive:`` tar), named by ``naming``; ``skipped_layers`` applies the
 non-distributable layer rule (§5.8) and ``--lock-output`` gets the BundleLock
 or ImagesLock of the copied references (§5.6).
+
+Non-distributable layers (§5.8) are left out unless
+``--include-non-distributable-layers``; with it, each is read from its image's
+source like any blob, except one the source was observed not to hold
+(``CopySnapshot.foreign_absent``): that one is read from its descriptor's
+``urls`` (``UrlSource``).  A tarball source is never asked for urls: a foreign
+layer missing from it is imgpkg's ``file … not found in tar`` error.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from imgpkg_pure.copy.snapshot import (
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.image_build import BuiltImage
 from imgpkg_pure.media_types import is_distributable
+from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
     LayoutSource,
@@ -46,12 +54,34 @@ from imgpkg_pure.plan.steps import (
     Step,
     Tag,
     TarballSource,
+    UrlSource,
     WriteLockFile,
 )
 from imgpkg_pure.push import LAYOUT_PREFIX, LayoutDestination, UsageError
 from imgpkg_pure.reference import Reference, Repository
 
-__all__ = ["plan_copy", "skipped_layers"]
+__all__ = ["foreign_source", "plan_copy", "skipped_layers"]
+
+CopySource = RegistrySource | LayoutSource | ArchiveSource | TarballSource
+
+
+def foreign_source(
+    snapshot: CopySnapshot, desc: Descriptor, source: CopySource
+) -> CopySource | UrlSource:
+    """Where a non-distributable layer is read (§5.8): its image's source, unless that
+    source was observed not to hold it and its descriptor lists ``urls``.
+
+    A layer without ``urls`` stays with its source, whose own answer is the error.
+    """
+    match source:
+        case TarballSource():
+            return source
+        case RegistrySource() | LayoutSource() | ArchiveSource():
+            if desc.digest in snapshot.foreign_absent and desc.urls:
+                return UrlSource(urls=desc.urls)
+            return source
+        case _:
+            assert_never(source)
 
 
 def skipped_layers(snapshot: CopySnapshot) -> tuple[tuple[Reference, tuple[Digest, ...]], ...]:
@@ -136,7 +166,7 @@ def plan_copy(
     manifests: dict[Digest, PutManifest] = {}
     for item in snapshot.items:
         for node in walk(item.node):
-            source: RegistrySource | LayoutSource | ArchiveSource | TarballSource
+            source: CopySource
             if request.source_tar is not None:
                 source = TarballSource(path=request.source_tar)
             elif node.source.registry == LAYOUT_REGISTRY and request.source_archive is not None:
@@ -149,9 +179,17 @@ def plan_copy(
                 )
             if isinstance(node, CopyImage):
                 for desc in (node.manifest.config, *node.manifest.layers):
-                    if not request.include_non_distributable and not is_distributable(
-                        desc.media_type
-                    ):
+                    if not is_distributable(desc.media_type):
+                        if not request.include_non_distributable:
+                            continue
+                        blobs.setdefault(
+                            desc.digest,
+                            PutBlob(
+                                target=target,
+                                descriptor=desc,
+                                source=foreign_source(snapshot, desc, source),
+                            ),
+                        )
                         continue
                     blobs.setdefault(
                         desc.digest, PutBlob(target=target, descriptor=desc, source=source)

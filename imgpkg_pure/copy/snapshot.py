@@ -103,3 +103,8 @@ class CopySnapshot:
     items: tuple[CopyItem, ...]
     bundles: tuple[BundleImages, ...]
     images_lock: ImagesLock | None = None
+    #: Non-distributable layers (§5.8) that their image's source (a registry
+    #: repository, an OCI layout) does not hold: with
+    #: ``--include-non-distributable-layers`` they are read from their ``urls``.
+    #: Observed only when that flag is given; never for an imgpkg tarball source.
+    foreign_absent: frozenset[Digest] = frozenset()

@@ -19,6 +19,7 @@ from imgpkg_pure.plan.steps import (
     TagPointsTo,
     TarballSource,
     Target,
+    UrlSource,
     WriteLockFile,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "Tag",
     "Target",
     "TarballSource",
+    "UrlSource",
     "WriteLockFile",
     "decode_plan",
     "encode_plan",

@@ -38,6 +38,7 @@ from imgpkg_pure.plan.steps import (
     TagPointsTo,
     TarballSource,
     Target,
+    UrlSource,
     WriteLockFile,
 )
 
@@ -88,6 +89,8 @@ def _source(source: BlobSource | None) -> list[Any] | None:
             return ["archive", path]
         case TarballSource(path=path):
             return ["tarball", path]
+        case UrlSource(urls=urls):
+            return ["urls", list(urls)]
 
 
 def _step(step: Step) -> list[Any]:
@@ -253,6 +256,9 @@ def _decode_source(v: Any) -> BlobSource:
     if kind == "tarball":
         (path,) = rest
         return TarballSource(path=_str(path, "source tarball"))
+    if kind == "urls":
+        (urls,) = rest
+        return UrlSource(urls=_strs(urls, "source urls"))
     raise _Bad(f"unknown blob source kind {kind!r}")
 
 

@@ -90,7 +90,22 @@ class TarballSource:
         return self.path
 
 
-BlobSource = RegistrySource | LayoutSource | ArchiveSource | TarballSource
+@final
+@frozen(kw_only=True)
+class UrlSource:
+    """A non-distributable layer its source does not hold, to be read from ``urls``.
+
+    The descriptor's ``urls``, tried in order with ``GET`` (reference §5.8, ggcr's
+    foreign layers); the content is verified against the descriptor before use.
+    """
+
+    urls: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "urls " + (", ".join(self.urls) if self.urls else "(none)")
+
+
+BlobSource = RegistrySource | LayoutSource | ArchiveSource | TarballSource | UrlSource
 
 
 @final
@@ -100,9 +115,9 @@ class PutBlob:
 
     Where the bytes come from: ``data`` carries small authored blobs inline
     (configs); ``source`` names a registry repository (streamed, or mounted
-    within one registry), an OCI layout (a directory, or a tar of one) or an
-    imgpkg tarball to read it from; with neither, the blob was staged in the
-    local store before planning.
+    within one registry), an OCI layout (a directory, or a tar of one), an
+    imgpkg tarball or a foreign layer's ``urls`` to read it from; with
+    neither, the blob was staged in the local store before planning.
     """
 
     target: Target

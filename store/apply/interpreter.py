@@ -35,6 +35,7 @@ from imgpkg_pure.plan.steps import (
     Tag,
     TarballSource,
     Target,
+    UrlSource,
     WriteLockFile,
 )
 from imgpkg_pure.reference import Reference, Repository
@@ -42,7 +43,14 @@ from imgpkg_pure.store.apply.extract import ExtractError, extract_image
 from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader, BlobStore
 from imgpkg_pure.store.content.errors import StoreError
-from imgpkg_pure.store.registry import PushMode, RegistryClient, RegistryError
+from imgpkg_pure.store.registry import (
+    ForeignLayerError,
+    PushMode,
+    RegistryClient,
+    RegistryError,
+    RegistryOptions,
+    UrlFetcher,
+)
 
 
 @frozen(kw_only=True)
@@ -87,6 +95,7 @@ ApplyError = (
     | NoRegistryAccess
     | SourceBlobFailed
     | ExtractError
+    | ForeignLayerError
 )
 
 
@@ -105,7 +114,9 @@ class Env:
     ``layout`` opens (or creates) the OCI layout at a path; ``staging`` is the
     local store that holds blobs staged before planning; ``registry`` talks to
     registries (one client for the whole run); ``tarball`` opens an imgpkg
-    tarball source and ``archive`` a tar of an OCI layout (each indexed once).
+    tarball source and ``archive`` a tar of an OCI layout (each indexed once);
+    ``foreign`` fetches non-distributable layers from their ``urls`` (without it,
+    one is made from the registry client's options for each such layer).
     """
 
     layout: Callable[[str], IOResult[BlobStore, StoreError]]
@@ -114,6 +125,7 @@ class Env:
     tarball: Callable[[str], IOResult[BlobReader, StoreError]] | None = None
     cache: BlobStore | None = None
     archive: Callable[[str], IOResult[BlobReader, StoreError]] | None = None
+    foreign: UrlFetcher | None = None
 
 
 def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
@@ -203,8 +215,34 @@ def _from_file(
     return IOSuccess(_from_store(unsafe_perform_io(opened.unwrap()), desc))
 
 
+def _widen_foreign(error: ForeignLayerError) -> ApplyError:
+    return error
+
+
+def _from_urls(
+    env: Env, desc: Descriptor, urls: tuple[str, ...]
+) -> IOResult[Callable[[], Iterable[bytes]], ApplyError]:
+    """A non-distributable layer from the first of its ``urls`` that serves it (§5.8).
+
+    The content is verified (size, digest) into a temporary file before it is
+    used; the file goes away with the returned chunk source.
+    """
+    if env.foreign is not None:
+        fetched = env.foreign.fetch(desc, urls)
+    else:
+        options = env.registry.options if env.registry is not None else RegistryOptions()
+        with UrlFetcher(options) as fetcher:
+            fetched = fetcher.fetch(desc, urls)
+    return fetched.map(_chunk_source).alt(_widen_foreign)
+
+
+def _chunk_source(blob: Callable[[], Iterable[bytes]]) -> Callable[[], Iterable[bytes]]:
+    return blob
+
+
 def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], ApplyError]:
-    """Where a blob's bytes come from: inline data, a source registry, or the staging store."""
+    """Where a blob's bytes come from: inline data, a source (a registry, a layout, a tar,
+    a foreign layer's urls), or the staging store."""
     desc = step.descriptor
     if step.data is not None:
         data = step.data
@@ -223,6 +261,8 @@ def _source(env: Env, step: PutBlob) -> IOResult[Callable[[], Iterable[bytes]], 
             return _from_file(env.archive, path, str(step.source), desc)
         case TarballSource(path=path):
             return _from_file(env.tarball, path, str(step.source), desc)
+        case UrlSource(urls=urls):
+            return _from_urls(env, desc, urls)
         case None:
             pass
     staging = env.staging

@@ -8,6 +8,12 @@ locally) → plan (pure, ``imgpkg_pure.copy``) → apply: blobs concurrently
 never held in memory), then manifests children first, then tags, then the
 lock file.
 
+Non-distributable (foreign) layers (§5.8) are left out unless
+``--include-non-distributable-layers``; with it, the observe phase also asks
+each image's source whether it holds them (``_observe_foreign``), and those it
+lacks are read from their descriptor's ``urls`` (``UrlSource`` in the plan;
+``imgpkg_pure.store.registry.foreign`` for the tarball writer), verified before use.
+
 Sources and destinations may also be OCI image layouts (``oci:DIR``) and tars
 of one (``oci-archive:FILE``, ``imgpkg_pure.store.transports.oci_archive``): a source archive is
 indexed once and read like a layout; a destination archive is assembled as a
@@ -21,7 +27,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +56,7 @@ from imgpkg_pure.copy import (
     CopyRequest,
     CopySnapshot,
     cosign_tag,
+    foreign_source,
     image_locations_text,
     node_digest,
     parse_copy_request,
@@ -68,7 +75,7 @@ from imgpkg_pure.layer import LayerOptions, plan_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
-from imgpkg_pure.plan.steps import Plan, Precondition
+from imgpkg_pure.plan.steps import LayoutSource, Plan, Precondition, RegistrySource, UrlSource
 from imgpkg_pure.pull import PullRefused
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
@@ -89,7 +96,7 @@ from imgpkg_pure.store.content.staging import cache_store, open_layout, temporar
 from imgpkg_pure.store.files.layer import build_layer
 from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
-from imgpkg_pure.store.registry import RegistryClient, RegistryFailure
+from imgpkg_pure.store.registry import ForeignBlob, RegistryClient, RegistryFailure, UrlFetcher
 from imgpkg_pure.store.transports.imgpkg_tar import HasMessage, ImgpkgTarball, write_imgpkg_tar
 from imgpkg_pure.store.transports.layout import LayoutReader, Sources
 from imgpkg_pure.store.transports.oci_archive import OciArchive, write_oci_archive
@@ -446,11 +453,51 @@ def _from_tarball(request: CopyRequest) -> tuple[ImgpkgTarball, CopySnapshot]:
     return tarball, _ok_pure(snapshot_from_tar(tarball.manifest, tuple(locks)))
 
 
+def _observe_foreign(sources: Sources, snapshot: CopySnapshot) -> frozenset[Digest]:
+    """The non-distributable layers their image's source does not hold (§5.8).
+
+    Asked only with ``--include-non-distributable-layers``: a registry answers a
+    ``HEAD`` on the blob, a layout looks for it.  Like ggcr, which tries the
+    registry's blob endpoint before the layer's ``urls``, any failure to find it
+    counts as not held.  Each layer is asked of the first image that lists it,
+    the image whose source the plan reads it from.
+    """
+    absent: set[Digest] = set()
+    asked: set[Digest] = set()
+    for image, digests in skipped_layers(snapshot):
+        for digest in digests:
+            if digest in asked:
+                continue
+            asked.add(digest)
+            if image.registry == LAYOUT_REGISTRY:
+                held = _held(sources.head_manifest(image.context().digest(digest)))
+            else:
+                held = _held(sources.client.blob_exists(image.context(), digest))
+            if not held:
+                absent.add(digest)
+    return frozenset(absent)
+
+
+def _held(found: IOResult[object, object]) -> bool:
+    return not isinstance(found, IOFailure) and unsafe_perform_io(found.unwrap()) is not None
+
+
+def _foreign_chunks(blob: ForeignBlob) -> Iterator[bytes]:
+    """A verified foreign layer's content, its temporary file removed once read or closed."""
+    with blob:
+        yield from blob()
+
+
 def _blob_sources(
-    snapshot: CopySnapshot, sources: Sources, layout: LayoutReader | None
+    snapshot: CopySnapshot,
+    sources: Sources,
+    layout: LayoutReader | None,
+    foreign: UrlFetcher | None = None,
 ) -> Callable[[Descriptor], IOResult[Iterable[bytes], HasMessage]]:
-    """Where ``--to-tar`` reads each layer: the repository (or layout) its image came from."""
-    where: dict[Digest, Reference] = {}
+    """Where ``--to-tar`` reads each layer: the repository (or layout) its image came from,
+    or, for a non-distributable layer that source does not hold, the ``urls`` its
+    manifest lists (``foreign_source``, as the plan of a copy to a repository)."""
+    where: dict[Digest, tuple[Reference, Descriptor]] = {}
 
     def visit(node: CopyNode) -> None:
         if isinstance(node, CopyIndex):
@@ -458,13 +505,22 @@ def _blob_sources(
                 visit(child)
         else:
             for desc in (node.manifest.config, *node.manifest.layers):
-                where.setdefault(desc.digest, node.source)
+                where.setdefault(desc.digest, (node.source, desc))
 
     for item in snapshot.items:
         visit(item.node)
 
     def fetch(desc: Descriptor) -> IOResult[Iterable[bytes], HasMessage]:
-        source = where[desc.digest]
+        source, known = where[desc.digest]
+        origin: RegistrySource | LayoutSource = (
+            LayoutSource(path=layout.path)
+            if layout is not None and source.registry == LAYOUT_REGISTRY
+            else RegistrySource(registry=source.registry, repository=source.repository)
+        )
+        decided = foreign_source(snapshot, known, origin)
+        if isinstance(decided, UrlSource) and foreign is not None:
+            fetched = foreign.fetch(known, decided.urls)
+            return fetched.map(_foreign_chunks).alt(lambda e: e)
         if source.registry == LAYOUT_REGISTRY and layout is not None:
             return layout.open_chunks(desc).map(lambda chunks: chunks).alt(lambda e: e)
         return (
@@ -568,6 +624,9 @@ def _run(
             tarball, snapshot = _from_tarball(request)
         else:
             snapshot = _observe(walk, request)
+            if request.include_non_distributable:
+                absent = _observe_foreign(sources, snapshot)
+                snapshot = evolve(snapshot, foreign_absent=absent)
         if request.to_tar is None:
             built = tuple(
                 (bundle.digest, build_locations_image(bundle, staging))
@@ -581,14 +640,47 @@ def _run(
         for ref in refs:
             ui.log(f"copy | will export {ref}")
         ui.log(f"copy | exported {len(refs)} images")
+    foreign: UrlFetcher | None = None
+    if snapshot.foreign_absent:
+        opened = UrlFetcher.open(client.options)
+        if isinstance(opened, IOFailure):
+            return ui.fail(unsafe_perform_io(opened.failure()))
+        foreign = unsafe_perform_io(opened.unwrap())
+    try:
+        return _export(
+            ui, request, snapshot, built, mode,
+            sources=sources, staging=staging, layout=layout, tarball=tarball, archive=archive,
+            foreign=foreign,
+        )  # fmt: skip
+    finally:
+        if foreign is not None:
+            foreign.close()
+
+
+def _export(
+    ui: Ui,
+    request: CopyRequest,
+    snapshot: CopySnapshot,
+    built: tuple[tuple[Digest, BuiltImage], ...],
+    mode: PlanMode | None,
+    *,
+    sources: Sources,
+    staging: BlobStore,
+    layout: LayoutReader | None,
+    tarball: ImgpkgTarball | None,
+    archive: OciArchive | None,
+    foreign: UrlFetcher | None,
+) -> int:
+    """Write what was observed to the destination: a tarball, a repository, a layout."""
     if request.to_tar is not None:
-        return _to_tar(ui, request, snapshot, _blob_sources(snapshot, sources, layout))
+        return _to_tar(ui, request, snapshot, _blob_sources(snapshot, sources, layout, foreign))
     env = Env(
         layout=open_layout,
         staging=staging,
-        registry=client,
+        registry=sources.client,
         tarball=_opener(tarball),
         archive=_opener(archive),
+        foreign=foreign,
     )
     destination = request.destination
     if not isinstance(destination, ArchiveDestination):

@@ -34,6 +34,7 @@ from imgpkg_pure.plan.steps import (
     RegistrySource,
     TagPointsTo,
     TarballSource,
+    UrlSource,
 )
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.apply.interpreter import Env, apply_plan
@@ -43,7 +44,7 @@ from imgpkg_pure.store.content.blobstore import BlobReader
 from imgpkg_pure.store.content.errors import StoreError, StoreIOFailure
 from imgpkg_pure.store.content.local import LocalStore
 from imgpkg_pure.store.content.staging import cache_store, open_layout
-from imgpkg_pure.store.registry import RegistryClient
+from imgpkg_pure.store.registry import RegistryClient, UrlFetcher
 from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
 from imgpkg_pure.store.transports.oci_archive import OciArchive
 from imgpkg_pure.store.ui.console import Ui
@@ -120,6 +121,9 @@ def _source_has(client: RegistryClient, source: BlobSource, digest: Digest) -> b
             return stored(ImgpkgTarball.at(Path(path)).map(lambda t: t), digest)
         case ArchiveSource(path=path):
             return stored(OciArchive.at(Path(path)).map(lambda a: a), digest)
+        case UrlSource(urls=urls):
+            with UrlFetcher(client.options) as fetcher:
+                return fetcher.first_reachable(urls) is not None
         case _:
             assert_never(source)
 

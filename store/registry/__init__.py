@@ -12,7 +12,8 @@ Modules: ``options`` (the flags), ``errors`` (error values), ``auth`` (the
 keychain), ``transport`` (httpx setup), ``verify`` (verified streams),
 ``client`` (:class:`RegistryClient`, which puts the rest together), and the
 operations it offers: ``manifests``, ``blobs`` (reads, mounts, uploads) and
-``tags``.  Private: ``_connection`` (the ``httpx.Client``),
+``tags``; ``foreign`` reads non-distributable layers from their descriptor's
+``urls`` (:class:`UrlFetcher`).  Private: ``_connection`` (the ``httpx.Client``),
 ``_session`` (endpoints, credentials, sending with auth and retries),
 ``_tokens`` (``Authorization`` headers, Bearer tokens), ``_http`` (requests,
 retry pacing, error values from answers).
@@ -36,6 +37,13 @@ from imgpkg_pure.store.registry.errors import (
     RegistryFailure,
     TransportFailure,
 )
+from imgpkg_pure.store.registry.foreign import (
+    ForeignBlob,
+    ForeignLayerError,
+    ForeignLayerMismatch,
+    ForeignLayerUnavailable,
+    UrlFetcher,
+)
 from imgpkg_pure.store.registry.options import RegistryOptions
 from imgpkg_pure.store.registry.verify import VerifiedStream
 
@@ -47,6 +55,10 @@ __all__ = [
     "CaCertFailure",
     "Credential",
     "Endpoint",
+    "ForeignBlob",
+    "ForeignLayerError",
+    "ForeignLayerMismatch",
+    "ForeignLayerUnavailable",
     "Keychain",
     "KeychainFailure",
     "ManifestResponse",
@@ -57,5 +69,6 @@ __all__ = [
     "RegistryFailure",
     "RegistryOptions",
     "TransportFailure",
+    "UrlFetcher",
     "VerifiedStream",
 ]
