@@ -18,6 +18,7 @@ import pytest
 
 from imgpkg_pure.store.cli import _GoBool, _pflag_args, _resolve, main, program_name
 from tests.cli.helpers import make_tree, run_cli
+from tests.registry_fixtures import RegistryServer
 
 #: Go's strconv.ParseBool, from its documentation (not from the product's table).
 GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
@@ -290,3 +291,28 @@ def test_in_process_program_name(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["version"], program="imgpkg") == 0
     assert capsys.readouterr().out == "imgpkg version 0.1.0\n"
+
+
+# --- imgpkg's context in errors -----------------------------------------------------------------
+
+
+def test_copy_names_what_it_was_doing_when_a_bundle_image_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer
+) -> None:
+    missing = "sha256:" + "0" * 64
+    lock = (
+        "apiVersion: imgpkg.carvel.dev/v1alpha1\nkind: ImagesLock\nimages:\n"
+        f"- image: {registry.host}/drop-in/absent@{missing}\n"
+    )
+    bundle = make_tree(tmp_path / "b", {".imgpkg/images.yml": lock.encode(), "c.yml": b"c: 1\n"})
+    code, _, err = run_cli(capsys, "push", "-b", f"{registry.host}/drop-in/b:v1", "-f", str(bundle))
+    assert code == 0, err
+    code, _, err = run_cli(
+        capsys, "copy", "-b", f"{registry.host}/drop-in/b:v1", "--to-tar", str(tmp_path / "x.tar")
+    )
+    assert code == 1
+    assert err == (
+        "imgpkg-pure: Error: Reading Images from Bundle: Checking image existence: "
+        f"{registry.host}/drop-in/absent@{missing} not found\n"
+    )
+    assert not (tmp_path / "x.tar").exists()

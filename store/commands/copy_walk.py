@@ -1,0 +1,419 @@
+"""What ``copy`` reads before it plans: the bundle graph walked as imgpkg walks it (§5.2).
+
+Every manifest, index child and config of the sources (registries, OCI
+layouts, OCI archives) is fetched once; each bundle's ``.imgpkg/images.yml``
+is read from its layer, its images found next to it or where the lock says,
+nested bundles recursed into; cosign signatures and non-distributable layers
+are looked up on request.  The result is a ``CopySnapshot`` for the planner
+(``imgpkg_pure.copy``).  Failures leave the walk as :class:`WalkFailed`,
+carrying imgpkg's context (``Reading Images from Bundle``).
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from returns.io import IOFailure, IOResult
+from returns.result import Failure, Result
+from returns.unsafe import unsafe_perform_io
+
+from imgpkg_pure.bundle import BundleLock as BundleLockDoc
+from imgpkg_pure.bundle import (
+    ImageLocations,
+    ImagesLock,
+    parse_bundle_or_images_lock,
+    parse_images_lock,
+)
+from imgpkg_pure.copy import (
+    COSIGN_SUFFIXES,
+    LAYOUT_REGISTRY,
+    BundleImages,
+    CopyImage,
+    CopyIndex,
+    CopyItem,
+    CopyNode,
+    CopyRequest,
+    CopySnapshot,
+    cosign_tag,
+    image_locations_text,
+    skipped_layers,
+    snapshot_from_tar,
+    source_root,
+    tar_bundles,
+)
+from imgpkg_pure.digest import Digest
+from imgpkg_pure.image_build import DOCKER_TYPES, BuiltImage, build_image
+from imgpkg_pure.layer import LayerOptions, plan_layer
+from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
+from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
+from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
+from imgpkg_pure.pull import PullRefused
+from imgpkg_pure.reference import Reference, parse_reference
+from imgpkg_pure.store.commands.locations import fetch_locations
+from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore, Ingest
+from imgpkg_pure.store.files.layer import build_layer
+from imgpkg_pure.store.files.text import read_text_file
+from imgpkg_pure.store.files.tree import observe_inputs
+from imgpkg_pure.store.registry import RegistryFailure
+from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
+from imgpkg_pure.store.transports.layout import Sources
+
+
+class WalkFailed(Exception):
+    """Carries an error value out of the recursive walk, with imgpkg's ``context`` (what was
+    being done) where it gives one."""
+
+    def __init__(self, error: object, context: str | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.context = context
+
+
+#: imgpkg's context for what goes wrong while a bundle's images are read.
+_READING = "Reading Images from Bundle: "
+
+_T = TypeVar("_T")
+
+
+def _ok(result: IOResult[_T, Any]) -> _T:
+    if isinstance(result, IOFailure):
+        raise WalkFailed(unsafe_perform_io(result.failure()))
+    return unsafe_perform_io(result.unwrap())
+
+
+def _ok_pure(result: Result[_T, Any]) -> _T:
+    if isinstance(result, Failure):
+        raise WalkFailed(result.failure())
+    return result.unwrap()
+
+
+class BundleWalk:
+    """Observe the copy sources into a ``CopySnapshot`` (imgpkg's bundle walk, §5.2)."""
+
+    def __init__(self, client: Sources, staging: BlobStore, request: CopyRequest) -> None:
+        self.client = client
+        self.staging = staging
+        self.request = request
+        self.nodes: dict[str, tuple[CopyNode, bool]] = {}
+        self.items: dict[str, CopyItem] = {}
+        self.bundles: dict[Digest, BundleImages] = {}
+
+    def node(self, reference: Reference) -> tuple[CopyNode, bool]:
+        """The manifest or index at ``reference`` (children included) and whether it is a bundle."""
+        key = str(reference)
+        if key in self.nodes:
+            return self.nodes[key]
+        response = _ok(self.client.get_manifest(reference))
+        raw, media_type, digest = response.raw, response.media_type, response.digest
+        document = _ok_pure(parse_manifest_or_index(raw, f"manifest {reference}", media_type))
+        source = reference.context().digest(digest)
+        if isinstance(document, ImageIndex):
+            children = tuple(
+                self.node(source.context().digest(child.digest))[0] for child in document.manifests
+            )
+            found: tuple[CopyNode, bool] = (
+                CopyIndex(source=source, index=document, children=children),
+                False,
+            )
+        else:
+            config_raw = bytearray()
+            _ok(self.client.fetch_blob_to(source.context(), document.config, config_raw.extend))
+            config = _ok_pure(parse_config(bytes(config_raw), f"config of {source}"))
+            found = (
+                CopyImage(source=source, manifest=document, config=config),
+                config.is_bundle,
+            )
+        self.nodes[key] = found
+        self.nodes[str(source)] = found
+        return found
+
+    def add(self, item: CopyItem) -> None:
+        key = f"{item.node.source}:{item.tag or ''}"
+        self.items.setdefault(key, item)
+
+    def images_lock(self, bundle: CopyImage) -> ImagesLock:
+        """A bundle's ``.imgpkg/images.yml``, read from its single layer (§5.2 step 1)."""
+        layers = bundle.manifest.layers
+        if len(layers) != 1:
+            raise WalkFailed(
+                PullRefused(
+                    reason=f"Expected bundle to only have a single layer, got {len(layers)}"
+                )
+            )
+        layer = layers[0]
+        if layer.media_type != DOCKER_LAYER_GZIP:
+            raise WalkFailed(
+                PullRefused(
+                    reason=f"Expected layer to have docker layer media type, was {layer.media_type}"
+                )
+            )
+        if not unsafe_perform_io(self.staging.exists(layer.digest).value_or(False)):
+            ingest = _ok(self.staging.ingest(layer.digest.algorithm))
+            with ingest:
+                _ok(self.client.fetch_blob_to(bundle.source.context(), layer, _writer(ingest)))
+                _ok(ingest.commit(layer.size, layer.digest))
+        return _read_images_lock(self.staging, bundle.manifest)
+
+    def bundle(self, node: CopyImage, tag: str | None, orig_ref: str, root: bool) -> None:
+        digest = node.manifest.digest
+        self.add(
+            CopyItem(node=node, tag=tag, orig_ref=orig_ref, is_bundle=True, is_root_bundle=root)
+        )
+        if digest in self.bundles:
+            return
+        try:
+            lock = self.images_lock(node)
+        except WalkFailed as failed:
+            raise WalkFailed(failed.error, _READING + "Reading ImagesLock file") from None
+        locations = _ok(fetch_locations(self.client, node.source))
+        assert locations is None or isinstance(locations, ImageLocations)
+        entries: list[tuple[str, bool]] = []
+        self.bundles[digest] = BundleImages(digest=digest, images=())
+        for entry in lock.images:
+            original = str(entry.image)
+            assert entry.image.digest is not None
+            candidates = [node.source.context().digest(entry.image.digest)]
+            if str(candidates[0]) != original:
+                candidates.append(entry.image)
+            known = None if locations is None else locations.is_bundle(original)
+            where = candidates[0] if known is False else self._first_existing(candidates)
+            child, is_bundle = self.node(where)
+            entries.append((original, is_bundle))
+            if is_bundle and isinstance(child, CopyImage):
+                self.bundle(child, None, original, root=False)
+            else:
+                self.add(
+                    CopyItem(
+                        node=child,
+                        tag=None,
+                        orig_ref=original,
+                        is_bundle=False,
+                        is_root_bundle=False,
+                    )
+                )
+        self.bundles[digest] = BundleImages(digest=digest, images=tuple(entries))
+
+    def _first_existing(self, candidates: list[Reference]) -> Reference:
+        last: object = None
+        for candidate in candidates:
+            head = self.client.head_manifest(candidate)
+            if isinstance(head, IOFailure):
+                last = unsafe_perform_io(head.failure())
+                continue
+            if unsafe_perform_io(head.unwrap()) is not None:
+                return candidate
+        if last is None:
+            last = PullRefused(reason=f"{candidates[-1]} not found")
+        raise WalkFailed(last, _READING + "Checking image existence")
+
+
+def _check_bundle_layer(manifest: Manifest) -> Descriptor:
+    layers = manifest.layers
+    if len(layers) != 1:
+        raise WalkFailed(
+            PullRefused(reason=f"Expected bundle to only have a single layer, got {len(layers)}")
+        )
+    layer = layers[0]
+    if layer.media_type != DOCKER_LAYER_GZIP:
+        raise WalkFailed(
+            PullRefused(
+                reason=f"Expected layer to have docker layer media type, was {layer.media_type}"
+            )
+        )
+    return layer
+
+
+def _read_images_lock(blobs: BlobReader, manifest: Manifest) -> ImagesLock:
+    """A bundle's ``.imgpkg/images.yml``, from its single layer held in ``blobs`` (§5.2)."""
+    layer = _check_bundle_layer(manifest)
+    handle = _ok(blobs.open(layer.digest))
+    text = None
+    try:
+        with tarfile.open(fileobj=handle, mode="r|gz") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if os.path.dirname(name) == ".imgpkg" and os.path.basename(name) == "images.yml":
+                    extracted = tar.extractfile(member)
+                    text = extracted.read() if extracted is not None else None
+                    break
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise WalkFailed(
+            PullRefused(reason=f"Reading bundle layer {layer.digest}: {exc}")
+        ) from None
+    finally:
+        handle.close()
+    if text is None:
+        raise WalkFailed(PullRefused(reason="Expected to find .imgpkg/images.yml in bundle image"))
+    where = f"ImagesLock from image with Digest '{manifest.digest}'"
+    return _ok_pure(parse_images_lock(text, where))
+
+
+def _writer(ingest: Ingest) -> Callable[[bytes], None]:
+    def write(chunk: bytes) -> None:
+        result = ingest.write(chunk)
+        if isinstance(result, IOFailure):
+            raise WalkFailed(unsafe_perform_io(result.failure()))
+
+    return write
+
+
+def observe_sources(walk: BundleWalk, request: CopyRequest) -> CopySnapshot:
+    images_lock: ImagesLock | None = None
+    if request.lock:
+        text = _ok(read_text_file(request.lock))
+        parsed = _ok_pure(parse_bundle_or_images_lock(text, request.lock))
+        if isinstance(parsed, BundleLockDoc):
+            node, is_bundle = walk.node(parsed.reference)
+            if not is_bundle or not isinstance(node, CopyImage):
+                raise WalkFailed(_NOT_A_BUNDLE)
+            walk.bundle(node, parsed.tag, str(node.source), root=True)
+        else:
+            assert isinstance(parsed, ImagesLock)
+            images_lock = parsed
+            for entry in parsed.images:
+                node, is_bundle = walk.node(entry.image)
+                if is_bundle:
+                    raise WalkFailed(
+                        PullRefused(
+                            reason="Unable to copy bundles using an Images Lock file "
+                            "(hint: Create a bundle with these images)"
+                        )
+                    )
+                walk.add(
+                    CopyItem(
+                        node=node, tag=None, orig_ref="", is_bundle=False, is_root_bundle=False
+                    )
+                )
+    else:
+        text = request.bundle or request.image or ""
+        reference = source_root(request) or _ok_pure(parse_reference(text))
+        node, is_bundle = walk.node(reference)
+        user_tag = None if reference.digest is not None else (reference.tag or "latest")
+        if request.bundle:
+            if not is_bundle or not isinstance(node, CopyImage):
+                raise WalkFailed(_NOT_A_BUNDLE)
+            walk.bundle(node, user_tag, str(node.source), root=True)
+        else:
+            if is_bundle:
+                raise WalkFailed(
+                    PullRefused(
+                        reason="Expected bundle flag when copying a bundle "
+                        "(hint: Use -b instead of -i for bundles)"
+                    )
+                )
+            walk.add(
+                CopyItem(
+                    node=node, tag=user_tag, orig_ref="", is_bundle=False, is_root_bundle=False
+                )
+            )
+    if request.cosign_signatures:
+        _add_signatures(walk)
+    return CopySnapshot(
+        items=tuple(walk.items.values()),
+        bundles=tuple(walk.bundles.values()),
+        images_lock=images_lock,
+    )
+
+
+def _add_signatures(walk: BundleWalk) -> None:
+    """cosign artefacts beside every item (§5.4): ``.sig`` as imgpkg, plus ``.att``/``.sbom``.
+
+    404 means none; 403 is ignored (imgpkg records it as access denied); any
+    other error stops the copy.
+    """
+    for item in list(walk.items.values()):
+        source = item.node.source
+        digest = source.digest
+        assert digest is not None
+        for suffix in COSIGN_SUFFIXES:
+            tag = cosign_tag(digest, suffix)
+            where = Reference(
+                registry=source.registry, repository=source.repository, tag=tag, digest=None
+            )
+            head = walk.client.head_manifest(where)
+            if isinstance(head, IOFailure):
+                error = unsafe_perform_io(head.failure())
+                if isinstance(error, RegistryFailure) and error.status in (403, 404):
+                    continue
+                raise WalkFailed(error)
+            found = unsafe_perform_io(head.unwrap())
+            if found is None:
+                continue
+            node, _ = walk.node(source.context().digest(found.digest))
+            walk.add(
+                CopyItem(
+                    node=node,
+                    tag=tag,
+                    orig_ref="",
+                    is_bundle=False,
+                    is_root_bundle=False,
+                    is_signature=True,
+                )
+            )
+
+
+_NOT_A_BUNDLE = PullRefused(
+    reason="Expected bundle image but found plain image (hint: Did you use -i instead of -b?)"
+)
+
+
+def build_locations_image(bundle: BundleImages, staging: BlobStore) -> BuiltImage:
+    """The locations image of a bundle, built as ``push -i`` of a directory holding only
+    ``image-locations.yml`` (§2.5), its layer staged in ``staging``."""
+    with tempfile.TemporaryDirectory(prefix="imgpkg-pure-locations-") as work:
+        root = Path(work) / "locations"
+        root.mkdir(mode=0o700)
+        path = root / "image-locations.yml"
+        path.write_text(image_locations_text(bundle), encoding="utf-8")
+        path.chmod(0o600)
+        inputs = _ok(observe_inputs([str(root)]))
+        recipe = _ok_pure(plan_layer(inputs, LayerOptions(exclusions=())))
+        layer = _ok(build_layer(recipe, inputs, staging))
+    return build_image(layer.diff_id, layer.digest, layer.size, {}, DOCKER_TYPES)
+
+
+def observe_tarball(request: CopyRequest) -> tuple[ImgpkgTarball, CopySnapshot]:
+    """§5.10: the items and the bundle graph, from the tarball alone (no registry reads)."""
+    tarball = _ok(ImgpkgTarball.at(Path(request.source_tar or "")))
+    _ok_pure(tarball.check_layers(include_non_distributable=request.include_non_distributable))
+    locks: list[tuple[Digest, ImagesLock]] = []
+    for bundle in tar_bundles(tarball.manifest):
+        manifest = _ok_pure(
+            parse_manifest(bundle.manifest_raw, "bundle manifest", bundle.manifest_media_type)
+        )
+        locks.append((bundle.manifest_digest, _read_images_lock(tarball, manifest)))
+    return tarball, _ok_pure(snapshot_from_tar(tarball.manifest, tuple(locks)))
+
+
+def missing_foreign_layers(sources: Sources, snapshot: CopySnapshot) -> frozenset[Digest]:
+    """The non-distributable layers their image's source does not hold (§5.8).
+
+    Asked only with ``--include-non-distributable-layers``: a registry answers a
+    ``HEAD`` on the blob, a layout looks for it.  Like ggcr, which tries the
+    registry's blob endpoint before the layer's ``urls``, any failure to find it
+    counts as not held.  Each layer is asked of the first image that lists it,
+    the image whose source the plan reads it from.
+    """
+    absent: set[Digest] = set()
+    asked: set[Digest] = set()
+    for image, digests in skipped_layers(snapshot):
+        for digest in digests:
+            if digest in asked:
+                continue
+            asked.add(digest)
+            if image.registry == LAYOUT_REGISTRY:
+                held = _held(sources.head_manifest(image.context().digest(digest)))
+            else:
+                held = _held(sources.client.blob_exists(image.context(), digest))
+            if not held:
+                absent.add(digest)
+    return frozenset(absent)
+
+
+def _held(found: IOResult[object, object]) -> bool:
+    return not isinstance(found, IOFailure) and unsafe_perform_io(found.unwrap()) is not None
