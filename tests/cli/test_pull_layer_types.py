@@ -330,6 +330,9 @@ def test_an_image_skopeo_compressed_with_zstd_pulls(
         ["skopeo", "copy", "--dest-tls-verify=false", "--dest-compress-format", "zstd",
          f"oci:{tmp_path}/layouts/layered:v1", f"docker://{ref}"],
         capture_output=True, text=True, check=False,
+        # A fresh blob-info cache: with its usual one, skopeo reuses a gzip blob it has seen
+        # pushed to this registry before instead of writing zstd.
+        env={**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     with registry.client() as client:
