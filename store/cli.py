@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -363,6 +364,12 @@ def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> in
     """Console-script entry point; returns (and exits with) the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     name = program or program_name(sys.argv[0] if argv is None else PROGRAM)
+    if "IMGPKG_ENABLE_IAAS_AUTH" in os.environ:  # the auth rules load only when they can speak
+        from imgpkg_pure.registry_auth import iaas_deprecation_notice
+
+        notice = iaas_deprecation_notice(os.environ)
+        if notice is not None:  # as imgpkg: before anything else, on stdout, in every mode
+            sys.stdout.write(notice + "\n")
     try:
         code = cli.main(args=_pflag_args(args, name), prog_name=name, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:

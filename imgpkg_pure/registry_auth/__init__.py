@@ -19,12 +19,22 @@ The order (§6.1), for one ``registry/repository`` target:
    ``auths``, tried for ``registry/repository`` and then ``registry``.
 
 :func:`resolve_credential_source` applies steps 1 and 2 and says when step 3
-is needed.  The IaaS keychains (§6.4) are not implemented.
+is needed.
+
+Between the env keychain and the flags come the IaaS keychains (§6.1, §6.4):
+:func:`parse_active_keychains` reads ``IMGPKG_ENABLE_IAAS_AUTH`` /
+``IMGPKG_ACTIVE_KEYCHAINS``; each keychain's rules (which registries, which
+credentials, the requests to make and how to read the answers) are pure
+functions here, and the shell (``imgpkg_pure.store.registry.iaas_keychains``)
+sends the :class:`TokenCall` values they return.
 
 Modules: ``_values`` (:class:`AuthConfig`, the error values), ``_env`` (the
 env keychain), ``_go`` (the Go URL parsing and globbing it relies on),
 ``_docker`` (the docker config keychain), ``_order`` (the flags and the
-order of the sources).
+order of the sources), ``_iaas`` (the active IaaS keychains, the github
+keychain, the values they share, the test seams), ``_google`` (gke),
+``_aws`` and ``_sigv4`` (ecr), ``_azure`` (aks), ``_rsa`` (RS256 for
+Google service-account keys).
 
 Deliberate differences from imgpkg, all of them stricter:
 
@@ -39,6 +49,31 @@ And one that is more lenient: for Docker Hub, config entries (``auths`` and
 ``docker.io`` all count, in that order (podman writes ``docker.io``).
 """
 
+from imgpkg_pure.registry_auth._aws import (
+    ECR_PUBLIC_HOST,
+    EcrPrivate,
+    EcrPublic,
+    EcrRegistry,
+    aws_credentials,
+    decode_ecr_authorization,
+    ecr_api_host,
+    ecr_token_call,
+    parse_aws_ini,
+    parse_ecr_registry,
+)
+from imgpkg_pure.registry_auth._azure import (
+    AZURE_CLOUDS,
+    MCR_HOST,
+    AzureCloud,
+    AzureSettings,
+    aad_token_call,
+    acr_applies,
+    acr_auth,
+    acr_exchange_call,
+    parse_aad_token,
+    parse_acr_refresh_token,
+    parse_azure_settings,
+)
 from imgpkg_pure.registry_auth._docker import (
     DOCKER_HUB,
     DOCKER_HUB_ALIASES,
@@ -63,6 +98,41 @@ from imgpkg_pure.registry_auth._env import (
     target_matches,
 )
 from imgpkg_pure.registry_auth._go import go_path_match
+from imgpkg_pure.registry_auth._google import (
+    CLOUD_PLATFORM_SCOPE,
+    GCLOUD_ARGS,
+    GOOGLE_TOKEN_URI,
+    GOOGLE_TOKEN_USERNAME,
+    AuthorizedUser,
+    GoogleCredentials,
+    ServiceAccount,
+    google_applies,
+    google_auth,
+    google_token_call,
+    metadata_token_call,
+    parse_gcloud_output,
+    parse_google_credentials,
+    parse_google_token,
+    service_account_assertion,
+)
+from imgpkg_pure.registry_auth._iaas import (
+    ACTIVE_KEYCHAINS_VARIABLE,
+    ALL_IAAS_KEYCHAINS,
+    ENABLE_IAAS_AUTH_VARIABLE,
+    GITHUB_HOST,
+    IAAS_DEPRECATION_NOTICE,
+    IaasEndpoints,
+    IaasFailure,
+    IaasKeychain,
+    TokenCall,
+    UnknownKeychain,
+    encode_form,
+    github_credentials,
+    go_hostname,
+    iaas_deprecation_notice,
+    parse_active_keychains,
+    parse_iaas_endpoints,
+)
 from imgpkg_pure.registry_auth._order import (
     AnonymousByFlag,
     CredentialSource,
@@ -72,6 +142,17 @@ from imgpkg_pure.registry_auth._order import (
     UseDockerConfig,
     flags_with_env,
     resolve_credential_source,
+)
+from imgpkg_pure.registry_auth._rsa import RsaPrivateKey, parse_rsa_private_key, rs256_sign
+from imgpkg_pure.registry_auth._sigv4 import (
+    SIGV4_ALGORITHM,
+    AwsCredentials,
+    SignedRequest,
+    canonical_request,
+    hmac_sha256,
+    sign_v4,
+    signing_key,
+    string_to_sign,
 )
 from imgpkg_pure.registry_auth._values import (
     AuthConfig,
@@ -83,38 +164,101 @@ from imgpkg_pure.registry_auth._values import (
 )
 
 __all__ = [
+    "ACTIVE_KEYCHAINS_VARIABLE",
+    "ALL_IAAS_KEYCHAINS",
+    "AZURE_CLOUDS",
+    "CLOUD_PLATFORM_SCOPE",
     "DOCKER_HUB",
     "DOCKER_HUB_ALIASES",
     "DOCKER_HUB_AUTH_KEY",
+    "ECR_PUBLIC_HOST",
+    "ENABLE_IAAS_AUTH_VARIABLE",
     "ENV_IGNORED",
     "ENV_KEYS",
     "ENV_PREFIX",
+    "GCLOUD_ARGS",
+    "GITHUB_HOST",
+    "GOOGLE_TOKEN_URI",
+    "GOOGLE_TOKEN_USERNAME",
+    "IAAS_DEPRECATION_NOTICE",
+    "MCR_HOST",
+    "SIGV4_ALGORITHM",
     "TOKEN_USERNAME",
     "AnonymousByFlag",
     "AuthConfig",
+    "AuthorizedUser",
+    "AwsCredentials",
+    "AzureCloud",
+    "AzureSettings",
     "BadHostPattern",
     "CredentialSource",
     "DockerConfig",
     "DockerLookup",
+    "EcrPrivate",
+    "EcrPublic",
+    "EcrRegistry",
     "EnvCredentialSet",
     "EnvKeychain",
     "FromEnvKeychain",
     "FromFlags",
+    "GoogleCredentials",
     "HelperGet",
+    "IaasEndpoints",
+    "IaasFailure",
+    "IaasKeychain",
     "IncompleteEnvCredentials",
     "InvalidDockerConfig",
     "InvalidEnvVariable",
     "KeychainError",
     "RegistryFlags",
+    "RsaPrivateKey",
+    "ServiceAccount",
+    "SignedRequest",
     "StoredAuth",
+    "TokenCall",
+    "UnknownKeychain",
     "UseDockerConfig",
+    "aad_token_call",
+    "acr_applies",
+    "acr_auth",
+    "acr_exchange_call",
+    "aws_credentials",
+    "canonical_request",
+    "decode_ecr_authorization",
     "docker_lookups",
+    "ecr_api_host",
+    "ecr_token_call",
+    "encode_form",
     "env_credentials_for",
     "flags_with_env",
+    "github_credentials",
+    "go_hostname",
     "go_path_match",
+    "google_applies",
+    "google_auth",
+    "google_token_call",
     "helper_credentials",
+    "hmac_sha256",
+    "iaas_deprecation_notice",
+    "metadata_token_call",
+    "parse_aad_token",
+    "parse_acr_refresh_token",
+    "parse_active_keychains",
+    "parse_aws_ini",
+    "parse_azure_settings",
     "parse_docker_config",
+    "parse_ecr_registry",
     "parse_env_keychain",
+    "parse_gcloud_output",
+    "parse_google_credentials",
+    "parse_google_token",
+    "parse_iaas_endpoints",
+    "parse_rsa_private_key",
     "resolve_credential_source",
+    "rs256_sign",
+    "service_account_assertion",
+    "sign_v4",
+    "signing_key",
+    "string_to_sign",
     "target_matches",
 ]

@@ -3,7 +3,9 @@
 For one ``registry/repository`` target: the ``IMGPKG_REGISTRY_*`` env
 keychain, then the registry flags with their env fallbacks, then (when
 neither applies) the docker config keychain.  :func:`resolve_credential_source`
-says which; the shell then reads the docker config if it has to.
+says which; the shell then reads the docker config if it has to.  When the
+answer is not :class:`FromEnvKeychain`, the shell first asks the active IaaS
+keychains (``_iaas``), which come between the env keychain and the flags.
 """
 
 from __future__ import annotations

@@ -2,14 +2,15 @@
 
 It owns the registry side of every effect: the HTTP transport (TLS trust,
 proxies, HTTP/1.1 pools, debug logging), credential resolution (the
-``IMGPKG_REGISTRY_*`` env keychain, the registry flags and their env
-fallbacks, the docker config and its credential helpers), the token dance,
+``IMGPKG_REGISTRY_*`` env keychain, the IaaS keychains, the registry flags and
+their env fallbacks, the docker config and its credential helpers), the token dance,
 retries, and the distribution-spec operations (ping, manifests, blobs with
 verified streaming, mounts, chunked uploads, tag listing).  The rules that
 need no I/O live in ``imgpkg_pure.registry_auth`` and ``imgpkg_pure.registry_wire``.
 
 Modules: ``options`` (the flags), ``errors`` (error values), ``auth`` (the
-keychain), ``transport`` (httpx setup), ``verify`` (verified streams),
+keychain), ``iaas_keychains`` (the gke, ecr, aks and github keychains' requests,
+files and gcloud runs), ``transport`` (httpx setup), ``verify`` (verified streams),
 ``client`` (:class:`RegistryClient`, which puts the rest together), and the
 operations it offers: ``manifests``, ``blobs`` (reads, mounts, uploads) and
 ``tags``; ``foreign`` reads non-distributable layers from their descriptor's
@@ -44,6 +45,7 @@ from imgpkg_pure.store.registry.foreign import (
     ForeignLayerUnavailable,
     UrlFetcher,
 )
+from imgpkg_pure.store.registry.iaas_keychains import IaasKeychains
 from imgpkg_pure.store.registry.options import RegistryOptions
 from imgpkg_pure.store.registry.verify import VerifiedStream
 
@@ -59,6 +61,7 @@ __all__ = [
     "ForeignLayerError",
     "ForeignLayerMismatch",
     "ForeignLayerUnavailable",
+    "IaasKeychains",
     "Keychain",
     "KeychainFailure",
     "ManifestResponse",

@@ -1,11 +1,14 @@
 """imgpkg's keychain, effectful side: read the environment and files, run credential helpers.
 
 The rules live in ``imgpkg_pure.registry_auth``; this module supplies their
-inputs (reference §6.1 to §6.3):
+inputs (reference §6.1 to §6.4):
 
 * the environment, given as a mapping (``os.environ`` by default), read once:
-  ``IMGPKG_REGISTRY_*`` and the flag fallbacks ``IMGPKG_USERNAME`` /
+  ``IMGPKG_REGISTRY_*``, the IaaS keychain choice ``IMGPKG_ACTIVE_KEYCHAINS`` /
+  ``IMGPKG_ENABLE_IAAS_AUTH``, and the flag fallbacks ``IMGPKG_USERNAME`` /
   ``IMGPKG_PASSWORD`` / ``IMGPKG_TOKEN`` / ``IMGPKG_ANON``;
+* the IaaS keychains (``iaas_keychains``), asked after the ``IMGPKG_REGISTRY_*``
+  keychain and before the flags: the first one with credentials wins;
 * the docker config, found as ggcr's default keychain finds it: when
   ``$HOME/.docker/config.json`` or ``$DOCKER_CONFIG/config.json`` exists, the
   file in ``$DOCKER_CONFIG`` (if set) or ``~/.docker``; otherwise
@@ -19,6 +22,10 @@ inputs (reference §6.1 to §6.3):
 
 Credentials are resolved once per ``registry/repository`` and cached for the
 life of the :class:`Keychain` (imgpkg caches them per process).
+
+An unknown name in ``IMGPKG_ACTIVE_KEYCHAINS`` is reported by :meth:`Keychain.check`
+(so before any request), in imgpkg's words: ``Creating registry keychain: Unable to
+load keychain for <name>, available keychains [aks, ecr, gke, github]``.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final, TypeVar, final
+from typing import Final, TypeVar, assert_never, final
 
 from attrs import frozen
 from returns.io import IO, IOFailure, IOResult, IOSuccess
@@ -40,24 +47,29 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.registry_auth import (
     AnonymousByFlag,
     AuthConfig,
+    CredentialSource,
     DockerConfig,
     DockerLookup,
     EnvKeychain,
     FromEnvKeychain,
     FromFlags,
     HelperGet,
+    IaasKeychain,
     KeychainError,
     RegistryFlags,
     StoredAuth,
+    UnknownKeychain,
     UseDockerConfig,
     docker_lookups,
     flags_with_env,
     helper_credentials,
+    parse_active_keychains,
     parse_docker_config,
     parse_env_keychain,
     resolve_credential_source,
 )
 from imgpkg_pure.store.registry.errors import KeychainFailure
+from imgpkg_pure.store.registry.iaas_keychains import Found, IaasKeychains
 from imgpkg_pure.store.registry.options import RegistryOptions
 
 __all__ = [
@@ -70,6 +82,8 @@ __all__ = [
 
 #: What a helper prints when it holds nothing for the server (docker-credential-helpers).
 NOT_FOUND_TEXT: Final = "credentials not found in native keychain"
+#: imgpkg's context for an error while the keychain is made (``registry.NewSimpleRegistry``).
+CREATING_KEYCHAIN: Final = "Creating registry keychain"
 HELPER_TIMEOUT_SECONDS: Final = 30.0
 _T = TypeVar("_T")
 _E = TypeVar("_E")
@@ -209,6 +223,10 @@ class Keychain:
             anon=options.anon,
         )
         self._env_keychain: Result[EnvKeychain, KeychainError] = parse_env_keychain(self._environ)
+        self._iaas_names: Result[tuple[IaasKeychain, ...], UnknownKeychain] = (
+            parse_active_keychains(self._environ)
+        )
+        self._iaas = IaasKeychains(self._iaas_names.value_or(()), self._environ)
         self._run_helper = run_helper
         self._helper_tries = max(1, helper_tries)
         self._helper_delay = helper_delay
@@ -221,14 +239,25 @@ class Keychain:
     def flags(self) -> RegistryFlags:
         return self._flags
 
+    @property
+    def iaas(self) -> IaasKeychains:
+        """The active IaaS keychains (their :attr:`~IaasKeychains.failures` tell what failed)."""
+        return self._iaas
+
     def check(self) -> IOResult[None, KeychainFailure]:
-        """Fail early when the ``IMGPKG_REGISTRY_*`` variables are invalid."""
-        match self._env_keychain:
-            case Success(_):
-                return IOSuccess(None)
-            case Failure(problem):
-                return IOFailure(KeychainFailure(registry="*", reason=problem.message))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Fail early on an unknown IaaS keychain name or invalid ``IMGPKG_REGISTRY_*``."""
+        problem = self._setup_problem()
+        if problem is None:
+            return IOSuccess(None)
+        return IOFailure(KeychainFailure(registry="*", reason=problem))
+
+    def _setup_problem(self) -> str | None:
+        """An unknown IaaS keychain name (first, as imgpkg), else an env keychain error."""
+        unknown: UnknownKeychain | None = self._iaas_names.swap().value_or(None)
+        if unknown is not None:
+            return f"{CREATING_KEYCHAIN}: {unknown.message}"
+        problem: KeychainError | None = self._env_keychain.swap().value_or(None)
+        return None if problem is None else problem.message
 
     def resolve(self, registry: str, repository: str = "") -> IOResult[Credential, KeychainFailure]:
         """The credentials for ``registry/repository`` (``repository`` empty: the registry)."""
@@ -246,28 +275,48 @@ class Keychain:
         def fail(reason: str) -> IOResult[Credential, KeychainFailure]:
             return IOFailure(KeychainFailure(registry=registry, reason=reason))
 
+        setup_problem = self._setup_problem()
+        if setup_problem is not None:
+            return fail(setup_problem)
         match self._env_keychain:
-            case Failure(problem):
-                return fail(problem.message)
             case Success(env_keychain):
-                pass
+                source = resolve_credential_source(env_keychain, self._flags, registry, repository)
+            case Failure(problem):  # pragma: no cover (a setup problem, reported above)
+                return fail(problem.message)
             case _:  # pragma: no cover
                 raise AssertionError("unreachable")
-        source = resolve_credential_source(env_keychain, self._flags, registry, repository)
         match source:
             case Failure(problem):
                 return fail(problem.message)
             case Success(FromEnvKeychain() as env_source):
                 return IOSuccess(Credential(config=env_source.config, label=env_source.label))
-            case Success(FromFlags() as flag_source):
-                return IOSuccess(Credential(config=flag_source.config, label=flag_source.label))
-            case Success(AnonymousByFlag()):
+            case Success(chosen):
+                later: CredentialSource = chosen
+            case _:  # pragma: no cover
+                raise AssertionError("unreachable")
+
+        def after_iaas(found: Found | None) -> IOResult[Credential, KeychainFailure]:
+            if found is not None:
+                return IOSuccess(Credential(config=found[0], label=found[1]))
+            return self._after_keychains(later, registry, repository)
+
+        return IOResult.from_io(self._iaas.resolve(registry)).bind(after_iaas)
+
+    def _after_keychains(
+        self, source: CredentialSource, registry: str, repository: str
+    ) -> IOResult[Credential, KeychainFailure]:
+        """The flags, ``--registry-anon`` or the docker config (§6.1 step 3)."""
+        match source:
+            case FromEnvKeychain() | FromFlags():
+                return IOSuccess(Credential(config=source.config, label=source.label))
+            case AnonymousByFlag():
                 return IOSuccess(ANONYMOUS)
-            case Success(UseDockerConfig()):
+            case UseDockerConfig():
                 return self._from_docker(registry, repository).alt(
                     lambda reason: KeychainFailure(registry=registry, reason=reason)
                 )
-        raise AssertionError("unreachable")  # pragma: no cover
+            case _:  # pragma: no cover
+                assert_never(source)
 
     def _docker_config(self) -> IOResult[DockerConfig | None, str]:
         if self._docker is None:

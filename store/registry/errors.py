@@ -139,13 +139,20 @@ class TransportFailure(Fact):
 
 @final
 @frozen(kw_only=True)
-class KeychainFailure(Fact):
-    """Credentials for ``registry`` could not be resolved (imgpkg's wording, §6.1)."""
+class KeychainFailure:
+    """Credentials for ``registry`` could not be resolved (imgpkg's wording, §6.1); for
+    ``registry`` ``*``, the keychain itself could not be set up (an unknown
+    ``IMGPKG_ACTIVE_KEYCHAINS`` name, a bad ``IMGPKG_REGISTRY_*`` variable), said as imgpkg
+    says it, without a registry."""
 
     registry: str
     reason: str
 
-    template = "Unable retrieve credentials for registry '{registry}': {reason}"
+    @property
+    def message(self) -> str:
+        if self.registry == "*":
+            return self.reason
+        return f"Unable retrieve credentials for registry '{self.registry}': {self.reason}"
 
 
 @final

@@ -52,6 +52,7 @@ CORE_ALLOWED: Final = frozenset(
         "fnmatch",
         "functools",
         "hashlib",
+        "hmac",
         "itertools",
         "json",
         "math",

@@ -8,6 +8,7 @@ flags in their shorthand forms; and the program is run through a link named
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -316,3 +317,16 @@ def test_copy_names_what_it_was_doing_when_a_bundle_image_is_missing(
         f"{registry.host}/drop-in/absent@{missing} not found\n"
     )
     assert not (tmp_path / "x.tar").exists()
+
+
+def test_iaas_variable_gets_imgpkgs_deprecation_line(imgpkg: Path) -> None:
+    env = {**os.environ, "IMGPKG_ENABLE_IAAS_AUTH": "false"}
+    done = subprocess.run(
+        [str(imgpkg), "version"], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[0] == (
+        "IMGPKG_ENABLE_IAAS_AUTH environment variable will be deprecated, please use the flag "
+        "--activate-keychain to activate the needed keychains"
+    )
+    assert done.stdout.splitlines()[1].startswith("imgpkg version ")
