@@ -298,7 +298,7 @@ def _small_json(
     replay = httpx.Response(
         response.status_code,
         headers=response.headers,
-        content=data,
+        stream=httpx.ByteStream(data),  # unread: the caller streams it as it would the original
         extensions=response.extensions,
         request=request,
     )

@@ -330,3 +330,64 @@ def test_iaas_variable_gets_imgpkgs_deprecation_line(imgpkg: Path) -> None:
         "--activate-keychain to activate the needed keychains"
     )
     assert done.stdout.splitlines()[1].startswith("imgpkg version ")
+
+
+def test_imgpkg_scripts_through_the_link(
+    imgpkg: Path, tmp_path: Path, registry: RegistryServer
+) -> None:
+    """One script as imgpkg users write them: flag forms, --debug, a zstd layer, foreign-layer
+    flags and the keychain variables, all through the link named imgpkg."""
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(imgpkg), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, **env},
+        )
+
+    tree = make_tree(tmp_path / "t", {"a.txt": os.urandom(64).hex().encode()})
+    repo = f"{registry.host}/drop-in/script"
+    pushed = run("push", f"-i={repo}:v1", f"-f{tree}", "--tty=F", "--json=false", "-y=1")
+    assert pushed.returncode == 0, pushed.stderr
+    # zstd, as skopeo writes it (other content: skopeo would reuse the gzip blob pushed above)
+    tree = make_tree(tmp_path / "z", {"a.txt": os.urandom(64).hex().encode()})
+    layout = tmp_path / "layout"
+    assert run("push", "-i", f"oci:{layout}:v1", "-f", str(tree)).returncode == 0
+    converted = subprocess.run(
+        ["skopeo", "copy", "--dest-tls-verify=false", "--dest-compress-format", "zstd",
+         f"oci:{layout}:v1", f"docker://{repo}:zstd"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert converted.returncode == 0, converted.stderr
+    pulled = run("pull", "-i", f"{repo}:zstd", "-o", str(tmp_path / "out"), "--debug=true")
+    assert pulled.returncode == 0, pulled.stderr
+    assert (tmp_path / "out" / "a.txt").read_bytes() == (tree / "a.txt").read_bytes()
+    assert f"--> GET http://{registry.host}/v2/drop-in/script/manifests/zstd" in pulled.stderr
+    assert "Docker-Distribution-Api-Version: registry/2.0" in pulled.stderr
+    assert "+zstd" in pulled.stderr  # the manifest, a small JSON body, is shown
+    copied = run(
+        "copy",
+        "-i",
+        f"{repo}:v1",
+        "--to-tar",
+        str(tmp_path / "i.tar"),
+        "--include-non-distributable-layers=true",
+        "--tty",
+    )
+    assert copied.returncode == 0, copied.stderr
+    assert (
+        "'--include-non-distributable-layers' flag provided, but no images contained a "
+        "non-distributable layer." in copied.stdout
+    )
+    unknown = run("tag", "list", "-i", repo, IMGPKG_ACTIVE_KEYCHAINS="random-name")
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        "imgpkg: Error: Creating registry keychain: Unable to load keychain for random-name, "
+        "available keychains [aks, ecr, gke, github]\n",
+    )
+    listed = run("tag", "list", "-i", repo, "--digests=t", IMGPKG_ACTIVE_KEYCHAINS="github, gke")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(line.split()[0] for line in listed.stdout.splitlines()) == ["v1", "zstd"]
