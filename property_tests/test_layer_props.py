@@ -3,7 +3,8 @@
 * The recipe depends only on names, kinds, owner bits (or preserved modes),
   sizes and contents: not on the order a directory lists its entries, nor on
   mtimes, owners, umask or group/other bits (imgpkg-reference §3.4).
-* Planning is deterministic.
+* Planning is deterministic: the same in another interpreter (hash seed, environment),
+  whatever the order of the exclusions.
 * Every header ``encode_header`` writes reads back through Python's
   ``tarfile`` with the same name, type, mode and size, whatever the format
   Go would pick (USTAR, PAX or GNU).
@@ -37,6 +38,10 @@ from imgpkg_pure.layer import (
     tar_size,
 )
 from imgpkg_pure.store.files.tree import observe_inputs, write_layer_tar
+from property_tests.fresh_interpreter import (
+    FRESH_INTERPRETER_SETTINGS,
+    assert_same_in_fresh_interpreters,
+)
 
 # A tree is a dict: name -> bytes (a file with that content) or a dict (a directory).
 Tree = dict[str, "bytes | Tree"]
@@ -99,12 +104,38 @@ def test_recipe_ignores_listing_order(
     assert plan_layer((shuffled,), options) == plan_layer((tree,), options)
 
 
-@given(tree=input_trees(), options=OPTIONS)
-def test_recipe_is_deterministic_and_block_aligned(tree: InputTree, options: LayerOptions) -> None:
-    first = plan_layer((tree,), options).unwrap()
-    assert plan_layer((tree,), options).unwrap() == first
+@given(tree=input_trees(), options=OPTIONS, data=st.data())
+def test_recipe_ignores_exclusion_order_and_is_block_aligned(
+    tree: InputTree, options: LayerOptions, data: st.DataObject
+) -> None:
+    """Exclusions given in another order, or twice, make the same recipe."""
+    names = [entry.rel for entry in tree.entries if entry.rel != "."]
+    present = data.draw(st.lists(st.sampled_from(names), max_size=3)) if names else []
+    chosen = LayerOptions(
+        exclusions=(*options.exclusions, *present),
+        preserve_permissions=options.preserve_permissions,
+    )
+    first = plan_layer((tree,), chosen).unwrap()
+    exclusions = data.draw(st.permutations(chosen.exclusions + chosen.exclusions))
+    other = LayerOptions(
+        exclusions=tuple(exclusions), preserve_permissions=options.preserve_permissions
+    )
+    assert plan_layer((tree,), other).unwrap() == first
     assert all(len(member.header) % 512 == 0 for member in first.members)
     assert tar_size(first) % 512 == 0
+
+
+def _recipe(tree: InputTree, options: LayerOptions) -> object:
+    return plan_layer((tree,), options).unwrap()
+
+
+@FRESH_INTERPRETER_SETTINGS
+@given(st.lists(st.tuples(input_trees(), OPTIONS), min_size=10, max_size=10))
+def test_recipe_is_the_same_in_another_interpreter(
+    cases: list[tuple[InputTree, LayerOptions]],
+) -> None:
+    """Another hash seed, environment, locale and time zone give the same recipe."""
+    assert_same_in_fresh_interpreters(_recipe, cases)
 
 
 @given(tree=input_trees(), options=OPTIONS)

@@ -6,6 +6,8 @@ layer is staged first, as the push command stages it, then the plan applies.
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.io import IOResult, IOSuccess
@@ -21,10 +23,14 @@ from imgpkg_pure.store.apply.interpreter import Env, apply_plan, run_step
 from imgpkg_pure.store.content.blobstore import BlobStore
 from imgpkg_pure.store.content.errors import StoreError
 from imgpkg_pure.store.content.memory import MemoryStore
+from property_tests.fresh_interpreter import (
+    FRESH_INTERPRETER_SETTINGS,
+    assert_same_in_fresh_interpreters,
+)
 
 tags = st.from_regex(r"[A-Za-z0-9]{1,5}([._-][A-Za-z0-9]{1,5}){0,3}", fullmatch=True)
 label_maps = st.dictionaries(
-    st.from_regex(r"[a-z][a-z.]{0,10}", fullmatch=True), st.text(max_size=10), max_size=3
+    st.from_regex(r"[a-z][a-z.]{0,10}", fullmatch=True), st.text(max_size=10), max_size=6
 )
 
 
@@ -60,19 +66,37 @@ push_cases = st.tuples(
 )
 
 
-@given(push_cases)
-def test_plan_is_deterministic_and_ordered(
-    case: tuple[str, str, dict[str, str], bytes, bool],
-) -> None:
-    kind, tag, labels, layer, _oci = case
+def _push_plan(kind: str, tag: str, labels: dict[str, str], layer: bytes) -> Plan:
     built = build_image(digest_of(layer), digest_of(layer + b"gz"), len(layer), labels)
-    plan = plan_push(_request(kind, tag, labels), built)
-    assert plan == plan_push(_request(kind, tag, labels), built)
-    assert encode_plan(plan) == encode_plan(plan_push(_request(kind, tag, labels), built))
+    return plan_push(_request(kind, tag, labels), built)
+
+
+@given(push_cases, st.randoms(use_true_random=False))
+def test_plan_is_ordered_and_ignores_label_order(
+    case: tuple[str, str, dict[str, str], bytes, bool], rng: random.Random
+) -> None:
+    """Labels given in another order (as a Go map would) give the same plan, byte for byte."""
+    kind, tag, labels, layer, _oci = case
+    plan = _push_plan(kind, tag, labels, layer)
+    pairs = list(labels.items())
+    rng.shuffle(pairs)
+    reordered = _push_plan(kind, tag, dict(pairs), layer)
+    assert reordered == plan
+    assert encode_plan(reordered) == encode_plan(plan)
     # children before parents: both blobs, then the manifest, then the tag
     kinds = [type(step) for step in plan.steps]
     assert kinds == [PutBlob, PutBlob, PutManifest, Tag]
+    built = build_image(digest_of(layer), digest_of(layer + b"gz"), len(layer), labels)
     assert plan.result == built.manifest
+
+
+@FRESH_INTERPRETER_SETTINGS
+@given(st.lists(push_cases.map(lambda case: case[:4]), min_size=20, max_size=20))
+def test_plan_is_the_same_in_another_interpreter(
+    cases: list[tuple[str, str, dict[str, str], bytes]],
+) -> None:
+    """Another hash seed, environment, locale and time zone give the same plan, byte for byte."""
+    assert_same_in_fresh_interpreters(_push_plan, cases, encode_plan)
 
 
 @given(push_cases)

@@ -2,8 +2,9 @@
 
 * ``WWW-Authenticate``: rendering challenges and parsing them back is the identity.
 * The ``IMGPKG_REGISTRY_*`` keychain: parsing does not depend on the order of
-  the environment, sets come most specific key first, and lookup returns the
-  first set that matches.
+  the environment, and lookup agrees with a model of imgpkg-reference §6.2
+  written here (keys normalised, ports, part counts, globs and path prefixes
+  compared, the greatest matching key wins).
 * Redaction: no generated secret survives ``redact_url``, ``redact_url_for_log``,
   ``redact_header`` or ``redact_token_body``.
 * Scopes: canonical whatever the order, and a union covers its parts.
@@ -13,17 +14,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from returns.result import Success
 
-from imgpkg_pure.registry_auth import (
-    EnvKeychain,
-    env_credentials_for,
-    parse_env_keychain,
-    target_matches,
-)
+from imgpkg_pure.registry_auth import env_credentials_for, parse_env_keychain
 from imgpkg_pure.registry_wire import (
     Challenge,
     Scopes,
@@ -57,12 +54,22 @@ def test_www_authenticate_round_trip(found: list[Challenge]) -> None:
 
 # --- the env keychain -----------------------------------------------------------------------
 
+# Host patterns: literal parts and ``*`` globs (``?`` would start a URL query; classes and
+# malformed globs are the example tables in tests/unit/test_registry_auth.py).  Targets use
+# the literal parts.
+LITERAL_PARTS = ["a", "b", "io", "reg", "example"]
 hosts = st.builds(
     lambda parts, port: ".".join(parts) + (f":{port}" if port else ""),
-    st.lists(st.sampled_from(["a", "b", "io", "reg", "*", "example"]), min_size=1, max_size=3),
+    st.lists(st.sampled_from([*LITERAL_PARTS, "*", "r*", "*o", "e*e"]), min_size=1, max_size=3),
     st.sampled_from([None, 443, 5000]),
 )
-paths = st.sampled_from(["", "/team", "/team/app", "/other"])
+target_hosts = st.builds(
+    lambda parts, port: ".".join(parts) + (f":{port}" if port else ""),
+    st.lists(st.sampled_from(LITERAL_PARTS), min_size=1, max_size=3),
+    st.sampled_from([None, 443, 5000]),
+)
+paths = st.sampled_from(["", "/", "/team", "/team/app", "/other", "/v2/team", "/v1/"])
+target_paths = st.sampled_from(["", "/team", "/team/app", "/teams", "/other"])
 credential_sets = st.dictionaries(
     st.text(alphabet="ABC012_", min_size=1, max_size=4),
     st.tuples(hosts, paths, st.text(alphabet=LOWER, min_size=1, max_size=6)),
@@ -89,23 +96,107 @@ def test_env_keychain_ignores_environment_order(
     assert parse_env_keychain(env) == parse_env_keychain(dict(items))
 
 
-@given(credential_sets, hosts, paths)
-def test_env_keychain_most_specific_first_and_first_match_wins(
-    sets: dict[str, tuple[str, str, str]], host: str, path: str
+# A model of imgpkg-reference §6.2, written from the text alone (no product code):
+# the key is ``host`` or ``host + path`` with a leading /v1/ or /v2/ dropped; a key
+# matches ``registry/repository`` when the ports are equal, the hosts have as many
+# dot-separated parts and each part matches as a Go glob, and the target's path starts
+# with the key's path; keys are tried in reverse string order, the first match wins.
+
+
+def model_key(hostname: str) -> str:
+    host, slash, rest = hostname.partition("/")
+    path = slash + rest
+    if path.startswith(("/v1/", "/v2/")):
+        path = path[len("/v2") :]
+    return host if path in ("", "/") else host + path
+
+
+def _split(text: str) -> tuple[list[str], str, str]:
+    """(host parts, port, path) of ``host[:port][/path]``."""
+    hostport, slash, rest = text.partition("/")
+    host, _, port = hostport.partition(":")
+    return host.split("."), port, slash + rest
+
+
+def model_glob(pattern: str, name: str) -> bool:
+    """Go ``filepath.Match`` for patterns of literals and ``*``."""
+    regex = "".join("[^/]*" if ch == "*" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, name) is not None
+
+
+def model_matches(key: str, target: str) -> bool:
+    key_parts, key_port, key_path = _split(key)
+    target_parts, target_port, target_path = _split(target)
+    return (
+        key_port == target_port
+        and len(key_parts) == len(target_parts)
+        and all(model_glob(p, t) for p, t in zip(key_parts, target_parts, strict=True))
+        and target_path.startswith(key_path)
+    )
+
+
+def test_the_model_agrees_with_the_reference_examples() -> None:
+    assert model_key("gcr.io/v2/") == "gcr.io"
+    assert model_key("quay.io/v1/coreos") == "quay.io/coreos"
+    assert model_matches("*.docker.io", "foo.docker.io/x")
+    assert not model_matches("*.docker.io", "docker.io/x")
+    assert model_matches("quay.io/coreos", "quay.io/coreos/etcd")
+    assert not model_matches("quay.io:5000", "quay.io/coreos")
+    assert sorted(["quay.io", "quay.io/coreos"], reverse=True)[0] == "quay.io/coreos"
+
+
+Lookup = tuple[dict[str, tuple[str, str, str]], str]
+
+
+@st.composite
+def keys_around_a_target(draw: st.DrawFn) -> Lookup:
+    """A target, and credential sets whose keys are variations of it: parts kept, globbed or
+    changed, a part added or dropped, the port kept or changed, the path kept, cut short,
+    dropped or changed; so that several keys often match, and some nearly do."""
+    parts = draw(st.lists(st.sampled_from(LITERAL_PARTS), min_size=1, max_size=3))
+    port = draw(st.sampled_from(["", ":443", ":5000"]))
+    path = draw(st.sampled_from(["", "/team", "/team/app", "/teams"]))
+    sets: dict[str, tuple[str, str, str]] = {}
+    suffixes = st.text(alphabet="ABC012_", min_size=1, max_size=4)
+    for suffix in draw(st.lists(suffixes, unique=True, min_size=2, max_size=6)):
+        globbed = [
+            draw(st.sampled_from([p, p, p, "*", p[0] + "*", "*" + p[-1], "x"])) for p in parts
+        ]
+        globbed = draw(st.sampled_from([globbed] * 4 + [[*globbed, "io"], globbed[1:] or globbed]))
+        key_port = draw(st.sampled_from([port] * 4 + [":5000", ""]))
+        cut = path[: len(path) // 2]
+        key_path = draw(st.sampled_from(["", "/", path, path, cut, cut, "/other", "/v2" + path]))
+        user = draw(st.text(alphabet=LOWER, min_size=1, max_size=6))
+        sets[suffix] = (".".join(globbed) + key_port, key_path, user)
+    return sets, ".".join(parts) + port + path + "/img"
+
+
+lookups = st.one_of(
+    keys_around_a_target(),
+    st.tuples(credential_sets, st.builds("{}{}/img".format, target_hosts, target_paths)),
+)
+
+
+@given(lookups)
+def test_env_keychain_lookup_follows_the_reference_model(
+    lookup: Lookup,
 ) -> None:
-    parsed = parse_env_keychain(env_of(sets))
-    assert isinstance(parsed, Success)
-    chain: EnvKeychain = parsed.unwrap()
-    keys = [s.key for s in chain.sets]
-    assert keys == sorted(keys, reverse=True)
-    assert len(chain.sets) == len(sets)
-    target = f"{host.replace('*', 'x')}{path}/img"
-    looked_up = env_credentials_for(chain, target)
-    if not isinstance(looked_up, Success):
-        return  # a malformed glob, reported as an error
-    found = looked_up.unwrap()
-    matches = [s for s in chain.sets if target_matches(s.key, target)]
-    assert found == (matches[0] if matches else None)
+    sets, target = lookup
+    chain = parse_env_keychain(env_of(sets)).unwrap()
+    keys = {suffix: model_key(name + path) for suffix, (name, path, _) in sets.items()}
+    assert sorted((s.suffix, s.key) for s in chain.sets) == sorted(keys.items())
+    matching = [key for key in keys.values() if model_matches(key, target)]
+    found = env_credentials_for(chain, target).unwrap()
+    event(f"{len(set(matching))} distinct keys match")
+    if not matching:
+        assert found is None
+        return
+    best = max(matching)  # reverse string order: the first match is the greatest key
+    assert found is not None
+    assert found.key == best
+    assert found.suffix is not None and keys[found.suffix] == best
+    user = sets[found.suffix][2]
+    assert (found.config.username, found.config.password) == (user, f"pw-{user}")
 
 
 # --- redaction ------------------------------------------------------------------------------

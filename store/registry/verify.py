@@ -9,6 +9,10 @@ another registry can never mistake unverified bytes for verified ones:
 * iteration never raises for bad content: it stops;
 * a chunk that would take the stream past the expected size is **not**
   yielded; the verdict is ``SizeMismatch``;
+* the chunk that completes the expected size is yielded only once the digest
+  over all the bytes matches: a consumer streaming into another registry never
+  hands it a whole body with the wrong digest (the upload stops short instead);
+  the verdict is ``DigestMismatch``;
 * a read error ends the iteration; the verdict is that error;
 * the verdict is a success only when the stream was read to its end, had the
   expected size and hashed to the expected digest; before the end it is
@@ -93,6 +97,10 @@ class VerifiedStream:
                     return
                 self._read += len(chunk)
                 self._hash.update(chunk)
+                if self._read == self._descriptor.size:
+                    self._failure = self._digest_mismatch()
+                    if self._failure is not None:
+                        return
                 yield chunk
             self._finished = True
         except Exception as error:
@@ -117,14 +125,19 @@ class VerifiedStream:
             return IOFailure(
                 SizeMismatch(what=self._what, expected=self._descriptor.size, actual=self._read)
             )
-        actual = Digest(self._descriptor.digest.algorithm, self._hash.hexdigest())
-        if actual != self._descriptor.digest:
-            return IOFailure(
-                DigestMismatch(
-                    what=self._what, expected=str(self._descriptor.digest), actual=str(actual)
-                )
-            )
+        mismatch = self._digest_mismatch()
+        if mismatch is not None:
+            return IOFailure(mismatch)
         return IOSuccess(self._descriptor)
+
+    def _digest_mismatch(self) -> DigestMismatch | None:
+        """Why the bytes so far are not the descriptor's, if they hash to another digest."""
+        actual = Digest(self._descriptor.digest.algorithm, self._hash.copy().hexdigest())
+        if actual == self._descriptor.digest:
+            return None
+        return DigestMismatch(
+            what=self._what, expected=str(self._descriptor.digest), actual=str(actual)
+        )
 
     def close(self) -> None:
         if not self._closed:

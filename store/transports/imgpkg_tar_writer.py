@@ -177,10 +177,26 @@ def _fetch_into(source: BlobSource, layer: TarLayer, out: _Output) -> None:
         if callable(close):
             close()
     if count != layer.size:
+        _refuse_as_the_source_did(chunks, what)
         raise _Abort(SizeMismatch(what=what, expected=layer.size, actual=count))
     actual = Digest(layer.digest.algorithm, digest.hexdigest())
     if actual != layer.digest:
         raise _Abort(DigestMismatch(what=what, expected=str(layer.digest), actual=str(actual)))
+
+
+def _refuse_as_the_source_did(chunks: Iterable[bytes], what: str) -> None:
+    """A verifying source (a registry's ``VerifiedStream``) stops short of a blob whose
+    digest is wrong rather than hand out its last bytes: say so, not "size mismatch"."""
+    verdict = getattr(chunks, "verdict", None)
+    if not callable(verdict):
+        return
+    judged = verdict()
+    if isinstance(judged, IOFailure):
+        failure = unsafe_perform_io(judged.failure())
+        if isinstance(failure, DigestMismatch):
+            raise _Abort(
+                DigestMismatch(what=what, expected=failure.expected, actual=failure.actual)
+            )
 
 
 def _previous(path: Path, plan: TarPlan, tar: str, *, resume: bool) -> PreviousTar | None:

@@ -1,4 +1,11 @@
-"""An interrupted copy, run again, transfers only what is missing and completes."""
+"""An interrupted copy, run again, transfers only what is missing and completes.
+
+The interruption is deterministic: the copy runs in a child process and talks
+to the destination registry through ``KillingGateway``, a reverse proxy that
+kills the child (SIGKILL) when its request completing the fifth blob upload
+arrives, before forwarding it.  So exactly four uploads reached the registry,
+however fast the machine is.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +13,139 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from bench.copy import populate
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.cli.helpers import run_cli
-from tests.registry_fixtures import RegistryServer
+from tests.registry_fixtures import LOOPBACK, RegistryServer
 
 ROOT = Path(__file__).resolve().parents[2]
+KILL_AT: Final = 5  # the upload whose completion is never forwarded
+# Hop-by-hop and framing headers, which the gateway sets itself.
+_NOT_FORWARDED: Final = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "date", "server"}
+)
 
 
 def _uploads(log: str) -> int:
     return sum(1 for line in log.splitlines() if '"PUT ' in line and "/blobs/uploads/" in line)
 
 
-def test_killed_copy_resumes_without_copying_again(  # noqa: PLR0917
+def _completes_an_upload(method: str, path: str) -> bool:
+    """A request that ends a blob upload: ``PUT …/blobs/uploads/…?digest=`` or a
+    monolithic ``POST …/blobs/uploads/?digest=``."""
+    parts = urlsplit(path)
+    return (
+        method in ("PUT", "POST")
+        and "/blobs/uploads/" in parts.path
+        and "digest" in parse_qs(parts.query)
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _forward(self) -> None:
+        gateway: KillingGateway = self.server.gateway  # type: ignore[attr-defined]
+        body = self._body()
+        if not gateway.admit(self.command, self.path):
+            self.close_connection = True
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_FORWARDED}
+        headers["Host"] = self.headers.get("Host", gateway.host)  # Location URLs come back here
+        upstream = gateway.client.request(
+            self.command, gateway.upstream + self.path, headers=headers, content=body
+        )
+        self.send_response(upstream.status_code)
+        for key, value in upstream.headers.items():
+            if key.lower() not in _NOT_FORWARDED:
+                self.send_header(key, value)
+        if self.command == "HEAD":  # no body, but the size of the one a GET would get
+            self.send_header("Content-Length", upstream.headers.get("Content-Length", "0"))
+        else:
+            self.send_header("Content-Length", str(len(upstream.content)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(upstream.content)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+
+class KillingGateway:
+    """A reverse proxy to ``upstream`` that kills ``pid`` at the ``KILL_AT``-th request
+    completing a blob upload, and forwards nothing from then on."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.client = httpx.Client(trust_env=False, timeout=60, follow_redirects=False)
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.gateway = self  # type: ignore[attr-defined]
+        self.host = f"{LOOPBACK}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,))
+        self._lock = threading.Lock()
+        self.pid: int | None = None
+        self.completed = 0
+        self.killed = False
+
+    def admit(self, method: str, path: str) -> bool:
+        """Whether to forward this request (the kill happens here, once)."""
+        with self._lock:
+            if self.killed:
+                return False
+            if _completes_an_upload(method, path):
+                if self.completed + 1 == KILL_AT:
+                    assert self.pid is not None
+                    os.kill(self.pid, signal.SIGKILL)
+                    self.killed = True
+                    return False
+                self.completed += 1
+            return True
+
+    def __enter__(self) -> KillingGateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self.client.close()
+
+
+@pytest.fixture
+def bundle_of_twelve_images(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     registry: RegistryServer,
-    registry_basic_auth: RegistryServer,
     unique_repo_factory: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    src, dst = unique_repo_factory("src"), unique_repo_factory("dst")
+) -> str:
+    """A bundle of 12 three-layer images pushed to ``registry``: its reference."""
     with RegistryClient(RegistryOptions()) as client:
         refs = populate(client, f"{registry.host}", 12, 96 << 20)
     bundle = tmp_path / "bundle"
@@ -42,38 +155,53 @@ def test_killed_copy_resumes_without_copying_again(  # noqa: PLR0917
         + "".join(f"- image: {ref}\n" for ref in refs)
         + "kind: ImagesLock\n"
     )
-    code, _, stderr = run_cli(capsys, "push", "-b", f"{registry.host}/{src}:v1", "-f", str(bundle))
+    ref = f"{registry.host}/{unique_repo_factory('src')}:v1"
+    code, _, stderr = run_cli(capsys, "push", "-b", ref, "-f", str(bundle))
     assert code == 0, stderr
+    return ref
+
+
+def test_killed_copy_resumes_without_copying_again(  # noqa: PLR0917
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry_basic_auth: RegistryServer,
+    bundle_of_twelve_images: str,
+    unique_repo_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dst = unique_repo_factory("dst")
     assert registry_basic_auth.username and registry_basic_auth.password
-    monkeypatch.setenv("IMGPKG_REGISTRY_HOSTNAME_0", registry_basic_auth.host)
-    monkeypatch.setenv("IMGPKG_REGISTRY_USERNAME_0", registry_basic_auth.username)
-    monkeypatch.setenv("IMGPKG_REGISTRY_PASSWORD_0", registry_basic_auth.password)
-    args = [
-        "copy", "-b", f"{registry.host}/{src}:v1",
-        "--to-repo", f"{registry_basic_auth.host}/{dst}", "--concurrency", "2",
-    ]  # fmt: skip
-    start = registry_basic_auth.log_size()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "imgpkg_pure.store.cli", *args], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while _uploads(registry_basic_auth.read_log_since(start, 100_000)) < 4:
-        assert process.poll() is None, "the copy finished before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    with KillingGateway(registry_basic_auth.url) as gateway:
+        for n, host in enumerate((gateway.host, registry_basic_auth.host)):
+            monkeypatch.setenv(f"IMGPKG_REGISTRY_HOSTNAME_{n}", host)
+            monkeypatch.setenv(f"IMGPKG_REGISTRY_USERNAME_{n}", registry_basic_auth.username)
+            monkeypatch.setenv(f"IMGPKG_REGISTRY_PASSWORD_{n}", registry_basic_auth.password)
+        start = registry_basic_auth.log_size()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        args = ["copy", "-b", bundle_of_twelve_images, "--concurrency", "2"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "imgpkg_pure.store.cli", *args,
+             "--to-repo", f"{gateway.host}/{dst}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        gateway.pid = process.pid
+        try:
+            returncode = process.wait(timeout=240)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert gateway.killed, "the copy finished before its fifth upload"
+    assert returncode == -signal.SIGKILL
     first = _uploads(registry_basic_auth.read_log_since(start, 100_000))
+    assert first == KILL_AT - 1
 
     again = registry_basic_auth.log_size()
-    code, _, stderr = run_cli(capsys, *args)
+    code, _, stderr = run_cli(capsys, *args, "--to-repo", f"{registry_basic_auth.host}/{dst}")
     assert code == 0, stderr
     second = _uploads(registry_basic_auth.read_log_since(again, 100_000))
     total = 12 * 3 + 12 + 2 + 2  # layers, configs, bundle layer+config, locations layer+config
-    assert first >= 4
-    assert second <= total - first + 2, (first, second, total)
+    assert second == total - first, (first, second, total)
 
     out = tmp_path / "out"
     code, _, stderr = run_cli(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import socket
-import time
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -318,8 +318,19 @@ def test_list_tags_without_pagination_support(
         raw, _ = push_image(client, repo, "t0")
         for tag in ("t1", "t2", "t3", "t4"):
             ok(client.put_manifest(repo, tag, raw, OCI_MANIFEST))
+        start = registry.log_size()
         tags = ok(client.list_tags(repo, page_size=2))
-    assert sorted(tags) == ["t0", "t1", "t2", "t3", "t4"]
+        log = registry.read_log_since(start)
+    with registry.client() as http:  # what the registry itself answers to n=2
+        answer = http.get(f"/v2/{unique_repo}/tags/list", params={"n": "2"})
+    assert answer.status_code == 200
+    assert "Link" not in answer.headers
+    assert sorted(answer.json()["tags"]) == ["t0", "t1", "t2", "t3", "t4"]
+    # the client asked once, with n, and kept every tag in the registry's order
+    assert re.findall(r'"GET (/v2/[^ ]*/tags/list[^ ]*) HTTP', log) == [
+        f"/v2/{unique_repo}/tags/list?n=2"
+    ]
+    assert tags == tuple(answer.json()["tags"])
 
 
 def test_list_tags_follows_link_pagination(
@@ -372,18 +383,63 @@ def test_one_client_serves_a_thread_pool(
         assert all(results)
 
 
+class SilentServer:
+    """Accepts connections and never answers; records what each connection sent first
+    (``tls`` for a TLS ClientHello, ``http`` for a request line)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(8)
+        self._socket.settimeout(0.05)
+        self.host = f"127.0.0.1:{self._socket.getsockname()[1]}"
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self._held.append(connection)
+
+    def spoken(self) -> list[str]:
+        """What each connection sent first, in the order they came."""
+        kinds = []
+        for connection in self._held:
+            connection.settimeout(5)
+            first = connection.recv(1)
+            kinds.append("tls" if first == b"\x16" else "http" if first == b"G" else repr(first))
+        return kinds
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for connection in self._held:
+            connection.close()
+        self._socket.close()
+
+
 def test_a_silent_server_times_out(home: Path) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)  # connections complete, nothing is ever answered
-        host = f"127.0.0.1:{silent.getsockname()[1]}"
-        options = RegistryOptions(response_header_timeout=0.3, retry_count=1)
-        started = time.monotonic()
-        with make_client(home, options) as client:
-            failure = err(client.ping(host))
-        elapsed = time.monotonic() - started
+    """No clock: the attempts and the backoff sleeps are counted (the timeout itself is
+    what ends each attempt, and pytest's timeout bounds the whole)."""
+    slept: list[float] = []
+    with SilentServer() as silent:
+        options = RegistryOptions(response_header_timeout=0.3, retry_count=2)
+        with make_client(home, options, sleep=slept.append) as client:
+            failure = err(client.ping(silent.host))
+        spoken = silent.spoken()
     assert isinstance(failure, TransportFailure)
     assert failure.reason.startswith("timed out connecting")  # the TLS handshake
     assert "timeout awaiting response headers" in failure.reason  # then plain http
     assert "--registry-response-header-timeout" in failure.reason
-    assert elapsed < 5
+    # one https try (plain http is allowed for loopback, so it is not retried), then http
+    # tried twice (retry_count=2) with one backoff sleep between
+    assert spoken == ["tls", "http", "http"]
+    assert slept == [0.1]

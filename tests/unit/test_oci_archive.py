@@ -299,10 +299,27 @@ def test_trailing_zero_records_are_accepted(tmp_path: Path) -> None:
     _index(path)
 
 
-def test_same_content_twice_is_read_once(tmp_path: Path) -> None:
+def test_a_name_twice_with_the_same_content_is_accepted_and_kept_once(tmp_path: Path) -> None:
+    """A repeated ``index.json`` and a repeated blob, each with the same bytes as the first
+    copy: the archive is accepted, serves each once, and serves the same bytes."""
     image = tiny_image()
-    entries = [*members(image.files), Member(name="index.json", data=image.files["index.json"])]
-    _index(write_tar(tmp_path / "a.tar", entries))
+    layer_path = image.blob_path(image.layer)
+    entries = [
+        *members(image.files),
+        Member(name="index.json", data=image.files["index.json"]),
+        Member(name="./" + layer_path, data=image.files[layer_path]),
+    ]
+    archive = _index(write_tar(tmp_path / "a.tar", entries))
+    assert archive.index_raw == image.files["index.json"]
+    assert [str(root.digest) for root in unsafe_perform_io(archive.roots().unwrap())] == [
+        image.manifest
+    ]
+    assert unsafe_perform_io(archive.iter_blobs().unwrap()) == tuple(
+        sorted((_digest(d) for d in (image.manifest, image.config, image.layer)), key=str)
+    )
+    layer = _digest(image.layer)
+    assert archive.stat(layer) == IOSuccess(len(image.files[layer_path]))
+    assert archive.read_bytes(layer) == IOSuccess(image.files[layer_path])
 
 
 @pytest.mark.parametrize(
