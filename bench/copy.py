@@ -96,7 +96,37 @@ def _once(data: bytes) -> Callable[[], tuple[bytes]]:
     return lambda: (data,)
 
 
-def populate(client: RegistryClient, host: str, name: str, count: int, size: int) -> list[Image]:
+def populate(client: RegistryClient, host: str, images: int, total: int) -> list[str]:
+    """``images`` 3-layer images (``total`` bytes of layers) in ``host``; their digest
+    references (the tests' fixture for a bundle of many images)."""
+    per_layer = max(1, total // (images * 3))
+    rng = random.Random(f"{images}:{total}")
+    refs: list[str] = []
+    for n in range(images):
+        repo = Repository(registry=host, repository=f"src/img{n}")
+        layers = []
+        for _ in range(3):
+            data = rng.randbytes(per_layer)
+            desc = Descriptor(media_type=OCI_LAYER_GZIP, digest=digest_of(data), size=len(data))
+            unsafe_perform_io(client.push_blob(repo, desc, _once(data)).unwrap())
+            layers.append(desc)
+        config_raw = json.dumps(
+            {"architecture": "amd64", "os": "linux", "n": n,
+             "rootfs": {"type": "layers", "diff_ids": [str(d.digest) for d in layers]}}
+        ).encode()  # fmt: skip
+        config = Descriptor(
+            media_type=OCI_CONFIG, digest=digest_of(config_raw), size=len(config_raw)
+        )
+        unsafe_perform_io(client.push_blob(repo, config, _once(config_raw)).unwrap())
+        raw = encode_manifest(config, tuple(layers), OCI_MANIFEST)
+        digest = unsafe_perform_io(client.put_manifest(repo, "v1", raw, OCI_MANIFEST).unwrap())
+        refs.append(f"{host}/src/img{n}@{digest}")
+    return refs
+
+
+def populate_images(
+    client: RegistryClient, host: str, name: str, count: int, size: int
+) -> list[Image]:
     """``count`` one-layer images of ``size`` random bytes each under ``host/src/NAME-n``."""
     rng = random.Random(name)
 
@@ -360,11 +390,11 @@ def main() -> None:
             bundles: dict[str, Bundle] = {}
             with RegistryClient(RegistryOptions()) as client:
                 if "big" in chosen:
-                    images = populate(client, src.host, "big", args.images,
+                    images = populate_images(client, src.host, "big", args.images,
                                       args.mib * 1_000_000 // args.images)  # fmt: skip
                     bundles["big"] = push_bundle(client, src.host, "big", images, work)
                 if "tiny" in chosen:
-                    images = populate(client, src.host, "tiny", args.tiny, 1024)
+                    images = populate_images(client, src.host, "tiny", args.tiny, 1024)
                     bundles["tiny"] = push_bundle(client, src.host, "tiny", images, work)
             legs: dict[str, Leg] = {}
             for name, bundle in bundles.items():

@@ -135,6 +135,22 @@ def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, U
     )
 
 
+def _blob_step(
+    target: RegistryTarget | LayoutTarget, desc: Descriptor, source: CopySource, node: CopyImage
+) -> PutBlob:
+    """A blob's step: its source, except an image config read during the walk, which
+    is carried inline (it is not fetched twice) unless it can be mounted (same registry)."""
+    config = node.config
+    mountable = (
+        isinstance(source, RegistrySource)
+        and isinstance(target, RegistryTarget)
+        and source.registry == target.registry
+    )
+    if config is not None and config.digest == desc.digest and not mountable:
+        return PutBlob(target=target, descriptor=desc, data=config.raw)
+    return PutBlob(target=target, descriptor=desc, source=source)
+
+
 def plan_copy(
     request: CopyRequest,
     snapshot: CopySnapshot,
@@ -191,9 +207,7 @@ def plan_copy(
                             ),
                         )
                         continue
-                    blobs.setdefault(
-                        desc.digest, PutBlob(target=target, descriptor=desc, source=source)
-                    )
+                    blobs.setdefault(desc.digest, _blob_step(target, desc, source, node))
                 raw = node.manifest.raw
             else:
                 raw = node.index.raw

@@ -40,6 +40,7 @@ from imgpkg_pure.plan.steps import (
 )
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.apply.extract import ExtractError, extract_image
+from imgpkg_pure.store.apply.schedule import UNASKED, phases, survey
 from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader, BlobStore
 from imgpkg_pure.store.content.errors import StoreError
@@ -328,7 +329,7 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
                 try:
                     return _source(env, step).bind(
                         lambda chunks: (
-                            client.push_blob(repo, desc, chunks, mount)
+                            client.push_blob(repo, desc, chunks, mount, known_absent=True)
                             .map(lambda pushed: pushed.mode != PushMode.EXISTED)
                             .alt(_widen_registry)
                         )
@@ -369,7 +370,15 @@ def _put_manifest(env: Env, step: PutManifest) -> IOResult[bool, ApplyError]:
             assert_never(target)
 
 
-def _tag(env: Env, step: Tag) -> IOResult[bool, ApplyError]:
+def _tag(
+    env: Env,
+    step: Tag,
+    current: Descriptor | object | None = UNASKED,
+    raw: tuple[bytes, str] | None = None,
+) -> IOResult[bool, ApplyError]:
+    """Point a tag at its manifest.  ``current``: where the tag was seen to point (the
+    survey asked already); ``raw``: the manifest's bytes and media type from the plan
+    (``PUT`` by tag without fetching them back)."""
     desc = step.descriptor
     target = step.target
     match target:
@@ -389,12 +398,20 @@ def _tag(env: Env, step: Tag) -> IOResult[bool, ApplyError]:
                 tagged = Reference(
                     registry=repo.registry, repository=repo.repository, tag=step.tag, digest=None
                 )
-                current = client.head_manifest(tagged).alt(_widen_registry)
-                if isinstance(current, IOFailure):
-                    return current.map(lambda _: False)
-                now = unsafe_perform_io(current.unwrap())
-                if now is not None and now.digest == desc.digest:
+                now = current
+                if now is UNASKED:
+                    asked = client.head_manifest(tagged).alt(_widen_registry)
+                    if isinstance(asked, IOFailure):
+                        return asked.map(lambda _: False)
+                    now = unsafe_perform_io(asked.unwrap())
+                if isinstance(now, Descriptor) and now.digest == desc.digest:
                     return IOSuccess(False)
+                if raw is not None:
+                    return (
+                        client.put_manifest(repo, step.tag, raw[0], raw[1])
+                        .map(lambda _: True)
+                        .alt(_widen_registry)
+                    )
                 return (
                     client.get_manifest(repo.digest(desc.digest))
                     .bind(
@@ -470,23 +487,6 @@ def describe_step(step: Step) -> str:
             assert_never(step)
 
 
-def _phases(steps: tuple[Step, ...]) -> list[tuple[Step, ...]]:
-    """Runs of blob steps (independent of each other) and single other steps, in plan order."""
-    phases: list[tuple[Step, ...]] = []
-    run: list[Step] = []
-    for step in steps:
-        if isinstance(step, PutBlob):
-            run.append(step)
-            continue
-        if run:
-            phases.append(tuple(run))
-            run = []
-        phases.append((step,))
-    if run:
-        phases.append(tuple(run))
-    return phases
-
-
 def apply_plan(
     plan: Plan,
     env: Env,
@@ -495,30 +495,48 @@ def apply_plan(
 ) -> IOResult[ApplyReport, ApplyError]:
     """Run the steps in plan order; stop at the first failure (a rerun resumes safely).
 
-    Consecutive blob steps do not depend on each other and run on up to
-    ``concurrency`` threads; every other step waits for what comes before it,
-    so a manifest is never written before its blobs.  ``on_step(step, changed)``
-    is called after each successful step, from the thread that ran it.
+    Steps run in phases of independent steps, up to ``concurrency`` at a time, after
+    a survey of the destination's tags that skips what is already there
+    (``imgpkg_pure.store.apply.schedule``); a manifest is never written before its
+    blobs, nor an index before its manifests.  ``on_step(step, changed)`` is called
+    after each successful step, from the thread that ran it.
     """
     performed: list[str] = []
     skipped: list[str] = []
     workers = max(1, concurrency)
-
-    def run(step: Step) -> IOResult[bool, ApplyError]:
-        outcome = run_step(env, step)
-        if on_step is not None and not isinstance(outcome, IOFailure):
-            on_step(step, unsafe_perform_io(outcome.unwrap()))
-        return outcome
+    steps = plan.steps
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for phase in _phases(plan.steps):
+        known = survey(steps, env.registry, pool if workers > 1 else None)
+
+        def run(index: int) -> IOResult[bool, ApplyError]:
+            step = steps[index]
+            if index in known.done or index in known.stored_by:
+                outcome: IOResult[bool, ApplyError] = IOSuccess(False)
+            elif isinstance(step, Tag) and index in known.current:
+                outcome = _tag(env, step, known.current[index], known.raw.get(index))
+            else:
+                outcome = run_step(env, step)
+            if on_step is not None and not isinstance(outcome, IOFailure):
+                if index in known.stored_by:
+                    return outcome  # reported with the tag that stores it
+                on_step(step, unsafe_perform_io(outcome.unwrap()))
+                for stored in known.stores.get(index, ()):
+                    on_step(steps[stored], True)
+            return outcome
+
+        for phase in phases(steps):
             if len(phase) == 1 or workers == 1:
-                outcomes = [run(step) for step in phase]
+                outcomes = [run(index) for index in phase]
             else:
                 outcomes = list(pool.map(run, phase))
-            for step, outcome in zip(phase, outcomes, strict=True):
+            for index, outcome in zip(phase, outcomes, strict=True):
                 if isinstance(outcome, IOFailure):
                     return IOFailure(unsafe_perform_io(outcome.failure()))
+                if index in known.stored_by:
+                    continue  # reported with the tag that stores it
                 changed = unsafe_perform_io(outcome.unwrap())
-                (performed if changed else skipped).append(describe_step(step))
+                (performed if changed else skipped).append(describe_step(steps[index]))
+                for stored in known.stores.get(index, ()):
+                    performed.append(describe_step(steps[stored]))
     return IOSuccess(ApplyReport(performed=tuple(performed), skipped=tuple(skipped)))

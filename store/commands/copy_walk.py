@@ -11,10 +11,12 @@ carrying imgpkg's context (``Reading Images from Bundle``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,7 +61,7 @@ from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore, Ingest
 from imgpkg_pure.store.files.layer import build_layer
 from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
-from imgpkg_pure.store.registry import RegistryFailure
+from imgpkg_pure.store.registry import ManifestResponse, RegistryFailure
 from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
 from imgpkg_pure.store.transports.layout import Sources
 
@@ -102,13 +104,19 @@ class BundleWalk:
         self.nodes: dict[str, tuple[CopyNode, bool]] = {}
         self.items: dict[str, CopyItem] = {}
         self.bundles: dict[Digest, BundleImages] = {}
+        self.located: dict[tuple[object, ...], tuple[CopyNode, bool] | WalkFailed] = {}
 
     def node(self, reference: Reference) -> tuple[CopyNode, bool]:
         """The manifest or index at ``reference`` (children included) and whether it is a bundle."""
         key = str(reference)
         if key in self.nodes:
             return self.nodes[key]
-        response = _ok(self.client.get_manifest(reference))
+        return self._node_from(reference, _ok(self.client.get_manifest(reference)))
+
+    def _node_from(
+        self, reference: Reference, response: ManifestResponse
+    ) -> tuple[CopyNode, bool]:
+        key = str(reference)
         raw, media_type, digest = response.raw, response.media_type, response.digest
         document = _ok_pure(parse_manifest_or_index(raw, f"manifest {reference}", media_type))
         source = reference.context().digest(digest)
@@ -174,6 +182,7 @@ class BundleWalk:
         assert locations is None or isinstance(locations, ImageLocations)
         entries: list[tuple[str, bool]] = []
         self.bundles[digest] = BundleImages(digest=digest, images=())
+        wanted: list[tuple[list[Reference], bool]] = []
         for entry in lock.images:
             original = str(entry.image)
             assert entry.image.digest is not None
@@ -181,8 +190,11 @@ class BundleWalk:
             if str(candidates[0]) != original:
                 candidates.append(entry.image)
             known = None if locations is None else locations.is_bundle(original)
-            where = candidates[0] if known is False else self._first_existing(candidates)
-            child, is_bundle = self.node(where)
+            wanted.append((candidates, known is False))
+        self._prefetch(wanted)
+        for entry, (candidates, first) in zip(lock.images, wanted, strict=True):
+            original = str(entry.image)
+            child, is_bundle = self._locate(candidates, first=first)
             entries.append((original, is_bundle))
             if is_bundle and isinstance(child, CopyImage):
                 self.bundle(child, None, original, root=False)
@@ -197,6 +209,58 @@ class BundleWalk:
                     )
                 )
         self.bundles[digest] = BundleImages(digest=digest, images=tuple(entries))
+
+    def _locate(self, candidates: list[Reference], *, first: bool) -> tuple[CopyNode, bool]:
+        """The node of the first candidate the source holds (§5.2: the bundle's own
+        repository first, then where the lock says).
+
+        Each candidate is asked with one ``GET`` of its manifest (no ``HEAD`` first); a
+        candidate whose manifest cannot be fetched is passed over, as a failed ``HEAD``
+        is.  When none answers, the ``HEAD`` walk runs to give imgpkg's error.  With
+        ``first`` (the locations image says where it is) only the first is asked.
+        """
+        key = (first, *map(str, candidates))
+        known = self.located.get(key)
+        if known is not None:
+            if isinstance(known, WalkFailed):
+                raise known
+            return known
+        try:
+            found = self._locate_now(candidates, first=first)
+        except WalkFailed as failed:
+            self.located[key] = failed
+            raise
+        self.located[key] = found
+        return found
+
+    def _locate_now(self, candidates: list[Reference], *, first: bool) -> tuple[CopyNode, bool]:
+        if first:
+            return self.node(candidates[0])
+        for candidate in candidates:
+            key = str(candidate)
+            if key in self.nodes:
+                return self.nodes[key]
+            fetched = self.client.get_manifest(candidate)
+            if not isinstance(fetched, IOFailure):
+                return self._node_from(candidate, unsafe_perform_io(fetched.unwrap()))
+        return self.node(self._first_existing(candidates))
+
+    def _prefetch(self, wanted: list[tuple[list[Reference], bool]]) -> None:
+        """Fetch the nodes of a bundle's images ``concurrency`` at a time, into the cache.
+
+        The walk then visits them in lock order as before (same items, same order, same
+        first error): a failure here is left for that visit to meet again.
+        """
+        if len(wanted) < 2 or self.request.concurrency < 2:
+            return
+
+        def fetch(item: tuple[list[Reference], bool]) -> None:
+            with contextlib.suppress(WalkFailed):
+                self._locate(item[0], first=item[1])
+
+        with ThreadPoolExecutor(max_workers=self.request.concurrency) as pool:
+            for _ in pool.map(fetch, wanted):
+                pass
 
     def _first_existing(self, candidates: list[Reference]) -> Reference:
         last: object = None

@@ -245,17 +245,20 @@ def push_blob(
     *,
     monolithic_threshold: int = DEFAULT_MONOLITHIC_THRESHOLD,
     chunk_size: int = DEFAULT_UPLOAD_CHUNK_SIZE,
+    known_absent: bool = False,
 ) -> Result[BlobPushed, RegistryError]:
     """Make the blob present in ``repo``: HEAD, then mount, then upload (see the module doc).
 
     ``open_chunks`` opens the content from its start (it is called again
-    when an upload is retried).
+    when an upload is retried).  ``known_absent``: the caller has just asked
+    (``blob_size``) and the blob was not there; no second ``HEAD``.
     """
-    present = blob_size(session, repo, descriptor.digest, PULL_PUSH)
-    if not isinstance(present, Success):
-        return Failure(present.failure())
-    if present.unwrap() is not None:
-        return Success(BlobPushed(descriptor=descriptor, mode=PushMode.EXISTED))
+    if not known_absent:
+        present = blob_size(session, repo, descriptor.digest, PULL_PUSH)
+        if not isinstance(present, Success):
+            return Failure(present.failure())
+        if present.unwrap() is not None:
+            return Success(BlobPushed(descriptor=descriptor, mode=PushMode.EXISTED))
     upload = _Upload(session, repo, descriptor, monolithic_threshold, max(1, chunk_size))
     attempts = session.connection.attempts()
     while True:

@@ -224,13 +224,16 @@ class RegistryClient:
         descriptor: Descriptor,
         open_chunks: Callable[[], Iterable[bytes]],
         mount_from: Repository | None = None,
+        *,
+        known_absent: bool = False,
     ) -> IOResult[BlobPushed, RegistryError]:
         """Make the blob present in ``repo``: HEAD, then mount, then upload.
 
         ``open_chunks`` opens the content from its start (it is called again
         when an upload is retried).  ``mount_from`` (same registry) is tried
         with ``POST ?mount=&from=``; a 202 answer means the registry did not
-        mount, and its upload session is used instead.
+        mount, and its upload session is used instead.  ``known_absent``: the
+        caller's own ``blob_exists`` just said no; the ``HEAD`` is not repeated.
         """
         pushed = blobs.push_blob(
             self._session,
@@ -240,6 +243,7 @@ class RegistryClient:
             mount_from,
             monolithic_threshold=self._monolithic_threshold,
             chunk_size=self._chunk_size,
+            known_absent=known_absent,
         )
         return IOResult.from_result(pushed)
 
