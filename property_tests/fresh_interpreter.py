@@ -8,11 +8,13 @@ module-level function and its arguments to a new ``python`` whose
 ``PYTHONHASHSEED`` differs from this process's (and from each other's), with
 a bare environment, another time zone and locale and an empty working
 directory, and returns what each computed.  The caller compares that with
-what this process computed.
+what this process computed.  attrs values are sent as the arguments of their
+``__init__`` and built again in the child, so their converters run there too.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import subprocess
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from hypothesis import Phase, settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +34,33 @@ import pickle, sys
 function, cases = pickle.load(sys.stdin.buffer)
 pickle.dump([function(*case) for case in cases], sys.stdout.buffer)
 """
+
+
+def rebuild(cls: type, arguments: dict[str, Any]) -> Any:
+    """An attrs value made again through its ``__init__`` (converters and validators run)."""
+    return cls(**arguments)
+
+
+class _Rebuilding(pickle.Pickler):
+    """Pickles attrs values as the arguments of their ``__init__``, so that the child builds
+    them itself: converters that order things (sorted pairs, sets) run under the child's
+    hash seed, not only the parent's."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        cls = type(obj)
+        if not attrs.has(cls):
+            return NotImplemented
+        arguments = {
+            field.alias: getattr(obj, field.name) for field in attrs.fields(cls) if field.init
+        }
+        return rebuild, (cls, arguments)
+
+
+def _dumps(value: object) -> bytes:
+    buffer = io.BytesIO()
+    _Rebuilding(buffer).dump(value)
+    return buffer.getvalue()
+
 
 # Hash seeds for the children: fixed (so a failure replays while hypothesis shrinks it),
 # never this process's own when it fixed one, and different from each other.
@@ -52,7 +82,7 @@ def in_fresh_interpreters(
 
     ``function`` must be importable by its module name (a module-level function).
     """
-    payload = pickle.dumps((function, list(cases)))
+    payload = _dumps((function, list(cases)))
     answers: list[list[Any]] = []
     for seed, zone in zip(_SEEDS, _ZONES, strict=True):
         with tempfile.TemporaryDirectory(prefix="fresh-") as cwd:

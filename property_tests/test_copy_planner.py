@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import string
 from collections import Counter
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from imgpkg_pure.copy import (
@@ -181,7 +182,24 @@ def test_repo_based_tags_follow_imgpkg() -> None:
 TAG_GRAMMAR = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 
 
-@given(st.from_regex(r"[a-z0-9.:-]{1,20}/[a-zA-Z0-9._/:@-]{0,80}", fullmatch=True), blob_digests)
+# Repository paths short and long: imgpkg keeps at most the last 49 cleaned characters, so
+# the long ones (many segments, separators near the cut) are what test the length rules.
+_segments = st.text(
+    alphabet=string.ascii_letters + string.digits + "._:@-", min_size=1, max_size=40
+)
+origins = st.one_of(
+    st.from_regex(r"[a-z0-9.:-]{1,20}/[a-zA-Z0-9._/:@-]{0,80}", fullmatch=True),
+    st.builds(
+        lambda host, segments: host + "/" + "/".join(segments),
+        st.from_regex(r"[a-z0-9.-]{1,20}", fullmatch=True),
+        st.lists(_segments, min_size=1, max_size=6),
+    ),
+)
+
+
+@example("r.io/" + "a" * 80, Digest("sha256", "0" * 64))
+@example("r.io/" + "a" * 47 + "/-._b" + "c" * 30, Digest("sha256", "0" * 64))
+@given(origins, blob_digests)
 def test_repo_based_tags_are_valid_tags(orig: str, digest: Digest) -> None:
     tag = repo_based_tag(orig, digest)
     assert TAG_GRAMMAR.fullmatch(tag), tag
