@@ -8,7 +8,9 @@ Private to ``imgpkg_pure.store.registry``.  :class:`Connection` owns:
   and for each read), the headers every request carries, no redirects
   followed except for ``GET``/``HEAD``;
 * the debug log (one writer at a time; ``sys.stderr`` unless a stream is given);
-* the retry budget of a request (:meth:`Connection.attempts`);
+* the retry budget of a request (:meth:`Connection.attempts`): the retry count,
+  the overall deadline, the injected pacing (sleep, jitter, clocks) and the
+  adaptive concurrency limit (``_throttle``) that 429 and 503 answers lower;
 * :meth:`Connection.exchange`: one request without registry credentials (the
   ``/v2/`` probe, token requests), tried again on temporary failures.
 
@@ -22,6 +24,7 @@ import random
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, TextIO
 
@@ -30,7 +33,8 @@ from returns.io import IO
 from returns.result import Failure, Result, Success
 from returns.unsafe import unsafe_perform_io
 
-from imgpkg_pure.store.registry._http import Attempts, temporary_status, transport_failure
+from imgpkg_pure.store.registry._http import Attempts, Pacing, temporary_status, transport_failure
+from imgpkg_pure.store.registry._throttle import Throttle
 from imgpkg_pure.store.registry.errors import CaCertFailure, RegistryError
 from imgpkg_pure.store.registry.options import RegistryOptions
 from imgpkg_pure.store.registry.transport import build_ssl_context, build_transport
@@ -38,6 +42,14 @@ from imgpkg_pure.store.registry.transport import build_ssl_context, build_transp
 __all__ = ["USER_AGENT", "Connection"]
 
 USER_AGENT: Final = "imgpkg-pure/0.1.0"
+
+
+_JITTER: Final = random.Random()
+
+
+def _uniform(ceiling: float) -> float:
+    """Full jitter: a pause anywhere in ``[0, ceiling]``."""
+    return _JITTER.uniform(0.0, ceiling)
 
 
 def _redirects(method: str) -> bool:
@@ -54,9 +66,19 @@ class Connection:
         *,
         sleep: Callable[[float], None],
         debug_stream: TextIO | None,
+        jitter: Callable[[float], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.options = options
         self._sleep = sleep
+        self.pacing = Pacing(
+            sleep=sleep,
+            jitter=jitter if jitter is not None else _uniform,
+            clock=clock,
+            wall_clock=wall_clock,
+        )
+        self.throttle = Throttle(clock=clock)
         self._debug_stream = debug_stream
         self._debug_lock = threading.Lock()
         self.setup_error: CaCertFailure | None = None
@@ -96,8 +118,14 @@ class Connection:
             stream.flush()
 
     def attempts(self, retry: bool = True) -> Attempts:
-        """The tries a request gets (one when ``retry`` is False)."""
-        return Attempts(self.options.tries, self._sleep, enabled=retry)
+        """The tries a request gets (one when ``retry`` is False), within the deadline."""
+        return Attempts(
+            self.options.tries,
+            self.pacing,
+            enabled=retry,
+            deadline=self.options.retry_deadline,
+            on_overload=self.throttle.overloaded,
+        )
 
     def exchange(
         self,

@@ -6,8 +6,10 @@ Private to ``imgpkg_pure.store.registry``.  It owns:
   registry is reached) and :class:`Call` (one request, with the repository
   whose credentials and the scopes it needs);
 * the retry rules (:class:`Attempts`): which failures are temporary (connection
-  errors, 5xx except 501, 408, 429), ggcr's backoff (100 ms doubling to 1 s)
-  and ``Retry-After`` (honoured up to 5 s);
+  errors, broken or short bodies, 5xx except 501, 408, 429), exponential backoff
+  with full jitter (a random pause up to 100 ms doubling to 5 s), ``Retry-After``
+  in seconds or as an HTTP-date (honoured up to 60 s), all within the retry
+  count and an overall deadline (``docs/reliability.md``);
 * reading answers: error values for unexpected answers (with the distribution
   spec's error codes, ``spec.md`` "Error Codes"), the headers the operations
   read, and bounded body reads.
@@ -17,6 +19,7 @@ URLs in error values are always redacted (``imgpkg_pure.registry_wire.redact_url
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Callable, Iterable
 from typing import Final, final
 
@@ -47,8 +50,10 @@ __all__ = [
     "OCTET",
     "PULL",
     "PULL_PUSH",
+    "BACKOFF_CAP_SECONDS",
     "RETRY_AFTER_CAP_SECONDS",
     "Attempts",
+    "Pacing",
     "BodyFailed",
     "BodySource",
     "Call",
@@ -68,13 +73,18 @@ __all__ = [
     "read_body",
     "repository_call",
     "retry_after",
+    "short_body",
     "temporary_status",
     "transport_failure",
 ]
 
 #: Streaming granularity for uploads and downloads.
 CHUNK_SIZE: Final = 1 << 20
-RETRY_AFTER_CAP_SECONDS: Final = 5.0
+#: The longest ``Retry-After`` honoured (a longer one waits this long).
+RETRY_AFTER_CAP_SECONDS: Final = 60.0
+#: The first backoff ceiling, doubling with each try up to ``BACKOFF_CAP_SECONDS``.
+BACKOFF_BASE_SECONDS: Final = 0.1
+BACKOFF_CAP_SECONDS: Final = 5.0
 #: The scope actions of reads and writes.
 PULL: Final = "pull"
 PULL_PUSH: Final = "pull,push"
@@ -165,15 +175,29 @@ def temporary_status(status: int) -> bool:
 
 
 def backoff(attempt: int) -> float:
-    """ggcr's backoff: 100 ms, doubling, at most 1 s (attempt counts from 1)."""
-    return float(min(0.1 * (2 ** (attempt - 1)), 1.0))
+    """The backoff ceiling before try ``attempt + 1``: 100 ms doubling, at most 5 s (attempt
+    counts from 1).  The pause is a random fraction of it (full jitter)."""
+    return float(min(BACKOFF_BASE_SECONDS * (2 ** (attempt - 1)), BACKOFF_CAP_SECONDS))
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """The answer's ``Retry-After`` in seconds (capped at 60 s), or None without a valid one.
+
+    Seconds (``120``) or an HTTP-date (``Wed, 21 Oct 2015 07:28:00 GMT``, against
+    ``now``, the wall clock in seconds since the epoch); a date in the past is 0.
+    """
     value = response.headers.get("Retry-After", "").strip()
     if value.isdigit():
         return min(float(value), RETRY_AFTER_CAP_SECONDS)
-    return None
+    if not value or now is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(0.0, when.timestamp() - now), RETRY_AFTER_CAP_SECONDS)
 
 
 def is_temporary(error: RegistryError) -> bool:
@@ -184,29 +208,87 @@ def is_temporary(error: RegistryError) -> bool:
             return False
 
 
+def _ceiling(ceiling: float) -> float:
+    """No jitter: the whole ceiling (the connection injects a random source)."""
+    return ceiling
+
+
+@final
+@frozen(kw_only=True)
+class Pacing:
+    """The effects retries need, injected: ``sleep``; ``jitter`` (a pause in
+    ``[0, ceiling]`` for a ceiling); ``clock`` (monotonic seconds, for the deadline);
+    ``wall_clock`` (seconds since the epoch, for ``Retry-After`` dates)."""
+
+    sleep: Callable[[float], None]
+    jitter: Callable[[float], float] = _ceiling
+    clock: Callable[[], float] = lambda: 0.0
+    wall_clock: Callable[[], float] | None = None
+
+
 class Attempts:
-    """The tries of one request (or one whole upload): how many, and the pause between them.
+    """The tries of one request (or one whole blob transfer): how many, and the pauses.
 
     ``tries`` is the flags' ``retry_count`` (at least 1); ``enabled`` False
-    allows one try only.
+    allows one try only.  ``deadline`` (seconds from the first try) bounds the
+    whole: no pause is started that would end past it.  :meth:`progressed`
+    gives the tries back after a try that moved the transfer forward (a resumed
+    download that got more bytes), so a long transfer over a flaky link is
+    bounded by the deadline, not by how many times the link broke.
     """
 
-    def __init__(self, tries: int, sleep: Callable[[float], None], *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        tries: int,
+        pacing: Pacing | Callable[[float], None],
+        *,
+        enabled: bool = True,
+        deadline: float | None = None,
+        on_overload: Callable[[], None] | None = None,
+    ) -> None:
         self._tries = tries if enabled else 1
-        self._sleep = sleep
+        self._pacing = pacing if isinstance(pacing, Pacing) else Pacing(sleep=pacing)
+        self._attempt = 1
+        self._start = self._pacing.clock()
+        self._deadline = deadline
+        self._on_overload = on_overload
+        self.paused: list[float] = []
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt
+
+    def progressed(self) -> None:
+        """The last try moved the transfer forward: the count starts again (not the deadline)."""
         self._attempt = 1
 
     def again(self, temporary: bool, response: httpx.Response | None = None) -> bool:
         """Whether a failure is tried again; if so, closes ``response`` and waits first.
 
-        The wait is the answer's ``Retry-After`` when it gives one, else the backoff.
+        The wait is the answer's ``Retry-After`` when it gives one, else a random
+        pause up to the backoff ceiling.  A 429 or 503 also tells ``on_overload``.
         """
+        overloaded = response is not None and response.status_code in (429, 503)
+        if overloaded and self._on_overload is not None:
+            self._on_overload()
         if not temporary or self._attempt >= self._tries:
             return False
-        delay = (retry_after(response) if response is not None else None) or backoff(self._attempt)
+        pacing = self._pacing
+        told = None
+        if response is not None:
+            now = pacing.wall_clock() if pacing.wall_clock is not None else None
+            told = retry_after(response, now)
+        delay = pacing.jitter(backoff(self._attempt))
+        if told is not None:
+            delay = max(delay, told)  # at least what the server asked for
+        if self._deadline is not None:
+            spent = pacing.clock() - self._start
+            if spent + delay > self._deadline:
+                return False
         if response is not None:
             response.close()
-        self._sleep(delay)
+        pacing.sleep(delay)
+        self.paused.append(delay)
         self._attempt += 1
         return True
 
@@ -319,7 +401,11 @@ def auth_failure(
 
 
 def read_body(response: httpx.Response, limit: int) -> Result[bytes, RegistryError]:
-    """The whole body (at most ``limit`` bytes; more is ``ManifestTooLarge``); closes it."""
+    """The whole body (at most ``limit`` bytes; more is ``ManifestTooLarge``); closes it.
+
+    A body that breaks off, or ends short of its ``Content-Length``, is a temporary
+    ``TransportFailure`` (worth another try).
+    """
     method, url = response.request.method, redact_url(str(response.request.url))
     data = bytearray()
     try:
@@ -329,6 +415,21 @@ def read_body(response: httpx.Response, limit: int) -> Result[bytes, RegistryErr
                 return Failure(ManifestTooLarge(url=url, limit=limit, size=None))
     except httpx.TransportError as error:
         return Failure(transport_failure(method, url, error))
+    except httpx.StreamError as error:
+        return Failure(TransportFailure(method=method, url=url, reason=str(error), temporary=True))
     finally:
         response.close()
+    told = content_length(response)
+    if told is not None and told != len(data):
+        return Failure(short_body(method, url, len(data), told))
     return Success(bytes(data))
+
+
+def short_body(method: str, url: str, read: int, told: int) -> TransportFailure:
+    """A body whose length is not what its ``Content-Length`` said (temporary)."""
+    return TransportFailure(
+        method=method,
+        url=url,
+        reason=f"the body ended after {read} of the {told} bytes its Content-Length said",
+        temporary=True,
+    )

@@ -13,7 +13,10 @@ and last steps of every request (the module doc of
 3. **Authorization**: ``imgpkg_pure.store.registry._tokens``.
 4. **Send**: a 401 with a Bearer challenge makes the session fetch a new token
    (adding the challenge's scope) and send again, once; so does a 401 that
-   credentials not yet sent can cure.  Temporary failures are tried again as
+   credentials not yet sent can cure.  Once a registry has accepted a
+   credential's tokens, a later 401 that is not ``insufficient_scope`` is a token
+   that expired or was revoked mid-run: a new token is fetched each time, within
+   the request's retry budget.  Temporary failures are tried again as
    :class:`imgpkg_pure.store.registry._http.Attempts` says; other 4xx never.
    The ``Authorization`` header only goes to the registry's own host (never to
    a redirect target or a foreign upload location).
@@ -33,6 +36,7 @@ from imgpkg_pure.reference import is_insecure_by_default
 from imgpkg_pure.registry_wire import Challenge, Scopes
 from imgpkg_pure.store.registry._connection import Connection
 from imgpkg_pure.store.registry._http import (
+    Attempts,
     BodyFailed,
     Call,
     Endpoint,
@@ -75,6 +79,7 @@ class Session:
         self._tokens = TokenSource(connection, clock)
         self._endpoints: dict[str, Endpoint] = {}
         self._endpoint_lock = threading.Lock()
+        self._accepted: set[tuple[str, str]] = set()  # (registry, credential) tokens worked
         self.setup_error: RegistryError | None = connection.setup_error
         checked = unsafe_perform_io(IO.from_ioresult(keychain.check()))
         if self.setup_error is None and not isinstance(checked, Success):
@@ -154,8 +159,14 @@ class Session:
 
     # -- sending --------------------------------------------------------------------------
 
-    def send(self, call: Call) -> Result[httpx.Response, RegistryError]:
-        """Send ``call`` with auth and retries; the response is open (stream) on success."""
+    def send(
+        self, call: Call, attempts: Attempts | None = None
+    ) -> Result[httpx.Response, RegistryError]:
+        """Send ``call`` with auth and retries; the response is open (stream) on success.
+
+        ``attempts``: a retry budget shared with the caller (one that also retries
+        reading the body); by default the call has its own.
+        """
         registry = call.registry
         found = self.endpoint(registry)
         if not isinstance(found, Success):
@@ -170,7 +181,9 @@ class Session:
         scopes = call.scopes
         refresh = False
         auth_retried = False
-        attempts = self.connection.attempts(call.retry)
+        if attempts is None:
+            attempts = self.connection.attempts(call.retry)
+        accepted_key = (registry, credential.label)
         while True:
             authorization = self._tokens.authorization(
                 endpoint, credential, scopes, refresh=refresh
@@ -196,6 +209,21 @@ class Session:
                     continue
                 return Failure(failure)
             status = response.status_code
+            if status == 401 and auth_retried and header is not None:
+                challenge = pick_challenge(response)
+                if (
+                    challenge is not None
+                    and challenge.is_bearer
+                    and challenge.get("error") != "insufficient_scope"
+                    and accepted_key in self._accepted
+                    and attempts.again(True)
+                ):
+                    response.close()  # a token that worked here before: expired mid-run
+                    refresh = True
+                    scopes = scopes.union(challenge.scopes)
+                    continue
+            if status != 401 and header is not None:
+                self._accepted.add(accepted_key)
             if status == 401 and not auth_retried:
                 challenge = pick_challenge(response)
                 if challenge is not None and _worth_another_try(endpoint, credential, challenge):
@@ -212,9 +240,11 @@ class Session:
                 continue
             return Success(response)
 
-    def call(self, call: Call, ok: tuple[int, ...]) -> Result[httpx.Response, RegistryError]:
+    def call(
+        self, call: Call, ok: tuple[int, ...], attempts: Attempts | None = None
+    ) -> Result[httpx.Response, RegistryError]:
         """:meth:`send` plus the status check: an unexpected status becomes an error value."""
-        sent = self.send(call)
+        sent = self.send(call, attempts)
         if not isinstance(sent, Success):
             return sent
         response = sent.unwrap()

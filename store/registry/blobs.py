@@ -6,10 +6,23 @@ content exists in the registry", "Pushing blobs" (monolithic ``POST`` +
 another repository" and "Canceling an Upload".
 
 Reading: a blob is read as a :class:`imgpkg_pure.store.registry.verify.VerifiedStream`
-(chunks as the connection delivers them, at most 1 MiB each): a
-``Content-Length`` that is not the descriptor's size fails before any byte is
-read, and only the stream's successful verdict means the bytes are the
-descriptor's.
+(chunks as the connection delivers them, at most 1 MiB each), and only the
+stream's successful verdict means the bytes are the descriptor's.  On a bad
+network (``docs/reliability.md``):
+
+* an answer whose ``Content-Length`` is not the descriptor's size is asked
+  again (and fails as ``SizeMismatch`` once the tries are spent);
+* a body that breaks off or ends short resumes with ``Range: bytes=N-`` from
+  the ``N`` bytes already handed on (hashed by the stream, so the digest is
+  still checked over the whole blob); a ``206`` must start at ``N``, a ``200``
+  (a server that ignores ``Range``) is a fresh body whose first ``N`` bytes are
+  skipped.  A try that got more bytes gives the tries back; the deadline
+  still bounds the whole;
+* blobs up to :data:`VERIFY_FIRST_LIMIT` (4 MiB: configs, small layers) are
+  read whole and verified before any byte is handed on, so one that does not
+  hash to its digest is fetched again without the caller ever seeing it.  A
+  larger blob's bad digest is the stream's verdict; the caller, which wrote
+  its bytes somewhere provisional, starts again.
 
 Pushing (:func:`push_blob`):
 
@@ -23,15 +36,22 @@ Pushing (:func:`push_blob`):
   pieces of at most 1 MiB, exactly the descriptor's size: content that ends
   early stops the request (``SizeMismatch``), content that goes on is refused
   after the upload.
-* A failed upload session is cancelled (best effort ``DELETE``); a temporary
-  failure retries the whole upload with a new session, never one request of
-  a session.
+* Starting an upload (``POST``) is retried like a read (an abandoned session
+  costs nothing).  A chunked upload whose ``PATCH`` fails asks the session
+  where it is (``GET`` the upload URL, its ``Range`` header) and goes on from
+  the offset the registry reports, re-reading the content up to there; the
+  closing ``PUT`` of a completed upload is retried as it is (a ``404`` then
+  means an earlier try went through: a ``HEAD`` says).  A monolithic upload
+  that fails is retried with a new session, after a ``HEAD`` shows the blob
+  did not arrive anyway; a failed session is cancelled (best effort ``DELETE``).
+* Uploads and downloads hold a slot of the adaptive concurrency limit
+  (``_throttle``) while they move bytes.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Final, final
 
 import attrs
@@ -40,7 +60,7 @@ from attrs import frozen
 from returns.io import IOFailure, IOResult
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.digest import Digest
+from imgpkg_pure.digest import Digest, digest_of
 from imgpkg_pure.errors import SizeMismatch
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.reference import Repository
@@ -50,6 +70,7 @@ from imgpkg_pure.store.registry._http import (
     OCTET,
     PULL,
     PULL_PUSH,
+    Attempts,
     BodyFailed,
     BodySource,
     Call,
@@ -59,6 +80,7 @@ from imgpkg_pure.store.registry._http import (
     location,
     protocol_failure,
     repository_call,
+    short_body,
     transport_failure,
 )
 from imgpkg_pure.store.registry._session import Session
@@ -68,6 +90,7 @@ from imgpkg_pure.store.registry.verify import VerifiedStream
 __all__ = [
     "DEFAULT_MONOLITHIC_THRESHOLD",
     "DEFAULT_UPLOAD_CHUNK_SIZE",
+    "VERIFY_FIRST_LIMIT",
     "BlobPushed",
     "PushMode",
     "blob_size",
@@ -80,6 +103,9 @@ __all__ = [
 DEFAULT_MONOLITHIC_THRESHOLD: Final = 128 << 20
 #: The size of each PATCH of a chunked upload.
 DEFAULT_UPLOAD_CHUNK_SIZE: Final = 64 << 20
+#: Blobs up to this size are verified whole before any byte is handed on (fetched
+#: again, unseen, when corrupt); larger ones stream.
+VERIFY_FIRST_LIMIT: Final = 4 << 20
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -98,38 +124,180 @@ def blob_size(
     )
 
 
+class _Broken(Exception):
+    """Ends a blob body that could not be resumed; the stream's verdict is ``error``."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _content_range_start(header: str) -> int | None:
+    """The first byte of a ``Content-Range: bytes START-END/TOTAL`` answer, or None."""
+    unit, _, spec = header.strip().partition(" ")
+    first, sep, _rest = spec.partition("-")
+    if unit != "bytes" or not sep or not first.isdigit():
+        return None
+    return int(first)
+
+
+class _BlobBody:
+    """The raw bytes of one blob GET, resumed with ``Range`` when the body breaks off."""
+
+    def __init__(
+        self, session: Session, repo: Repository, descriptor: Descriptor, attempts: Attempts
+    ) -> None:
+        self._session = session
+        self._repo = repo
+        self._descriptor = descriptor
+        self._attempts = attempts
+        self._response: httpx.Response | None = None
+        self._skip = 0
+        self.delivered = 0
+        self.what = f"blob {descriptor.digest} from {repo}"
+        self.url = ""
+
+    def open(self, offset: int = 0) -> Result[None, RegistryError]:
+        """Send the GET (from ``offset`` with ``Range``), tried again while answers are bad."""
+        while True:
+            opened = self._open_once(offset)
+            if isinstance(opened, Success):
+                return opened
+            error = opened.failure()
+            worth = is_temporary(error) or isinstance(error, SizeMismatch)
+            if not (worth and self._attempts.again(True)):
+                return opened
+
+    def _open_once(self, offset: int) -> Result[None, RegistryError]:
+        repo, descriptor = self._repo, self._descriptor
+        headers: Headers = (("Range", f"bytes={offset}-"),) if offset else ()
+        call = repository_call(
+            repo, "GET", f"/v2/{repo.repository}/blobs/{descriptor.digest}", headers=headers
+        )
+        sent = self._session.call(call, (200, 206) if offset else (200,), self._attempts)
+        if not isinstance(sent, Success):
+            return Failure(sent.failure())
+        response = sent.unwrap()
+        self.url = redact_url(str(response.request.url))
+        told = content_length(response)
+        if response.status_code == 206:
+            start = _content_range_start(response.headers.get("Content-Range", ""))
+            if start != offset:
+                response.close()
+                return Failure(
+                    TransportFailure(
+                        method="GET",
+                        url=self.url,
+                        reason=f"asked for bytes from {offset}, the answer starts at {start}",
+                        temporary=True,
+                    )
+                )
+            expected = descriptor.size - offset
+            skip = 0
+        else:
+            expected, skip = descriptor.size, offset  # Range ignored: a fresh body
+        if told is not None and told != expected:
+            response.close()
+            if offset == 0:
+                return Failure(SizeMismatch(what=self.what, expected=descriptor.size, actual=told))
+            return Failure(short_body("GET", self.url, told, expected))
+        self._response, self._skip = response, skip
+        return Success(None)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes from the start, resumed across breaks; raises ``_Broken``."""
+        with self._session.connection.throttle.slot():
+            credited = 0
+            while True:
+                error = yield from self._drain()
+                if error is None:
+                    return
+                if self.delivered - credited >= CHUNK_SIZE:  # a real step forward
+                    self._attempts.progressed()
+                    credited = self.delivered
+                if not self._attempts.again(True):
+                    raise _Broken(error)
+                reopened = self.open(self.delivered)
+                if not isinstance(reopened, Success):
+                    raise _Broken(reopened.failure())
+
+    def _drain(self) -> Generator[bytes, None, RegistryError | None]:
+        """Hand on the current answer's bytes; why it stopped short, or None when whole."""
+        response = self._response
+        assert response is not None
+        failure: RegistryError | None = None
+        try:
+            for raw in response.iter_raw():
+                chunk = raw
+                if self._skip:
+                    cut = min(self._skip, len(chunk))
+                    self._skip -= cut
+                    chunk = chunk[cut:]
+                if chunk:
+                    self.delivered += len(chunk)
+                    yield chunk
+        except httpx.TransportError as error:
+            failure = transport_failure("GET", self.url, error)
+        except httpx.StreamError as error:
+            failure = TransportFailure(
+                method="GET", url=self.url, reason=str(error), temporary=True
+            )
+        finally:
+            self.close()
+        size = self._descriptor.size
+        if self.delivered >= size:
+            return None  # all there (more is the verified stream's to refuse)
+        return failure or short_body("GET", self.url, self.delivered, size)
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+
+def _broken_error(error: Exception) -> RegistryError | None:
+    return error.error if isinstance(error, _Broken) else None
+
+
 def open_blob(
     session: Session, repo: Repository, descriptor: Descriptor
 ) -> Result[VerifiedStream, RegistryError]:
     """``GET /v2/<name>/blobs/<digest>`` as a :class:`VerifiedStream` (see the module doc)."""
-    call = repository_call(repo, "GET", f"/v2/{repo.repository}/blobs/{descriptor.digest}")
-    sent = session.call(call, (200,))
-    if not isinstance(sent, Success):
-        return Failure(sent.failure())
-    response = sent.unwrap()
-    what = f"blob {descriptor.digest} from {repo}"
-    told = content_length(response)
-    if told is not None and told != descriptor.size:
-        response.close()
-        return Failure(SizeMismatch(what=what, expected=descriptor.size, actual=told))
-    method, url = "GET", redact_url(str(response.request.url))
-
-    def map_error(error: Exception) -> RegistryError | None:
-        if isinstance(error, httpx.TransportError):
-            return transport_failure(method, url, error)
-        if isinstance(error, httpx.StreamError):
-            return TransportFailure(method=method, url=url, reason=str(error))
-        return None
-
-    return Success(
-        VerifiedStream(
-            response.iter_raw(),
-            descriptor,
-            what=what,
-            close=response.close,
-            map_error=map_error,
+    attempts = session.connection.attempts()
+    while True:
+        body = _BlobBody(session, repo, descriptor, attempts)
+        opened = body.open()
+        if not isinstance(opened, Success):
+            return Failure(opened.failure())
+        if descriptor.size > VERIFY_FIRST_LIMIT:
+            return Success(
+                VerifiedStream(
+                    body.chunks(),
+                    descriptor,
+                    what=body.what,
+                    close=body.close,
+                    map_error=_broken_error,
+                )
+            )
+        data = bytearray()
+        try:
+            for chunk in body.chunks():
+                data += chunk
+                if len(data) > descriptor.size:
+                    break  # too long: the stream below says so
+        except _Broken as broken:
+            return Failure(broken.error)
+        finally:
+            body.close()
+        whole = bytes(data)
+        intact = (
+            len(whole) == descriptor.size
+            and digest_of(whole, descriptor.digest.algorithm) == descriptor.digest
         )
-    )
+        if intact or not attempts.again(True):
+            # Verified (or the tries are spent: the stream's verdict names the problem).
+            pieces = (whole[i : i + CHUNK_SIZE] for i in range(0, max(1, len(whole)), CHUNK_SIZE))
+            return Success(VerifiedStream(pieces, descriptor, what=body.what))
 
 
 def fetch_blob_to(
@@ -200,6 +368,11 @@ class _Feed:
             self.sent += len(piece)
             yield piece
 
+    def skip(self, count: int) -> None:
+        """Pass over the first ``count`` bytes (a resumed upload goes on from there)."""
+        for _ in self.take(count):
+            pass
+
     def body(self, count: int) -> BodySource:
         """A request body source for the next ``count`` bytes."""
         return lambda: self.take(count)
@@ -222,8 +395,10 @@ def _upload_call(
     *,
     content: bytes | None = None,
     stream: BodySource | None = None,
+    retry: bool = False,
 ) -> Call:
-    """A request of an upload session: write scope, sent once (a retry is a new session)."""
+    """A request of an upload session: write scope, sent once unless ``retry`` (a request
+    that is safe to repeat: starting a session, asking where one is)."""
     return repository_call(
         repo,
         method,
@@ -232,7 +407,7 @@ def _upload_call(
         headers=headers,
         content=content,
         stream=stream,
-        retry=False,
+        retry=retry,
     )
 
 
@@ -250,8 +425,8 @@ def push_blob(
     """Make the blob present in ``repo``: HEAD, then mount, then upload (see the module doc).
 
     ``open_chunks`` opens the content from its start (it is called again
-    when an upload is retried).  ``known_absent``: the caller has just asked
-    (``blob_size``) and the blob was not there; no second ``HEAD``.
+    when an upload is retried or resumed).  ``known_absent``: the caller has just
+    asked (``blob_size``) and the blob was not there; no second ``HEAD``.
     """
     if not known_absent:
         present = blob_size(session, repo, descriptor.digest, PULL_PUSH)
@@ -261,10 +436,13 @@ def push_blob(
             return Success(BlobPushed(descriptor=descriptor, mode=PushMode.EXISTED))
     upload = _Upload(session, repo, descriptor, monolithic_threshold, max(1, chunk_size))
     attempts = session.connection.attempts()
-    while True:
-        outcome = upload.once(open_chunks, mount_from)
-        if isinstance(outcome, Success) or not attempts.again(is_temporary(outcome.failure())):
-            return outcome
+    with session.connection.throttle.slot():
+        while True:
+            outcome = upload.once(open_chunks, mount_from)
+            if isinstance(outcome, Success) or not attempts.again(is_temporary(outcome.failure())):
+                return outcome
+            if upload.arrived():  # the failed try went through after all
+                return Success(BlobPushed(descriptor=descriptor, mode=PushMode.UPLOADED))
 
 
 class _Upload:
@@ -283,15 +461,25 @@ class _Upload:
         self._descriptor = descriptor
         self._monolithic_threshold = monolithic_threshold
         self._chunk_size = chunk_size
+        self._what = f"blob {descriptor.digest} for {repo}"
+        #: Chunked uploads resumed at the registry's offset (counted for the tests).
+        self.resumed = 0
+
+    def arrived(self) -> bool:
+        """Whether the blob is in the repository now (a ``HEAD``; False when it cannot say)."""
+        found = blob_size(self._session, self._repo, self._descriptor.digest, PULL_PUSH)
+        return isinstance(found, Success) and found.unwrap() is not None
 
     def once(
         self, open_chunks: Callable[[], Iterable[bytes]], mount_from: Repository | None
     ) -> Result[BlobPushed, RegistryError]:
-        """Mount or upload, once, with a new session."""
+        """Mount or upload, with a new session (chunks resumed within it)."""
         repo, descriptor = self._repo, self._descriptor
         digest = descriptor.digest
         target = f"/v2/{repo.repository}/blobs/uploads/"
-        call = _upload_call(repo, "POST", target, (("Content-Length", "0"),), content=b"")
+        call = _upload_call(
+            repo, "POST", target, (("Content-Length", "0"),), content=b"", retry=True
+        )
         mounting = (
             mount_from is not None and mount_from.registry == repo.registry and mount_from != repo
         )
@@ -311,19 +499,20 @@ class _Upload:
         session_url = location(response)
         if session_url is None:
             return Failure(protocol_failure(response, "the upload answer has no Location header"))
-        what = f"blob {digest} for {repo}"
-        feed = _Feed(open_chunks(), descriptor.size, what)
+        feed = _Feed(open_chunks(), descriptor.size, self._what)
         if descriptor.size <= self._monolithic_threshold:
-            uploaded = self._put(session_url, feed, descriptor.size)
+            uploaded = self._put(session_url, feed, descriptor.size).map(lambda _: feed)
         else:
-            uploaded = self._chunked(session_url, feed)
+            uploaded = self._chunked(session_url, feed, open_chunks)
         if not isinstance(uploaded, Success):
             self._cancel(session_url)
             return Failure(uploaded.failure())
-        surplus = feed.surplus()
+        surplus = uploaded.unwrap().surplus()
         if surplus:
             return Failure(
-                SizeMismatch(what=what, expected=descriptor.size, actual=descriptor.size + surplus)
+                SizeMismatch(
+                    what=self._what, expected=descriptor.size, actual=descriptor.size + surplus
+                )
             )
         return Success(BlobPushed(descriptor=descriptor, mode=PushMode.UPLOADED))
 
@@ -344,9 +533,25 @@ class _Upload:
             call = _upload_call(self._repo, "PUT", url, headers, content=b"")
         return self._session.call_closed(call, (201, 204)).map(lambda _: None)
 
-    def _chunked(self, session_url: str, feed: _Feed) -> Result[None, RegistryError]:
+    def _where(self, session_url: str) -> Result[tuple[int, str], RegistryError]:
+        """Where the session is: the bytes the registry holds and the URL to go on with."""
+        call = _upload_call(self._repo, "GET", session_url, retry=True)
+        asked = self._session.call_closed(call, (204,))
+        if not isinstance(asked, Success):
+            return Failure(asked.failure())
+        response = asked.unwrap()
+        header = response.headers.get("Range", "")
+        held = parse_upload_range(header) if header not in ("", "0-0", "bytes=0-0") else 0
+        next_url = location(response) or session_url
+        return Success((held or 0, next_url))
+
+    def _chunked(
+        self, session_url: str, feed: _Feed, open_chunks: Callable[[], Iterable[bytes]]
+    ) -> Result[_Feed, RegistryError]:
+        """``PATCH`` after ``PATCH``, resumed at the registry's offset, then the ``PUT``."""
         offset = 0
         size = self._descriptor.size
+        attempts = self._session.connection.attempts()
         while offset < size:
             count = min(self._chunk_size, size - offset)
             headers = (
@@ -357,7 +562,20 @@ class _Upload:
             call = _upload_call(self._repo, "PATCH", session_url, headers, stream=feed.body(count))
             sent = self._session.call_closed(call, (202,))
             if not isinstance(sent, Success):
-                return Failure(sent.failure())
+                error = sent.failure()
+                if not attempts.again(is_temporary(error)):
+                    return Failure(error)
+                where = self._where(session_url)
+                if not isinstance(where, Success):
+                    return Failure(error)  # the session is gone: a new one (push_blob)
+                offset, session_url = where.unwrap()
+                feed = _Feed(open_chunks(), size, self._what)
+                try:
+                    feed.skip(offset)
+                except BodyFailed as failed:
+                    return Failure(failed.error)
+                self.resumed += 1
+                continue
             response = sent.unwrap()
             progress = parse_upload_range(response.headers.get("Range", ""))
             if progress is not None and progress != offset + count:
@@ -373,4 +591,18 @@ class _Upload:
                 return Failure(protocol_failure(response, "the PATCH answer has no Location"))
             session_url = next_url
             offset += count
-        return self._put(session_url, feed, 0)
+        return self._finish(session_url, feed, attempts)
+
+    def _finish(
+        self, session_url: str, feed: _Feed, attempts: Attempts
+    ) -> Result[_Feed, RegistryError]:
+        """The empty closing ``PUT`` of a completed upload, repeated until it is answered."""
+        while True:
+            done = self._put(session_url, feed, 0)
+            if isinstance(done, Success):
+                return Success(feed)
+            error = done.failure()
+            if self.arrived():  # an earlier try went through; this one found no session
+                return Success(feed)
+            if not attempts.again(is_temporary(error)):
+                return Failure(error)

@@ -33,10 +33,15 @@ How a request is made:
    (a push token serves pulls of the same repository).
 4. **Send**: a 401 with a Bearer challenge makes the client fetch a new token
    (adding the challenge's scope) and send again, once.  Temporary failures
-   (connection errors, 5xx except 501, 408, 429) are tried again up to
-   ``retry_count`` times, 100 ms doubling to 1 s apart (``Retry-After`` is
-   honoured up to 5 s); other 4xx are never retried.  Uploads are retried as a
-   whole (a new upload session), never by re-sending one request of a session.
+   (connection errors, broken and short bodies, 5xx except 501, 408, 429) are
+   tried again up to ``retry_count`` times within an overall deadline, after a
+   random pause up to 100 ms doubling to 5 s (full jitter; ``Retry-After`` in
+   seconds or as a date is honoured up to 60 s); other 4xx are never retried.
+   A blob download that breaks resumes with ``Range`` from the bytes verified
+   so far; a chunked upload that breaks resumes at the offset the registry
+   reports; a monolithic upload is retried with a new session.  429 and 503
+   answers also lower the number of blob transfers in flight (``_throttle``).
+   ``docs/reliability.md`` has the whole policy.
 
 Scopes: reads ask ``repository:<name>:pull``, writes ``repository:<name>:pull,push``,
 a mount also ``repository:<source>:pull``.
@@ -95,8 +100,10 @@ class RegistryClient:
     """A registry client for one run (see the module doc).
 
     ``environ`` is the environment the keychain and the proxy rules read
-    (default: a copy of ``os.environ``).  ``clock`` and ``sleep`` are
-    injectable for tests (token expiry, retry delays); ``debug_stream``
+    (default: a copy of ``os.environ``).  ``clock``, ``sleep``, ``jitter`` (a
+    pause in ``[0, ceiling]``; default random) and ``wall_clock`` (for
+    ``Retry-After`` dates) are injectable for tests (token expiry, retry
+    delays, counted sleeps); ``debug_stream``
     receives the debug log (default: ``sys.stderr`` at the time of writing).
 
     Constructing never fails: a problem with ``ca_cert_paths`` or the
@@ -115,6 +122,8 @@ class RegistryClient:
         max_manifest_size: int = MAX_MANIFEST_SIZE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float], float] | None = None,
+        wall_clock: Callable[[], float] = time.time,
         debug_stream: TextIO | None = None,
     ) -> None:
         self._options = options if options is not None else RegistryOptions()
@@ -124,7 +133,15 @@ class RegistryClient:
         self._monolithic_threshold = monolithic_threshold
         self._chunk_size = max(1, upload_chunk_size)
         self._max_manifest = max_manifest_size
-        connection = Connection(self._options, env, sleep=sleep, debug_stream=debug_stream)
+        connection = Connection(
+            self._options,
+            env,
+            sleep=sleep,
+            debug_stream=debug_stream,
+            jitter=jitter,
+            clock=clock,
+            wall_clock=wall_clock,
+        )
         self._session = Session(connection, keychain, clock=clock)
 
     @classmethod
@@ -149,6 +166,11 @@ class RegistryClient:
     @property
     def options(self) -> RegistryOptions:
         return self._options
+
+    def transfers_limit(self) -> int | None:
+        """The blob transfers allowed in flight now, when busy registries (429, 503) have
+        lowered it; None when not limited (``_throttle``)."""
+        return self._session.connection.throttle.limit()
 
     def close(self) -> None:
         self._session.connection.close()

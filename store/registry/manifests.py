@@ -32,9 +32,11 @@ from imgpkg_pure.registry_wire import redact_url
 from imgpkg_pure.store.registry._http import (
     OCTET,
     PULL_PUSH,
+    Attempts,
     Call,
     content_length,
     header_digest,
+    is_temporary,
     media_type,
     read_body,
     repository_call,
@@ -93,8 +95,28 @@ def _declared_media_type(raw: bytes) -> str | None:
 def get_manifest(
     session: Session, ref: Reference, max_size: int = MAX_MANIFEST_SIZE
 ) -> Result[ManifestResponse, RegistryError]:
-    """``GET /v2/<name>/manifests/<ref>``: the exact bytes, verified against the digest."""
-    sent = session.call(_manifest_call(ref, "GET"), (200,))
+    """``GET /v2/<name>/manifests/<ref>``: the exact bytes, verified against the digest.
+
+    A body that breaks off, ends short, or does not hash to the digest expected
+    is fetched again (the same retry budget as the request itself): a corrupt
+    answer is never returned, and a registry that keeps serving one gets the
+    ``DigestMismatch`` once the tries are spent.
+    """
+    attempts = session.connection.attempts()
+    while True:
+        got = _get_manifest_once(session, ref, max_size, attempts)
+        if isinstance(got, Success):
+            return got
+        error = got.failure()
+        refetch = is_temporary(error) or isinstance(error, DigestMismatch)
+        if not (refetch and attempts.again(True)):
+            return got
+
+
+def _get_manifest_once(
+    session: Session, ref: Reference, max_size: int, attempts: Attempts
+) -> Result[ManifestResponse, RegistryError]:
+    sent = session.call(_manifest_call(ref, "GET"), (200,), attempts)
     if not isinstance(sent, Success):
         return Failure(sent.failure())
     response: httpx.Response = sent.unwrap()

@@ -13,10 +13,17 @@ from typing import Final, final
 
 from attrs import field, frozen
 
-__all__ = ["DEFAULT_RESPONSE_HEADER_TIMEOUT", "DEFAULT_RETRY_COUNT", "RegistryOptions"]
+__all__ = [
+    "DEFAULT_RESPONSE_HEADER_TIMEOUT",
+    "DEFAULT_RETRY_COUNT",
+    "DEFAULT_RETRY_DEADLINE",
+    "RegistryOptions",
+]
 
 DEFAULT_RESPONSE_HEADER_TIMEOUT: Final = 30.0
 DEFAULT_RETRY_COUNT: Final = 5
+#: Seconds one request (or one blob transfer) may spend retrying, from its first try.
+DEFAULT_RETRY_DEADLINE: Final = 600.0
 
 
 @final
@@ -32,6 +39,8 @@ class RegistryOptions:
       (§6.1; per-host ``IMGPKG_REGISTRY_*`` credentials win over them);
     * ``response_header_timeout``: seconds to wait for a response (and for each read);
     * ``retry_count``: tries for a temporary failure (0 counts as 1);
+    * ``retry_deadline``: seconds a request may spend retrying from its first try (no
+      pause starts that would end past it); not a flag;
     * ``debug``: log every request and response line to stderr, secrets redacted.
     """
 
@@ -44,6 +53,7 @@ class RegistryOptions:
     anon: bool = False
     response_header_timeout: float = DEFAULT_RESPONSE_HEADER_TIMEOUT
     retry_count: int = DEFAULT_RETRY_COUNT
+    retry_deadline: float = DEFAULT_RETRY_DEADLINE
     debug: bool = False
 
     @property

@@ -54,7 +54,9 @@ def make_client(
         debug=opts.debug,
     )
     env = environ if environ is not None else clean_environ(home)
-    return RegistryClient(opts, environ=env, sleep=kwargs.pop("sleep", lambda _s: None), **kwargs)
+    sleep = kwargs.pop("sleep", lambda _s: None)
+    jitter = kwargs.pop("jitter", lambda ceiling: ceiling)  # pauses at their ceilings: countable
+    return RegistryClient(opts, environ=env, sleep=sleep, jitter=jitter, **kwargs)
 
 
 def ok(result: IOResult[T, E]) -> T:
