@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,20 +66,30 @@ class Sample:
     requests: int | None = None
 
 
+#: GNU time reports the peak RSS of the command alone (a child spawned straight from
+#: this process would be charged this process's own size: Linux keeps the high-water
+#: mark across ``exec``).
+TIME = "/usr/bin/time"
+
+
 def run_timed(args: Sequence[str], *, env: dict[str, str] | None = None) -> Sample:
-    """Run one process to its end; its wall time and peak RSS (``wait4``)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    assert process.stderr is not None
-    err = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({process.returncode}):\n{err.decode()}")
-    return Sample(seconds=elapsed, max_rss_kib=usage.ru_maxrss)
+    """Run one process to its end; its wall time and peak RSS."""
+    with tempfile.NamedTemporaryFile("r", prefix="bench-rss-") as rss:
+        start = time.perf_counter()
+        done = subprocess.run(
+            [TIME, "-q", "-o", rss.name, "-f", "%M", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr.decode()}"
+            )
+        peak = int(rss.read().split()[-1])
+    return Sample(seconds=elapsed, max_rss_kib=peak)
 
 
 def run_floor(job: dict[str, object], work: Path) -> Sample:

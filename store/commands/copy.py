@@ -179,6 +179,7 @@ def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSou
         fetch,
         include_non_distributable=request.include_non_distributable,
         resume=request.resume,
+        concurrency=request.concurrency,
     )
     if isinstance(written, IOFailure):
         return ui.fail(unsafe_perform_io(written.failure()))

@@ -4,7 +4,9 @@
 plan, entry names and headers are ``imgpkg_pure.imgpkg_tar``'s), streaming
 every blob in chunks and checking its size and digest as it goes, into a
 temporary file next to the destination, which is renamed over the destination
-only once complete and synced (``tar_output.replacing``).  Any failure
+only once complete and synced, once (``tar_output.replacing``).  Entry sizes are
+known up front, so each layer is streamed straight to its offset (``pwrite``),
+``concurrency`` layers at a time.  Any failure
 removes the temporary file and leaves the destination as it was.  The output
 is byte-identical to imgpkg's (sequential or parallel writer alike).
 
@@ -15,9 +17,12 @@ already holds intact are copied from it instead of fetched
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import BinaryIO, Protocol, assert_never, final
+from typing import BinaryIO, Protocol, TypeVar, assert_never, final
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -36,7 +41,7 @@ from imgpkg_pure.imgpkg_tar import (
     entry_header,
     plan_tar,
 )
-from imgpkg_pure.layer.tar_header import END_OF_ARCHIVE, padding
+from imgpkg_pure.layer.tar_header import END_OF_ARCHIVE, padded_size, padding
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader
 from imgpkg_pure.store.transports.imgpkg_tar_resume import (
@@ -114,42 +119,54 @@ def write_imgpkg_tar(
     *,
     include_non_distributable: bool = False,
     resume: bool = False,
+    concurrency: int = 1,
 ) -> IOResult[TarWriteReport, TarError]:
     """Write ``manifest`` and its layers as imgpkg's tarball at ``path`` (see the module doc).
 
-    ``blobs`` provides layer bytes: a ``BlobSource`` or any ``BlobReader``.
+    ``blobs`` provides layer bytes: a ``BlobSource`` or any ``BlobReader``, which
+    must be safe to call from ``concurrency`` threads at once (layers are fetched
+    that many at a time, each straight into its place in the file).
     """
     source = blobs if callable(blobs) else blobs_from_reader(blobs)
     plan = plan_tar(manifest, include_non_distributable=include_non_distributable)
     try:
-        return IOSuccess(_write(path, plan, source, resume=resume))
+        return IOSuccess(_write(path, plan, source, resume=resume, concurrency=concurrency))
     except (_Abort, TarAbort) as abort:
         return IOFailure(abort.error)
 
 
 @final
-class _Output:
-    """The temporary file being written, with its offset."""
+class _Slot:
+    """Where one entry's bytes go: the temporary file from ``start`` on (``pwrite``).
 
-    def __init__(self, handle: BinaryIO, tar: str) -> None:
-        self.handle = handle
+    Entry sizes are known before the first byte, so every entry has its place and
+    the layers are written in any order, concurrently.
+    """
+
+    def __init__(self, fd: int, tar: str, start: int) -> None:
+        self.fd = fd
         self.tar = tar
-        self.offset = 0
+        self.start = start
+        self.offset = start
 
     def write(self, data: bytes) -> None:
+        view = memoryview(data)
         with os_errors(self.tar, "write the temporary file"):
-            self.handle.write(data)
-        self.offset += len(data)
+            while view:
+                written = os.pwrite(self.fd, view, self.offset)
+                view = view[written:]
+                self.offset += written
 
-    def rewind(self, offset: int) -> None:
-        with os_errors(self.tar, "rewind the temporary file"):
-            self.handle.seek(offset)
-            self.handle.truncate()
-        self.offset = offset
+    def rewind(self) -> None:
+        self.offset = self.start
 
 
-def _fetch_into(source: BlobSource, layer: TarLayer, out: _Output) -> None:
-    """Stream one layer from the source into the output, checking size and digest."""
+def _fetch_into(source: BlobSource, layer: TarLayer, out: _Slot) -> None:
+    """Stream one layer from the source into its slot, checking size and digest.
+
+    A source that verifies what it hands out (a registry's ``VerifiedStream``, which
+    never yields the last chunk of a blob with the wrong digest) is not hashed again.
+    """
     name = layer.entry_name
     what = f"{out.tar}: entry {name}"
     opened = source(layer.descriptor)
@@ -157,7 +174,8 @@ def _fetch_into(source: BlobSource, layer: TarLayer, out: _Output) -> None:
         why = unsafe_perform_io(opened.failure()).message
         raise _Abort(BlobUnavailable(tar=out.tar, entry=name, reason=why))
     chunks = unsafe_perform_io(opened.unwrap())
-    digest = hasher(layer.digest.algorithm)
+    verified = callable(getattr(chunks, "verdict", None))
+    digest = None if verified else hasher(layer.digest.algorithm)
     count = 0
     try:
         for chunk in chunks:
@@ -165,7 +183,8 @@ def _fetch_into(source: BlobSource, layer: TarLayer, out: _Output) -> None:
                 raise _Abort(
                     SizeMismatch(what=what, expected=layer.size, actual=count + len(chunk))
                 )
-            digest.update(chunk)
+            if digest is not None:
+                digest.update(chunk)
             count += len(chunk)
             out.write(chunk)
     except CorruptEntryError as exc:
@@ -179,6 +198,9 @@ def _fetch_into(source: BlobSource, layer: TarLayer, out: _Output) -> None:
     if count != layer.size:
         _refuse_as_the_source_did(chunks, what)
         raise _Abort(SizeMismatch(what=what, expected=layer.size, actual=count))
+    if digest is None:
+        _refuse_as_the_source_did(chunks, what)
+        return
     actual = Digest(layer.digest.algorithm, digest.hexdigest())
     if actual != layer.digest:
         raise _Abort(DigestMismatch(what=what, expected=str(layer.digest), actual=str(actual)))
@@ -212,45 +234,112 @@ def _previous(path: Path, plan: TarPlan, tar: str, *, resume: bool) -> PreviousT
             assert_never(found)
 
 
-def _write(path: Path, plan: TarPlan, source: BlobSource, *, resume: bool) -> TarWriteReport:
+def _layer_slots(plan: TarPlan) -> list[tuple[TarLayer, int, int]]:
+    """Each layer with the offsets of its header and of its data (file order)."""
+    offset = 0
+    head = entry_header(MANIFEST_JSON, len(plan.manifest_json))
+    offset += len(head) + padded_size(len(plan.manifest_json))
+    out = []
+    for layer in plan.layers:
+        header = len(entry_header(layer.entry_name, layer.size))
+        out.append((layer, offset, offset + header))
+        offset += header + padded_size(layer.size)
+    return out
+
+
+def _write(
+    path: Path, plan: TarPlan, source: BlobSource, *, resume: bool, concurrency: int = 1
+) -> TarWriteReport:
     tar = str(path)
     previous = _previous(path, plan, tar, resume=resume)
-    fetched: list[Digest] = []
-    reused: list[Digest] = []
+    slots = _layer_slots(plan)
     try:
         with replacing(path, tar) as handle:
-            out = _Output(handle, tar)
-            out.write(entry_header(MANIFEST_JSON, len(plan.manifest_json)))
-            out.write(plan.manifest_json)
-            out.write(padding(len(plan.manifest_json)))
-            for layer in plan.layers:
-                out.write(entry_header(layer.entry_name, layer.size))
-                start = out.offset
+            fd = handle.fileno()
+            with os_errors(tar, "size the temporary file"):
+                os.ftruncate(fd, plan.size)
+            head = _Slot(fd, tar, 0)
+            head.write(entry_header(MANIFEST_JSON, len(plan.manifest_json)))
+            head.write(plan.manifest_json)
+            head.write(padding(len(plan.manifest_json)))
+
+            def one(slot: tuple[TarLayer, int, int]) -> bool:
+                """Write one layer entry; whether it was reused from the previous tar."""
+                layer, header_at, data_at = slot
+                _Slot(fd, tar, header_at).write(entry_header(layer.entry_name, layer.size))
+                out = _Slot(fd, tar, data_at)
                 old = None if previous is None else previous.entry(layer.entry_name)
-                if previous is not None and old is not None:
-                    if copy_previous(previous.fd, old, layer, out.write):
-                        reused.append(layer.digest)
-                        out.write(padding(layer.size))
-                        continue
-                    out.rewind(start)
-                _fetch_into(source, layer, out)
-                fetched.append(layer.digest)
+                reused = previous is not None and old is not None
+                if reused:
+                    assert previous is not None and old is not None
+                    reused = copy_previous(previous.fd, old, layer, out.write)
+                    out.rewind()
+                if not reused:
+                    _fetch_into(source, layer, out)
+                out.offset = data_at + layer.size
                 out.write(padding(layer.size))
-            out.write(END_OF_ARCHIVE)
-            if out.offset != plan.size:
-                raise AssertionError(f"wrote {out.offset} bytes, planned {plan.size}")
+                return reused
+
+            outcomes = _run_in_order(one, slots, concurrency)
+            end = _Slot(fd, tar, plan.size - len(END_OF_ARCHIVE))
+            end.write(END_OF_ARCHIVE)
+            if end.offset != plan.size:
+                raise AssertionError(f"wrote {end.offset} bytes, planned {plan.size}")
     finally:
         if previous is not None:
             previous.close()
+    fetched = [
+        layer.digest for (layer, _, _), reused in zip(slots, outcomes, strict=True) if not reused
+    ]
+    reused_layers = [
+        layer.digest for (layer, _, _), reused in zip(slots, outcomes, strict=True) if reused
+    ]
     return TarWriteReport(
         path=tar,
         size=plan.size,
         manifest_json_size=len(plan.manifest_json),
         layers=tuple(layer.digest for layer in plan.layers),
         fetched=tuple(fetched),
-        reused=tuple(reused),
+        reused=tuple(reused_layers),
         skipped=tuple(layer.digest for layer in plan.skipped),
     )
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _run_in_order(work: Callable[[_T], _R], items: list[_T], concurrency: int) -> list[_R]:
+    """``work`` over ``items``, up to ``concurrency`` at once; the results in order.
+
+    When one fails, no new item starts, and the failure of the earliest failing
+    item (in ``items`` order) is raised, as a sequential writer would have.
+    """
+    if concurrency <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    stop = threading.Event()
+
+    def guarded(item: _T) -> _R:
+        if stop.is_set():
+            raise _Skipped
+        try:
+            return work(item)
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(guarded, item) for item in items]
+        wait(futures)
+    for future in futures:
+        error = future.exception()
+        if error is not None and not isinstance(error, _Skipped):
+            raise error
+    return [future.result() for future in futures]
+
+
+class _Skipped(Exception):
+    """Internal: an item not started because an earlier one failed."""
 
 
 __all__ = [
