@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
+import attrs
 import httpx
 from returns.io import IO
 from returns.result import Failure, Result, Success
@@ -218,20 +219,25 @@ class Session:
                     and accepted_key in self._accepted
                     and attempts.again(True)
                 ):
-                    response.close()  # a token that worked here before: expired mid-run
+                    # A token that worked here before: expired mid-run.
                     refresh = True
                     scopes = scopes.union(challenge.scopes)
+                    if call.stream is not None:
+                        return self._body_spent(response, call, endpoint, credential, scopes)
+                    response.close()
                     continue
             if status != 401 and header is not None:
                 self._accepted.add(accepted_key)
             if status == 401 and not auth_retried:
                 challenge = pick_challenge(response)
                 if challenge is not None and _worth_another_try(endpoint, credential, challenge):
-                    response.close()
                     auth_retried = True
                     refresh = challenge.is_bearer
                     scopes = scopes.union(challenge.scopes)
                     endpoint = self._learn_challenge(endpoint, challenge)
+                    if call.stream is not None and refresh:
+                        return self._body_spent(response, call, endpoint, credential, scopes)
+                    response.close()
                     continue
             if status == 401:
                 failure_401 = failure_from(response, call.method, url)
@@ -239,6 +245,23 @@ class Session:
             if attempts.again(temporary_status(status), response):
                 continue
             return Success(response)
+
+    def _body_spent(
+        self,
+        response: httpx.Response,
+        call: Call,
+        endpoint: Endpoint,
+        credential: Credential,
+        scopes: Scopes,
+    ) -> Result[httpx.Response, RegistryError]:
+        """A 401 to a request whose streamed body is spent: it cannot be sent again here.
+
+        The new token is fetched now (for the next request) and the 401 returned as a
+        temporary failure, so the upload starts over with its content opened again.
+        """
+        self._tokens.authorization(endpoint, credential, scopes, refresh=True)
+        failure = failure_from(response, call.method, str(response.request.url))
+        return Failure(attrs.evolve(failure, temporary=True))
 
     def call(
         self, call: Call, ok: tuple[int, ...], attempts: Attempts | None = None

@@ -591,6 +591,7 @@ class _Upload:
                 return Failure(protocol_failure(response, "the PATCH answer has no Location"))
             session_url = next_url
             offset += count
+            attempts.progressed()  # tries bound failures in a row, not over the whole blob
         return self._finish(session_url, feed, attempts)
 
     def _finish(

@@ -1,0 +1,344 @@
+"""A fault-injecting reverse proxy on loopback, in front of a real test registry.
+
+:class:`FaultProxy` forwards every request to ``upstream`` (a ``docker-registry``
+from ``tests.registry_fixtures`` or the token registry) and, for a seeded share
+of them, misbehaves the way bad networks, overloaded mirrors and middleboxes do
+(:class:`Fault`).  It is what the reliability tests and ``bench.soak`` run the
+CLI through.
+
+* **Seeded and order-free**: whether the n-th request for a given
+  ``METHOD path`` gets a fault, and which, is drawn from
+  ``Random(f"{seed}|{method}|{path}|{n}")`` (upload session ids are masked out
+  of the path), so the same seed faults the same requests however the client's
+  threads interleave.
+* **Bounded**: at most ``max_requests`` requests and ``deadline`` seconds;
+  past either the proxy answers every request ``503`` without forwarding and
+  sets :attr:`FaultProxy.exhausted` (a test asserts it stays False), so a
+  client that loops forever fails instead of hanging.  A stall sleeps at most
+  ``stall_seconds``; a slow drip at most ``DRIP_PIECES`` pauses of
+  ``drip_pause`` seconds.
+* **Transparent otherwise**: the registry builds its ``Location`` headers from
+  the ``Host`` it is sent, which is the proxy's; any that still name the
+  upstream are rewritten to the proxy, so upload sessions come back through it.
+  ``Range`` is forwarded (``ignore_range`` strips it, as some servers ignore it).
+
+Counters (:meth:`FaultProxy.stats`): requests, faults injected by kind, and the
+blob body bytes the upstream served (``blob_bytes``), which measure how much a
+rerun fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import enum
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
+from urllib.parse import urlsplit
+
+import httpx
+from attrs import frozen
+
+from tests.registry_fixtures import LOOPBACK
+
+__all__ = ["DRIP_PIECES", "Fault", "FaultPlan", "FaultProxy"]
+
+DRIP_PIECES: Final = 8
+UPSTREAM_TIMEOUT: Final = 60.0
+# Hop-by-hop and framing headers, which the proxy sets itself.
+_NOT_FORWARDED: Final = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "date", "server"}
+)
+_UPLOAD_ID = re.compile(r"(/blobs/uploads/)[^/?]+")
+
+
+class Fault(enum.StrEnum):
+    """What the proxy can do to one request."""
+
+    UNAVAILABLE = "503"  # answered 503, not forwarded
+    TOO_MANY = "429"  # answered 429 with Retry-After in seconds, not forwarded
+    TOO_MANY_DATE = "429-date"  # the same with an HTTP-date Retry-After
+    RESET = "reset"  # connection reset before any answer (forwarded or not: drawn)
+    TRUNCATE = "truncate"  # the body cut half way, then the connection closed
+    STALL = "stall"  # no answer for stall_seconds, then the answer
+    DRIP = "drip"  # the body in DRIP_PIECES pieces, drip_pause apart
+    PUT_500 = "put-500"  # a manifest PUT answered 500 (forwarded or not: drawn)
+    EXPIRED = "401"  # forwarded without its Authorization (a token that expired)
+    BAD_LENGTH = "bad-length"  # a Content-Length that is not the body's
+    FLIP = "flip"  # one byte of a blob body flipped
+
+
+ALL_BUT_AUTH: Final = frozenset(Fault) - {Fault.EXPIRED}
+
+
+@frozen(kw_only=True)
+class FaultPlan:
+    """Which faults, how often, and the proxy's bounds."""
+
+    seed: int = 0
+    rate: float = 0.15
+    kinds: frozenset[Fault] = ALL_BUT_AUTH
+    stall_seconds: float = 1.5
+    retry_after: int = 1
+    drip_pause: float = 0.02
+    max_requests: int = 20_000
+    deadline: float = 600.0
+
+
+def _eligible(plan: FaultPlan, method: str, path: str, authorized: bool) -> list[Fault]:
+    """The faults that make sense for this request."""
+    route = urlsplit(path).path
+    kinds = [Fault.UNAVAILABLE, Fault.TOO_MANY, Fault.TOO_MANY_DATE, Fault.RESET, Fault.STALL]
+    if method == "GET":
+        kinds += [Fault.TRUNCATE, Fault.DRIP, Fault.BAD_LENGTH]
+        if "/blobs/" in route and "/uploads/" not in route:
+            kinds.append(Fault.FLIP)
+    if method == "PUT" and "/manifests/" in route:
+        kinds.append(Fault.PUT_500)
+    if authorized:
+        kinds.append(Fault.EXPIRED)
+    return [kind for kind in kinds if kind in plan.kinds]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _reset(self) -> None:
+        """Close with RST: the client sees the connection reset, no answer."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def _answer(self, status: int, code: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        body = json.dumps({"errors": [{"code": code, "message": "fault proxy"}]}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers:
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self) -> None:
+        proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
+        body = self._body()
+        authorized = "Authorization" in self.headers
+        fault, rng = proxy.decide(self.command, self.path, authorized)
+        if fault is None and proxy.exhausted:
+            self._answer(503, "UNAVAILABLE")
+            return
+        match fault:
+            case Fault.UNAVAILABLE:
+                self._answer(503, "UNAVAILABLE")
+                return
+            case Fault.TOO_MANY:
+                self._answer(429, "TOOMANYREQUESTS", [("Retry-After", str(proxy.plan.retry_after))])
+                return
+            case Fault.TOO_MANY_DATE:
+                when = email.utils.formatdate(time.time() + proxy.plan.retry_after, usegmt=True)
+                self._answer(429, "TOOMANYREQUESTS", [("Retry-After", when)])
+                return
+            case Fault.RESET if rng.random() < 0.5:
+                self._reset()
+                return
+            case Fault.PUT_500 if rng.random() < 0.5:
+                self._answer(500, "UNKNOWN")
+                return
+            case Fault.STALL:
+                time.sleep(proxy.plan.stall_seconds)
+            case _:
+                pass
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_FORWARDED}
+        headers["Host"] = proxy.host  # the registry's Location URLs come back here
+        if fault is Fault.EXPIRED:
+            headers.pop("Authorization", None)
+        if proxy.ignore_range:
+            headers.pop("Range", None)
+        try:
+            upstream = proxy.client.request(
+                self.command, proxy.upstream + self.path, headers=headers, content=body
+            )
+        except httpx.HTTPError:
+            self._reset()
+            return
+        content = upstream.content
+        route = urlsplit(self.path).path
+        if self.command == "GET" and "/blobs/" in route and upstream.status_code in (200, 206):
+            proxy.count_blob_bytes(len(content))
+        if fault is Fault.RESET:  # forwarded: the registry acted, the client never hears
+            self._reset()
+            return
+        if fault is Fault.PUT_500:
+            self._answer(500, "UNKNOWN")
+            return
+        if fault is Fault.FLIP and content:
+            flipped = bytearray(content)
+            flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+            content = bytes(flipped)
+        self._relay(proxy, upstream, content, fault, rng)
+
+    def _relay(
+        self,
+        proxy: FaultProxy,
+        upstream: httpx.Response,
+        content: bytes,
+        fault: Fault | None,
+        rng: random.Random,
+    ) -> None:
+        self.send_response(upstream.status_code)
+        for key, value in upstream.headers.multi_items():
+            if key.lower() in _NOT_FORWARDED:
+                continue
+            rewritten = (
+                value.replace(proxy.upstream, proxy.url) if key.lower() == "location" else value
+            )
+            self.send_header(key, rewritten)
+        length = len(content)
+        if self.command == "HEAD":  # no body, but the size of the one a GET would get
+            self.send_header("Content-Length", upstream.headers.get("Content-Length", "0"))
+            self.end_headers()
+            return
+        shortened = fault is Fault.BAD_LENGTH and rng.random() < 0.5 and length > 1
+        if fault is Fault.BAD_LENGTH and not shortened:
+            self.send_header("Content-Length", str(length + 1 + rng.randrange(1024)))
+        elif shortened:
+            self.send_header("Content-Length", str(length // 2))
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        match fault:
+            case Fault.TRUNCATE if length:
+                self.wfile.write(content[: length // 2])
+                self.close_connection = True
+            case Fault.BAD_LENGTH if shortened:
+                self.wfile.write(content[: length // 2])
+                self.close_connection = True
+            case Fault.BAD_LENGTH:
+                self.wfile.write(content)
+                self.close_connection = True
+            case Fault.DRIP if length:
+                piece = max(1, -(-length // DRIP_PIECES))
+                for start in range(0, length, piece):
+                    self.wfile.write(content[start : start + piece])
+                    self.wfile.flush()
+                    time.sleep(proxy.plan.drip_pause)
+            case _:
+                self.wfile.write(content)
+
+    def handle(self) -> None:
+        # The client went away (a timeout of its own): nothing to answer.
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError, TimeoutError):
+            super().handle()
+
+    def _safe(self) -> None:
+        try:
+            self._handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _safe
+
+
+class FaultProxy:
+    """A reverse proxy to ``upstream`` (``http://127.0.0.1:PORT``) that injects faults.
+
+    Use as a context manager; ``host`` (``127.0.0.1:PORT``) goes in image
+    references, ``url`` is ``http://`` + host.
+    """
+
+    def __init__(self, upstream: str, plan: FaultPlan, *, ignore_range: bool = False) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.plan = plan
+        self.ignore_range = ignore_range
+        self.client = httpx.Client(
+            trust_env=False, timeout=UPSTREAM_TIMEOUT, follow_redirects=False
+        )
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.proxy = self  # type: ignore[attr-defined]
+        self.host = f"{LOOPBACK}:{self._server.server_address[1]}"
+        self.url = f"http://{self.host}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,))
+        self._lock = threading.Lock()
+        self._seen: Counter[tuple[str, str]] = Counter()
+        self._started = time.monotonic()
+        self.requests = 0
+        self.faults: Counter[Fault] = Counter()
+        self.blob_bytes = 0
+        self.exhausted = False
+        self.enabled = True
+        #: (method, path, fault) of every request, in arrival order.
+        self.log: list[tuple[str, str, Fault | None]] = []
+
+    def decide(
+        self, method: str, path: str, authorized: bool
+    ) -> tuple[Fault | None, random.Random]:
+        """The fault for this request (None: forward it as it is), and its random source."""
+        key = (method, _UPLOAD_ID.sub(r"\1*", urlsplit(path).path))
+        with self._lock:
+            self.requests += 1
+            if (
+                self.requests > self.plan.max_requests
+                or time.monotonic() - self._started > self.plan.deadline
+            ):
+                self.exhausted = True
+                return None, random.Random(0)
+            self._seen[key] += 1
+            rng = random.Random(f"{self.plan.seed}|{key[0]}|{key[1]}|{self._seen[key]}")
+            kinds = _eligible(self.plan, method, path, authorized)
+            fault = None
+            if self.enabled and rng.random() < self.plan.rate and kinds:
+                fault = rng.choice(kinds)
+                self.faults[fault] += 1
+            self.log.append((method, key[1], fault))
+            return fault, rng
+
+    def count_blob_bytes(self, count: int) -> None:
+        with self._lock:
+            self.blob_bytes += count
+
+    def stats(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "faults": {str(kind): n for kind, n in sorted(self.faults.items())},
+                "blob_bytes": self.blob_bytes,
+                "exhausted": self.exhausted,
+            }
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self.client.close()
