@@ -393,7 +393,10 @@ def _import(
         return print_dry_run(ui, plan)
     ui.log(f"copy | importing {len(snapshot.items)} images...")
     progress = Progress(
-        plan, prefix="copy | ", enabled=None if ui.tty and not ui.json_mode else False
+        plan,
+        prefix="copy | ",
+        enabled=None if ui.tty and not ui.json_mode else False,
+        limit=env.registry.transfers_limit if env.registry is not None else None,
     )
     try:
         applied = run_plan(plan, env, concurrency=request.concurrency, on_step=progress.on_step)

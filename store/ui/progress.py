@@ -1,8 +1,10 @@
 """A one-line progress display for long transfers, on a terminal only.
 
 It counts blobs and bytes as the interpreter finishes blob steps and redraws
-one line on stderr (``\\r``): blobs done, bytes, rate, ETA.  When stderr is
-not a terminal it prints nothing, so logs and pipes stay clean.
+one line on stderr (``\\r``): blobs done, bytes, rate, ETA, and, while a busy
+registry (429, 503) has the client move fewer blobs at a time, how many
+(``limit``: the registry client's ``transfers_limit``).  When stderr is not a
+terminal it prints nothing, so logs and pipes stay clean.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ class Progress:
         stream: TextIO | None = None,
         enabled: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        limit: Callable[[], int | None] | None = None,
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
+        self._limit = limit
         self.enabled = self._stream.isatty() if enabled is None else enabled
         blobs = [s for s in plan.steps if isinstance(s, PutBlob)]
         self.total_blobs = len(blobs)
@@ -78,10 +82,12 @@ class Progress:
         rate = self.moved_bytes / elapsed
         remaining = self.total_bytes - self.done_bytes
         eta = human_seconds(remaining / rate) if rate > 0 and remaining > 0 else "0:00"
+        limited = self._limit() if self._limit is not None else None
+        slowed = "" if limited is None else f", registry busy: {limited} at a time"
         return (
             f"{self._prefix}{self.done_blobs}/{self.total_blobs} blobs, "
             f"{human_bytes(self.done_bytes)} of {human_bytes(self.total_bytes)}, "
-            f"{human_bytes(rate)}/s, ETA {eta}"
+            f"{human_bytes(rate)}/s, ETA {eta}{slowed}"
         )
 
     def _draw(self, now: float) -> None:

@@ -184,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
             upstream = proxy.client.request(
                 self.command, proxy.upstream + self.path, headers=headers, content=body
             )
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):  # upstream gone, or the proxy shutting down
             self._reset()
             return
         content = upstream.content
