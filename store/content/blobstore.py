@@ -136,14 +136,19 @@ class Ingest(Protocol):
         """Discard what was written; a no-op once committed or aborted."""
         ...
 
-    def __enter__(self) -> Self: ...
+    # An implementation that subclasses ``Ingest`` inherits these two: leaving the
+    # ``with`` block aborts (a no-op after a commit).
+
+    def __enter__(self) -> Self:
+        return self
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        self.abort()
 
 
 class BlobReader(Protocol):
@@ -171,7 +176,11 @@ class BlobReader(Protocol):
 
 
 class BlobIngester(Protocol):
-    """Write access (oras ``Pusher``, containerd ``Ingester``)."""
+    """Write access (oras ``Pusher``, containerd ``Ingester``).
+
+    ``put_bytes`` and ``put_stream`` are written here once, over ``ingest``: an
+    implementation that subclasses ``BlobIngester`` inherits them.
+    """
 
     def ingest(self, algorithm: Algorithm = "sha256") -> IOResult[Ingest, StoreError]:
         """Open a writer hashing with ``algorithm`` (a commit expecting another re-hashes)."""
@@ -181,7 +190,7 @@ class BlobIngester(Protocol):
         self, data: bytes, expected: Digest | None = None
     ) -> IOResult[Digest, StoreError]:
         """Store ``data`` (checked against ``expected`` when given); its digest."""
-        ...
+        return self.put_stream((data,), len(data), expected).map(lambda c: c.digest)
 
     def put_stream(
         self,
@@ -189,8 +198,23 @@ class BlobIngester(Protocol):
         expected_size: int | None = None,
         expected_digest: Digest | None = None,
     ) -> IOResult[Committed, StoreError]:
-        """Store the concatenation of ``chunks``, holding one chunk at a time."""
-        ...
+        """Store the concatenation of ``chunks``, holding one chunk at a time.
+
+        The chunks are written one by one and committed; the writer is aborted
+        on any failure.
+        """
+        algorithm: Algorithm = "sha256" if expected_digest is None else expected_digest.algorithm
+
+        def feed(writer: Ingest) -> IOResult[Committed, StoreError]:
+            with writer:
+                status: IOResult[int, StoreError] = IOSuccess(0)
+                for chunk in chunks:
+                    status = writer.write(chunk)
+                    if isinstance(status, IOFailure):
+                        break
+                return status.bind(lambda _: writer.commit(expected_size, expected_digest))
+
+        return self.ingest(algorithm).bind(feed)
 
 
 class BlobDeleter(Protocol):
@@ -239,38 +263,6 @@ class BlobStore(BlobReader, BlobIngester, BlobDeleter, RootStore, Protocol):
 
 
 # --- helpers shared by the implementations -------------------------------
-
-
-class _CanIngest(Protocol):
-    def ingest(self, algorithm: Algorithm = "sha256") -> IOResult[Ingest, StoreError]: ...
-
-
-def put_stream(
-    store: _CanIngest,
-    chunks: Iterable[bytes],
-    expected_size: int | None = None,
-    expected_digest: Digest | None = None,
-) -> IOResult[Committed, StoreError]:
-    """Ingest ``chunks`` one at a time and commit; the writer is aborted on any failure."""
-    algorithm: Algorithm = "sha256" if expected_digest is None else expected_digest.algorithm
-
-    def feed(writer: Ingest) -> IOResult[Committed, StoreError]:
-        with writer:
-            status: IOResult[int, StoreError] = IOSuccess(0)
-            for chunk in chunks:
-                status = writer.write(chunk)
-                if isinstance(status, IOFailure):
-                    break
-            return status.bind(lambda _: writer.commit(expected_size, expected_digest))
-
-    return store.ingest(algorithm).bind(feed)
-
-
-def put_bytes(
-    store: _CanIngest, data: bytes, expected: Digest | None = None
-) -> IOResult[Digest, StoreError]:
-    """Store bytes already in memory; their digest."""
-    return put_stream(store, (data,), len(data), expected).map(lambda c: c.digest)
 
 
 @frozen(kw_only=True)
@@ -441,8 +433,6 @@ __all__ = [
     "digest_mismatch",
     "ingest_subject",
     "named",
-    "put_bytes",
-    "put_stream",
     "reachable",
     "root_name",
     "size_mismatch",

@@ -54,7 +54,7 @@ import hashlib
 import os
 import stat as stat_mode
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -65,9 +65,8 @@ from imgpkg_pure.digest import HEX_LENGTH, Algorithm, Digest, parse_digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import OCI_INDEX
 from imgpkg_pure.oci import Descriptor, ImageIndex, encode_index, parse_index
-from imgpkg_pure.store.content import blobstore
 from imgpkg_pure.store.content.blobstore import (
-    Committed,
+    BlobIngester,
     GcReport,
     Ingest,
     VerifyReport,
@@ -115,7 +114,7 @@ from imgpkg_pure.store.content.local_layout import (
 MAX_NODE_SIZE: Final = 4 << 20
 
 
-class LocalStore:
+class LocalStore(BlobIngester):
     """A ``BlobStore`` in an OCI image layout directory.
 
     Open one with ``LocalStore.at(root)``, which creates the layout when the
@@ -289,19 +288,6 @@ class LocalStore:
         ensure_dir(self._ingest)
         fd, path = new_locked_file(self._ingest, "blob")
         return LocalIngest(self._publish, fd, path, algorithm)
-
-    def put_bytes(
-        self, data: bytes, expected: Digest | None = None
-    ) -> IOResult[Digest, StoreError]:
-        return blobstore.put_bytes(self, data, expected)
-
-    def put_stream(
-        self,
-        chunks: Iterable[bytes],
-        expected_size: int | None = None,
-        expected_digest: Digest | None = None,
-    ) -> IOResult[Committed, StoreError]:
-        return blobstore.put_stream(self, chunks, expected_size, expected_digest)
 
     # --- BlobDeleter ------------------------------------------------------
 

@@ -18,14 +18,13 @@ import os
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 from returns.io import IOResult, IOSuccess
 from returns.result import Failure
 
 from imgpkg_pure.digest import Algorithm, Digest
-from imgpkg_pure.store.content.blobstore import Committed, check_commit
+from imgpkg_pure.store.content.blobstore import Committed, Ingest, check_commit
 from imgpkg_pure.store.content.errors import IngestClosed, StoreError
 from imgpkg_pure.store.content.local_files import (
     StoreAbort,
@@ -42,7 +41,7 @@ Publish = Callable[[Path, Digest], bool]
 """Give a synced, read-only ingest file its blob name; whether the blob already existed."""
 
 
-class LocalIngest:
+class LocalIngest(Ingest):
     """A writer into a ``LocalStore``: a locked temporary file under ``ingest/``."""
 
     def __init__(self, publish: Publish, fd: int, path: Path, algorithm: Algorithm) -> None:
@@ -127,17 +126,6 @@ class LocalIngest:
         if self._state != "open":
             return IOSuccess(None)
         return effect(self._discard)()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
 
 
 __all__ = ["LocalIngest", "Publish"]

@@ -14,17 +14,16 @@ import io
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import BinaryIO, Literal, Self
+from collections.abc import Callable
+from typing import BinaryIO, Literal
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure
 
 from imgpkg_pure.digest import Algorithm, Digest, digest_of
 from imgpkg_pure.oci import Descriptor
-from imgpkg_pure.store.content import blobstore
 from imgpkg_pure.store.content.blobstore import (
+    BlobIngester,
     Committed,
     GcReport,
     Ingest,
@@ -48,7 +47,7 @@ from imgpkg_pure.store.content.errors import (
 _State = Literal["open", "committed", "aborted"]
 
 
-class MemoryIngest:
+class MemoryIngest(Ingest):
     """A writer into a ``MemoryStore``: chunks are buffered and hashed as they arrive."""
 
     def __init__(self, store: MemoryStore, ref: str, algorithm: Algorithm) -> None:
@@ -106,19 +105,8 @@ class MemoryIngest:
             self._state = "aborted"
         return IOSuccess(None)
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()
-
-
-class MemoryStore:
+class MemoryStore(BlobIngester):
     """A ``BlobStore`` in memory.
 
     ``clock`` (seconds, monotonic) stamps each commit; ``gc(grace_seconds=…)``
@@ -182,19 +170,6 @@ class MemoryStore:
 
     def ingest(self, algorithm: Algorithm = "sha256") -> IOResult[Ingest, StoreError]:
         return IOSuccess(MemoryIngest(self, f"memory-{next(self._refs)}", algorithm))
-
-    def put_bytes(
-        self, data: bytes, expected: Digest | None = None
-    ) -> IOResult[Digest, StoreError]:
-        return blobstore.put_bytes(self, data, expected)
-
-    def put_stream(
-        self,
-        chunks: Iterable[bytes],
-        expected_size: int | None = None,
-        expected_digest: Digest | None = None,
-    ) -> IOResult[Committed, StoreError]:
-        return blobstore.put_stream(self, chunks, expected_size, expected_digest)
 
     # --- BlobDeleter ------------------------------------------------------
 
