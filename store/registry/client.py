@@ -57,8 +57,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
-from typing import Any, Self, TextIO
+from typing import Any, TextIO
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
@@ -66,6 +65,7 @@ from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.registry import blobs, manifests, tags
+from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry._connection import Connection
 from imgpkg_pure.store.registry._http import CHUNK_SIZE, Endpoint
 from imgpkg_pure.store.registry._session import Session
@@ -96,7 +96,7 @@ __all__ = [
 ]
 
 
-class RegistryClient:
+class RegistryClient(Closing):
     """A registry client for one run (see the module doc).
 
     ``environ`` is the environment the keychain and the proxy rules read
@@ -174,17 +174,6 @@ class RegistryClient:
 
     def close(self) -> None:
         self._session.connection.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- operations -----------------------------------------------------------------------
 

@@ -27,8 +27,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
-from typing import BinaryIO, Self, TextIO, final
+from typing import BinaryIO, TextIO, final
 
 import httpx
 from attrs import frozen
@@ -38,6 +37,7 @@ from imgpkg_pure.digest import Digest, hasher
 from imgpkg_pure.errors import Fact
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.registry_wire import redact_url
+from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry._connection import Connection
 from imgpkg_pure.store.registry._http import CHUNK_SIZE, temporary_status, transport_failure
 from imgpkg_pure.store.registry.errors import CaCertFailure
@@ -79,7 +79,7 @@ ForeignLayerError = ForeignLayerUnavailable | ForeignLayerMismatch | CaCertFailu
 
 
 @final
-class ForeignBlob:
+class ForeignBlob(Closing):
     """A foreign layer's verified content, held in an anonymous temporary file.
 
     Calling it gives the content from its start in chunks of at most 1 MiB (a
@@ -106,17 +106,6 @@ class ForeignBlob:
     def close(self) -> None:
         self._finalizer()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class _Mismatch(Exception):
     def __init__(self, reason: str) -> None:
@@ -124,7 +113,7 @@ class _Mismatch(Exception):
         self.reason = reason
 
 
-class UrlFetcher:
+class UrlFetcher(Closing):
     """``GET`` for foreign layers' ``urls`` with the registry flags' HTTP setup (module doc).
 
     ``environ`` is the environment the proxy rules read (default: ``os.environ``);
@@ -165,17 +154,6 @@ class UrlFetcher:
 
     def close(self) -> None:
         self._connection.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- operations -----------------------------------------------------------------------
 

@@ -25,14 +25,13 @@ verdict (``imgpkg_pure.store.content.blobstore`` ingests do exactly that).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from types import TracebackType
-from typing import Self
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
 from imgpkg_pure.digest import Digest, hasher
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.oci import Descriptor
+from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry.errors import BlobStreamIncomplete, RegistryError
 
 __all__ = ["VerifiedStream"]
@@ -45,7 +44,7 @@ def _no_errors(_error: Exception) -> RegistryError | None:
     return None
 
 
-class VerifiedStream:
+class VerifiedStream(Closing):
     """Chunks of one blob, checked against ``descriptor`` as they pass (see the module doc).
 
     ``what`` names the blob in errors (e.g. ``blob sha256:… in 127.0.0.1:5000/repo``).
@@ -143,14 +142,3 @@ class VerifiedStream:
         if not self._closed:
             self._closed = True
             self._close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
