@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, TypeVar, final
 
-from attrs import frozen
+from attrs import field, frozen
 from returns.result import Failure, Result, Success
 
 from imgpkg_pure.errors import MalformedDocument
@@ -230,6 +230,39 @@ def non_empty(_instance: object, _attribute: object, value: str | None) -> None:
     """attrs validator: an optional string is None when absent, never ''."""
     if value == "":
         raise ValueError("use None, not '', for an absent value (Go omits empty strings)")
+
+
+# --- one-image locks (BundleLock, ImageLock) ----------------------------------------------
+
+
+def one_image_lock_kind(
+    kind: str, go_type: str, key: str, entry: GoStruct, noun: str
+) -> DocumentKind:
+    """A lock file of one image under ``key``, read strictly and validated.
+
+    apiVersion and kind come from an embedded ``LockVersion``; errors are prefixed
+    ``Unmarshaling <noun>`` and ``Validating <noun>`` (imgpkg's words).
+    """
+    return DocumentKind(
+        kind=kind,
+        schema=document_schema(go_type, (key, entry), lock_version=True),
+        strict=True,
+        unmarshal=f"Unmarshaling {noun}",
+        validate=f"Validating {noun}",
+    )
+
+
+@frozen(kw_only=True)
+class LockedImage:
+    """What a one-image lock holds: an image by digest, kept as written, and its tag."""
+
+    image: str = field(validator=digest_reference)
+    tag: str | None = field(default=None, validator=non_empty)
+
+    @property
+    def reference(self) -> Reference:
+        """``image`` parsed (ggcr ``NewDigest``; a tag written before ``@`` is kept)."""
+        return reference_of(self.image)
 
 
 # --- writing ----------------------------------------------------------------------------

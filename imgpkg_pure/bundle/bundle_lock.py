@@ -27,20 +27,17 @@ from attrs import field, frozen
 from returns.result import Result
 
 from imgpkg_pure.bundle._document import (
-    DocumentKind,
     Invalid,
-    digest_reference,
-    document_schema,
+    LockedImage,
     encode_document,
     get_locked_image,
     get_str,
     non_empty,
     omit_empty,
+    one_image_lock_kind,
     parse_document,
-    reference_of,
 )
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.reference import Reference
 from imgpkg_pure.yaml_doc import GoString, GoStruct, Tree
 
 __all__ = [
@@ -56,28 +53,20 @@ _BUNDLE_REF: Final = GoStruct(
     go_type="lockconfig.BundleRef",
     fields=(("image", GoString()), ("tag", GoString()), ("otherTags", GoString())),
 )
-_DOCUMENT: Final = DocumentKind(
-    kind=BUNDLE_LOCK_KIND,
-    schema=document_schema("lockconfig.BundleLock", ("bundle", _BUNDLE_REF), lock_version=True),
-    strict=True,
-    unmarshal="Unmarshaling bundle lock",
-    validate="Validating bundle lock",
+_DOCUMENT: Final = one_image_lock_kind(
+    BUNDLE_LOCK_KIND, "lockconfig.BundleLock", "bundle", _BUNDLE_REF, "bundle lock"
 )
 
 
 @final
 @frozen(kw_only=True)
-class BundleLock:
-    """imgpkg's BundleLock: a bundle by digest, plus the tag it was pushed or copied with."""
+class BundleLock(LockedImage):
+    """imgpkg's BundleLock: a bundle by digest, plus the tag it was pushed or copied with.
 
-    image: str = field(validator=digest_reference)
-    tag: str | None = field(default=None, validator=non_empty)
+    ``image``, ``tag`` and ``reference`` as for every one-image lock (``LockedImage``).
+    """
+
     other_tags: str | None = field(default=None, validator=non_empty)
-
-    @property
-    def reference(self) -> Reference:
-        """``image`` parsed (ggcr ``NewDigest``; a tag written before ``@`` is kept)."""
-        return reference_of(self.image)
 
 
 def parse_bundle_lock(text: str | bytes, where: str) -> Result[BundleLock, MalformedDocument]:

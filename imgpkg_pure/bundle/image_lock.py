@@ -30,24 +30,20 @@ from __future__ import annotations
 
 from typing import Final, final
 
-from attrs import field, frozen
+from attrs import frozen
 from returns.result import Result
 
 from imgpkg_pure.bundle._document import (
-    DocumentKind,
     Invalid,
-    digest_reference,
-    document_schema,
+    LockedImage,
     encode_document,
     get_locked_image,
     get_str,
-    non_empty,
     omit_empty,
+    one_image_lock_kind,
     parse_document,
-    reference_of,
 )
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.reference import Reference
 from imgpkg_pure.yaml_doc import GoString, GoStruct, Tree
 
 __all__ = [
@@ -63,28 +59,18 @@ _IMAGE_LOCK_REF: Final = GoStruct(
     go_type="lockconfig.ImageLockRef",
     fields=(("image", GoString()), ("tag", GoString())),
 )
-_DOCUMENT: Final = DocumentKind(
-    kind=IMAGE_LOCK_KIND,
-    # lock_version: as if LockVersion were embedded
-    schema=document_schema("lockconfig.ImageLock", ("image", _IMAGE_LOCK_REF), lock_version=True),
-    strict=True,
-    unmarshal="Unmarshaling image lock",
-    validate="Validating image lock",
+_DOCUMENT: Final = one_image_lock_kind(
+    IMAGE_LOCK_KIND, "lockconfig.ImageLock", "image", _IMAGE_LOCK_REF, "image lock"
 )
 
 
 @final
 @frozen(kw_only=True)
-class ImageLock:
-    """A plain image by digest, plus the tag it was pushed with (imgpkg-pure extension)."""
+class ImageLock(LockedImage):
+    """A plain image by digest, plus the tag it was pushed with (imgpkg-pure extension).
 
-    image: str = field(validator=digest_reference)
-    tag: str | None = field(default=None, validator=non_empty)
-
-    @property
-    def reference(self) -> Reference:
-        """``image`` parsed (ggcr ``NewDigest``)."""
-        return reference_of(self.image)
+    ``image``, ``tag`` and ``reference`` as for every one-image lock (``LockedImage``).
+    """
 
 
 def parse_image_lock(text: str | bytes, where: str) -> Result[ImageLock, MalformedDocument]:
