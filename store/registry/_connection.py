@@ -37,7 +37,11 @@ from imgpkg_pure.store.registry._http import Attempts, Pacing, temporary_status,
 from imgpkg_pure.store.registry._throttle import Throttle
 from imgpkg_pure.store.registry.errors import CaCertFailure, RegistryError
 from imgpkg_pure.store.registry.options import RegistryOptions
-from imgpkg_pure.store.registry.transport import build_ssl_context, build_transport
+from imgpkg_pure.store.registry.transport import (
+    MAX_REDIRECTS,
+    build_ssl_context,
+    build_transport,
+)
 
 __all__ = ["USER_AGENT", "Connection"]
 
@@ -105,6 +109,7 @@ class Connection:
             },
             trust_env=False,
             follow_redirects=False,
+            max_redirects=MAX_REDIRECTS,
         )
 
     def close(self) -> None:
@@ -149,7 +154,7 @@ class Connection:
                     content=content,
                     follow_redirects=_redirects(method),
                 )
-            except httpx.TransportError as error:
+            except (httpx.TransportError, httpx.TooManyRedirects) as error:
                 failure = transport_failure(method, url, error)
                 if attempts.again(failure.temporary):
                     continue

@@ -337,7 +337,9 @@ def pick_challenge(response: httpx.Response) -> Challenge | None:
     return found[0] if found else None
 
 
-def transport_failure(method: str, url: str, error: httpx.TransportError) -> TransportFailure:
+def transport_failure(
+    method: str, url: str, error: httpx.TransportError | httpx.TooManyRedirects
+) -> TransportFailure:
     """The error value for a request that got no HTTP answer."""
     reason, temporary = describe_transport_error(error)
     return TransportFailure(method=method, url=redact_url(url), reason=reason, temporary=temporary)

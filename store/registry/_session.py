@@ -204,7 +204,7 @@ class Session:
                 response = self.connection.stream(call.method, url, headers, content)
             except BodyFailed as failed:
                 return Failure(failed.error)
-            except httpx.TransportError as error:
+            except (httpx.TransportError, httpx.TooManyRedirects) as error:
                 failure = transport_failure(call.method, url, error)
                 if attempts.again(failure.temporary):
                     continue

@@ -130,6 +130,15 @@ class TokenSource:
                     reason="the registry's Bearer challenge names no token realm",
                 )
             )
+        if not realm.lower().startswith(("http://", "https://")):
+            return Failure(
+                AuthFailure(
+                    registry=registry,
+                    credentials=credential.label,
+                    reason=f"the registry's Bearer challenge names a token realm that is not "
+                    f"an http(s) URL: {redact_url(realm)!r}",
+                )
+            )
         service = challenge.service
         config = credential.config
         refresh_token = self._refresh_tokens.get((registry, config)) or config.identity_token

@@ -182,8 +182,11 @@ class ManifestTooLarge:
 
     @property
     def message(self) -> str:
-        told = f"{self.size} bytes" if self.size is not None else "more"
-        return f"manifest {self.url} is too large: {told}, the limit is {self.limit} bytes"
+        if self.size is None:
+            return f"manifest {self.url} is too large: more than the limit of {self.limit} bytes"
+        return (
+            f"manifest {self.url} is too large: {self.size} bytes, the limit is {self.limit} bytes"
+        )
 
 
 @final

@@ -214,7 +214,7 @@ class UrlFetcher(Closing):
         while True:
             try:
                 response = self._connection.stream("GET", url, {}, None)
-            except httpx.TransportError as error:
+            except (httpx.TransportError, httpx.TooManyRedirects) as error:
                 failure = transport_failure("GET", url, error)
                 if attempts.again(failure.temporary):
                     continue
@@ -242,7 +242,7 @@ class UrlFetcher(Closing):
             handle = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the ForeignBlob
             try:
                 _spool(response, descriptor, handle)
-            except httpx.TransportError as error:
+            except (httpx.TransportError, httpx.TooManyRedirects) as error:
                 handle.close()
                 failure = transport_failure("GET", url, error)
                 if attempts.again(failure.temporary):

@@ -50,6 +50,7 @@ from imgpkg_pure.store.registry.errors import CaCertFailure
 from imgpkg_pure.store.registry.options import RegistryOptions
 
 __all__ = [
+    "MAX_REDIRECTS",
     "READ_SIZE",
     "LoggingTransport",
     "ProxyRules",
@@ -60,6 +61,8 @@ __all__ = [
     "raise_read_size",
 ]
 
+#: Redirects followed for one GET or HEAD (Go's http.Client's limit).
+MAX_REDIRECTS: Final = 10
 #: httpcore's per-``recv`` read size once :func:`raise_read_size` ran.
 READ_SIZE: Final = 1 << 20
 
@@ -339,10 +342,14 @@ _CA_HINT: Final = (
 )
 
 
-def describe_transport_error(error: httpx.TransportError) -> tuple[str, bool]:
+def describe_transport_error(
+    error: httpx.TransportError | httpx.TooManyRedirects,
+) -> tuple[str, bool]:
     """A one-line reason for an httpx transport error and whether it is worth retrying."""
     text = str(error) or type(error).__name__
     lowered = text.lower()
+    if isinstance(error, httpx.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects (the server redirects in a loop)", False
     if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered:
         detail = text.split("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip()
         return f"TLS certificate verification failed ({detail}); {_CA_HINT}", False
