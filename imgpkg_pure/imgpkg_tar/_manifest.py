@@ -30,9 +30,9 @@ elements.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import groupby
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, TypeAlias, TypeVar, final
 
 from attrs import field, frozen
 from returns.result import Failure, Result, Success
@@ -44,6 +44,7 @@ from imgpkg_pure.oci import Annotations, Descriptor
 from imgpkg_pure.oci.gojson import GoObject, GoValue, encode_bytes
 
 _INT64_MAX: Final = (1 << 63) - 1
+_T = TypeVar("_T")
 
 
 def layer_entry_name(digest: Digest) -> str:
@@ -102,9 +103,27 @@ class TarLayer:
         return parse_digest(self.diff_id).value_or(None)
 
 
+class _Element:
+    """What an image and an index of ``manifest.json`` both are: named by ``refs[0]``,
+    the root bundle when labelled so.  Their fields are declared by each (attrs)."""
+
+    __slots__ = ()
+
+    refs: tuple[str, ...]
+    labels: Annotations | None
+
+    @property
+    def ref(self) -> str:
+        return self.refs[0]
+
+    @property
+    def is_root_bundle(self) -> bool:
+        return self.labels is not None and ROOT_BUNDLE_LABEL in self.labels
+
+
 @final
 @frozen(kw_only=True)
-class TarImage:
+class TarImage(_Element):
     """``ImageDescriptor``: an image manifest with its config, both as exact bytes.
 
     ``refs[0]`` is the source digest reference.  ``labels`` is None for Go's
@@ -123,10 +142,6 @@ class TarImage:
     labels: Annotations | None = None
 
     @property
-    def ref(self) -> str:
-        return self.refs[0]
-
-    @property
     def sort_key(self) -> str:
         return f"{self.manifest_digest}/{self.config_digest}"
 
@@ -138,14 +153,10 @@ class TarImage:
             size=len(self.manifest_raw),
         )
 
-    @property
-    def is_root_bundle(self) -> bool:
-        return self.labels is not None and ROOT_BUNDLE_LABEL in self.labels
-
 
 @final
 @frozen(kw_only=True)
-class TarIndex:
+class TarIndex(_Element):
     """``ImageIndexDescriptor``: an index with its exact bytes and every child, recursively."""
 
     refs: tuple[str, ...] = field(validator=_non_empty)
@@ -159,20 +170,12 @@ class TarIndex:
     labels: Annotations | None = None
 
     @property
-    def ref(self) -> str:
-        return self.refs[0]
-
-    @property
     def sort_key(self) -> str:
         return str(self.digest)
 
     @property
     def descriptor(self) -> Descriptor:
         return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))
-
-    @property
-    def is_root_bundle(self) -> bool:
-        return self.labels is not None and ROOT_BUNDLE_LABEL in self.labels
 
 
 TarElement: TypeAlias = TarImage | TarIndex
@@ -245,8 +248,18 @@ def _index_indexes(index: TarIndex) -> Iterator[TarIndex]:
 # --- encoding ---------------------------------------------------------------
 
 
-def _labels(labels: Annotations | None) -> GoValue:
-    return None if labels is None else labels.as_dict()
+_Fields: TypeAlias = list[tuple[str, GoValue]]
+
+
+def _document_fields(media_type: str, digest: Digest, raw: bytes) -> _Fields:
+    """A manifest or index as Go's ``ImageIndex``/``Manifest`` structs hold it."""
+    return [("MediaType", media_type), ("Digest", str(digest)), ("Raw", raw.decode("utf-8"))]
+
+
+def _origin_fields(element: TarElement) -> _Fields:
+    """The tag, the original reference and the labels (the last fields of both kinds)."""
+    labels = None if element.labels is None else element.labels.as_dict()
+    return [("Tag", element.tag), ("OrigRef", element.orig_ref), ("Labels", labels)]
 
 
 def _layer_object(layer: TarLayer) -> GoObject:
@@ -277,16 +290,12 @@ def _image_object(image: TarImage) -> GoObject:
             (
                 "Manifest",
                 GoObject(
-                    [
-                        ("MediaType", image.manifest_media_type),
-                        ("Digest", str(image.manifest_digest)),
-                        ("Raw", image.manifest_raw.decode("utf-8")),
-                    ]
+                    _document_fields(
+                        image.manifest_media_type, image.manifest_digest, image.manifest_raw
+                    )
                 ),
             ),
-            ("Tag", image.tag),
-            ("OrigRef", image.orig_ref),
-            ("Labels", _labels(image.labels)),
+            *_origin_fields(image),
         ]
     )
 
@@ -297,12 +306,8 @@ def _index_object(index: TarIndex) -> GoObject:
             ("Refs", list(index.refs)),
             ("Images", [_image_object(child) for child in index.images] or None),
             ("Indexes", [_index_object(child) for child in index.indexes] or None),
-            ("MediaType", index.media_type),
-            ("Digest", str(index.digest)),
-            ("Raw", index.raw.decode("utf-8")),
-            ("Tag", index.tag),
-            ("OrigRef", index.orig_ref),
-            ("Labels", _labels(index.labels)),
+            *_document_fields(index.media_type, index.digest, index.raw),
+            *_origin_fields(index),
         ]
     )
 
@@ -402,10 +407,18 @@ def _list(value: Any, path: str) -> list[Any]:
     return value
 
 
-def _refs(value: Any, path: str) -> tuple[str, ...]:
-    refs = tuple(_text(item, f"{path}[{i}]") for i, item in enumerate(_list(value, path)))
+def _each(
+    obj: Mapping[str, Any], path: str, name: str, read: Callable[[Any, str], _T]
+) -> tuple[_T, ...]:
+    """The array (or null) in field ``name`` of ``obj``, each item read by ``read``."""
+    where = f"{path}.{name}"
+    return tuple(read(item, f"{where}[{i}]") for i, item in enumerate(_list(obj.get(name), where)))
+
+
+def _refs(obj: Mapping[str, Any], path: str) -> tuple[str, ...]:
+    refs = _each(obj, path, "Refs", _text)
     if not refs:
-        raise _Bad(path, "expected at least one reference")
+        raise _Bad(f"{path}.Refs", "expected at least one reference")
     return refs
 
 
@@ -459,15 +472,12 @@ def _layer(value: Any, path: str) -> TarLayer:
 
 def _image(value: Any, path: str) -> TarImage:
     obj = _fields(value, path, _IMAGE_FIELDS)
-    refs = _refs(obj.get("Refs"), f"{path}.Refs")
+    refs = _refs(obj, path)
     config = _fields(obj.get("Config"), f"{path}.Config", _CONFIG_FIELDS)
     manifest = _fields(obj.get("Manifest"), f"{path}.Manifest", _MANIFEST_FIELDS)
     image = TarImage(
         refs=refs,
-        layers=tuple(
-            _layer(item, f"{path}.Layers[{i}]")
-            for i, item in enumerate(_list(obj.get("Layers"), f"{path}.Layers"))
-        ),
+        layers=_each(obj, path, "Layers", _layer),
         config_digest=_digest(config.get("Digest"), f"{path}.Config.Digest"),
         config_raw=_raw(config.get("Raw"), f"{path}.Config.Raw"),
         manifest_media_type=_text(manifest.get("MediaType"), f"{path}.Manifest.MediaType"),
@@ -485,17 +495,11 @@ def _image(value: Any, path: str) -> TarImage:
 
 def _index(value: Any, path: str) -> TarIndex:
     obj = _fields(value, path, _INDEX_FIELDS)
-    refs = _refs(obj.get("Refs"), f"{path}.Refs")
+    refs = _refs(obj, path)
     index = TarIndex(
         refs=refs,
-        images=tuple(
-            _image(item, f"{path}.Images[{i}]")
-            for i, item in enumerate(_list(obj.get("Images"), f"{path}.Images"))
-        ),
-        indexes=tuple(
-            _index(item, f"{path}.Indexes[{i}]")
-            for i, item in enumerate(_list(obj.get("Indexes"), f"{path}.Indexes"))
-        ),
+        images=_each(obj, path, "Images", _image),
+        indexes=_each(obj, path, "Indexes", _index),
         media_type=_text(obj.get("MediaType"), f"{path}.MediaType"),
         digest=_digest(obj.get("Digest"), f"{path}.Digest"),
         raw=_raw(obj.get("Raw"), f"{path}.Raw"),
