@@ -41,11 +41,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 
+from imgpkg_pure.digest import Digest
 from imgpkg_pure.extract import FinalTree, ModeRule
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.apply.extract_errors import (
@@ -79,7 +80,7 @@ from imgpkg_pure.store.apply.output_dir import (
     resolve_output,
     short_name,
 )
-from imgpkg_pure.store.content.blobstore import BlobReader
+from imgpkg_pure.store.content.errors import StoreError
 
 
 @frozen(kw_only=True)
@@ -100,6 +101,12 @@ class ExtractReport:
     warnings: tuple[str, ...]
 
 
+class LayerBlobs(Protocol):
+    """Where the layers are read: any ``BlobReader``, or a source streaming them."""
+
+    def open(self, digest: Digest) -> IOResult[BinaryIO, StoreError]: ...
+
+
 def _apply(
     extraction: Extraction, descriptor: Descriptor, blob: BinaryIO
 ) -> IOResult[None, ExtractError]:
@@ -112,7 +119,7 @@ def _apply(
 
 def _next_layer(
     extraction: Extraction,
-    blobs: BlobReader,
+    blobs: LayerBlobs,
     descriptor: Descriptor,
     position: tuple[int, int],
     on_layer: Callable[[int, int, Descriptor], None] | None,
@@ -139,7 +146,7 @@ def _complete(extraction: Extraction, temp: Path, target: OutputTarget) -> Extra
 
 def _extract(
     layers: Sequence[Descriptor],
-    blobs: BlobReader,
+    blobs: LayerBlobs,
     target: OutputTarget,
     *,
     rule: ModeRule,
@@ -175,7 +182,7 @@ def _extract(
 
 def extract_image(
     layers: Sequence[Descriptor],
-    blobs: BlobReader,
+    blobs: LayerBlobs,
     output_dir: Path,
     *,
     cwd: Path,

@@ -55,6 +55,7 @@ from imgpkg_pure.store.apply.layer_reader import (
     entry_mtime,
     open_archive,
     open_layer_tar,
+    read_ahead,
     reading,
 )
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
@@ -227,17 +228,21 @@ class Extraction:
         entries = written = 0
         self._how, stream = open_layer_tar(descriptor, reader)
         if stream is not None:
-            with reading(layer, None, self._how):
-                archive = open_archive(stream)
-            with archive:
-                while True:
-                    with reading(layer, None, self._how):
-                        member = archive.next()
-                    if member is None:
-                        break
-                    archive.members.clear()  # type: ignore[attr-defined]  # keep no header history
-                    entries += 1
-                    written += self._apply_entry(layer, archive, member)
+            ahead = read_ahead(stream)
+            try:
+                with reading(layer, None, self._how):
+                    archive = open_archive(ahead)
+                with archive:
+                    while True:
+                        with reading(layer, None, self._how):
+                            member = archive.next()
+                        if member is None:
+                            break
+                        archive.members.clear()  # type: ignore[attr-defined]  # keep no header history
+                        entries += 1
+                        written += self._apply_entry(layer, archive, member)
+            finally:
+                ahead.close()  # the reading thread is done with the blob before it is drained
         with reading(layer, None):
             while reader.read(CHUNK_SIZE):
                 pass

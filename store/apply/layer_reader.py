@@ -20,11 +20,13 @@ import contextlib
 import gzip
 import hashlib
 import io
+import queue
 import sys
 import tarfile
+import threading
 import zlib
 from collections.abc import Iterator
-from typing import Final, Protocol, assert_never, cast
+from typing import IO, Final, Protocol, assert_never, cast
 
 from isal import igzip, isal_zlib
 
@@ -201,14 +203,126 @@ def open_layer_tar(
         return how, (stream if stream.peek(1) else None)
 
 
-def open_archive(stream: io.BufferedIOBase) -> tarfile.TarFile:
-    """A streaming (forward-only) tar reader over ``stream``.
+_READ_AHEAD_BUFFER: Final = 64 << 10
+#: What the reading thread hands over at a time (a few are in flight at once).
+_READ_AHEAD_PIECE: Final = 256 << 10
 
-    tarfile's default 10 KiB read size is kept on purpose: its stream re-slices
-    the whole buffer on every read, so a 1 MiB buffer would copy up to 1 MiB
-    per 512-byte header.
+
+class ReadAhead(io.RawIOBase):
+    """A layer's decompressed stream, read ``CHUNK_SIZE`` at a time by a second thread.
+
+    The reading thread pulls the blob, hashes it and decompresses it (hashlib and
+    isal release the GIL) while the caller parses the tar and writes files: two
+    cores at work, as ``curl | gunzip | tar -x`` would use.  At most ``depth``
+    pieces of ``_READ_AHEAD_PIECE`` bytes wait in between, so memory stays flat.
+    An error raised by the reading thread is raised again by the read that meets
+    it, in the caller's thread.
+    :meth:`close` stops the thread and waits for it: the source is the caller's
+    again after that.
     """
-    return tarfile.open(fileobj=stream, mode="r|")
+
+    _END: Final = b""
+
+    def __init__(self, source: LayerStream, depth: int = 1) -> None:
+        super().__init__()
+        self._source = source
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._pending = memoryview(b"")
+        self._done = False
+        self._thread = threading.Thread(target=self._pump, name="layer-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self._source.read(_READ_AHEAD_PIECE)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # handed to the reader's thread
+            self._put(error)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if not self._pending:
+            if self._done:
+                return 0
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                return 0
+            self._pending = memoryview(item)
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stop.set()
+            while self._thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get(timeout=0.1)
+            self._thread.join()
+        super().close()
+
+
+def read_ahead(stream: LayerStream) -> io.BufferedReader:
+    """``stream`` read by a second thread (:class:`ReadAhead`), buffered for tarfile's
+    small reads (the chunks are in memory already: a small buffer is enough)."""
+    return io.BufferedReader(ReadAhead(stream), _READ_AHEAD_BUFFER)
+
+
+class _Forward:
+    """A forward-only file over a buffered stream, as tarfile's own ``_Stream`` is,
+    without its cost: ``_Stream`` reads 10 KiB at a time in Python and re-slices its
+    buffer on every read (a larger buffer would copy it per 512-byte header), which
+    made it the main cost of extracting large files.  Reads go straight to the
+    buffered stream; ``seek`` only skips ahead (backwards is tarfile's
+    ``StreamError``, as in ``r|`` mode).
+    """
+
+    def __init__(self, stream: io.BufferedIOBase) -> None:
+        self._stream = stream
+        self._position = 0
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._position += len(data)
+        return data
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            position += self._position
+        elif whence != io.SEEK_SET:
+            raise tarfile.StreamError("seeking from the end is not allowed")
+        if position < self._position:
+            raise tarfile.StreamError("seeking backwards is not allowed")
+        while self._position < position:
+            if not self.read(min(CHUNK_SIZE, position - self._position)):
+                break
+        return self._position
+
+
+def open_archive(stream: io.BufferedIOBase) -> tarfile.TarFile:
+    """A streaming (forward-only) tar reader over ``stream`` (see :class:`_Forward`)."""
+    return tarfile.TarFile(fileobj=cast(IO[bytes], _Forward(stream)), mode="r")
 
 
 def open_layer_archive(source: Readable, media_type: str) -> tarfile.TarFile | None:
@@ -241,6 +355,7 @@ __all__ = [
     "HashingReader",
     "LayerCompression",
     "LayerStream",
+    "ReadAhead",
     "Readable",
     "buffered",
     "declared_compression",
@@ -250,5 +365,6 @@ __all__ = [
     "open_archive",
     "open_layer_archive",
     "open_layer_tar",
+    "read_ahead",
     "reading",
 ]

@@ -5,8 +5,8 @@ survey of the destination that skips what is provably there already.
 children), then tags, then the lock file.  Consecutive steps of one kind that do not
 depend on each other form a phase, run ``concurrency`` at a time: every run of blobs;
 a run of manifests, split before a manifest that names one in the same phase (an index
-and its children); a run of tags of registries, split before a tag name already in the phase (a layout's
-tags stay in plan order: they are the order of its ``index.json``).
+and its children); a run of tags of registries, split before a tag name already in the
+phase (a layout's tags stay in plan order: they are the order of its ``index.json``).
 
 **Survey** (registry targets).  Before the first phase, every tag the plan sets is asked
 once (``HEAD``, ``concurrency`` at a time).  A tag that already points at its manifest

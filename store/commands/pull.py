@@ -10,7 +10,9 @@ relocation check and the rewrite of ``.imgpkg/images.yml`` (pure decisions in
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -24,6 +26,7 @@ from imgpkg_pure.bundle import (
     parse_bundle_lock,
     parse_images_lock,
 )
+from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
@@ -57,14 +60,16 @@ from imgpkg_pure.store.commands.options import PullOptions
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
 from imgpkg_pure.store.commands.planning import write_plan
 from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
-from imgpkg_pure.store.content.blobstore import BlobStore
-from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobStore
+from imgpkg_pure.store.content.errors import BlobNotFound, StoreError
 from imgpkg_pure.store.content.staging import cache_store, temporary_store
 from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.registry import (
+    BlobStreamIncomplete,
     RegistryClient,
     RegistryError,
     RegistryFailure,
+    VerifiedStream,
 )
 from imgpkg_pure.store.ui.console import Ui
 
@@ -167,26 +172,46 @@ class _Pull:
         return IOSuccess(None)
 
     def extract(self, observed: Observed, output: Path, indent: str) -> IOResult[None, PullError]:
+        """Extract the image's layers into ``output``, each streamed from the registry
+        straight into the extraction (verified as it is read; one pass, no staged copy).
+
+        What the user sees is what downloading every layer first, then extracting,
+        shows: the ``Extracting layer`` lines are held until every layer was read and
+        verified; a layer the registry served wrong is reported as its download's
+        error, before any line; an extraction error comes after the lines of the
+        layers up to the one that failed, once the layers after it were checked too.
+        """
         document = observed.document
         assert isinstance(document, Manifest)
-        for layer in document.layers:
-            downloaded = self._download(observed.reference, layer)
-            if isinstance(downloaded, IOFailure):
-                return downloaded
+        lines: list[str] = []
 
         def log_layer(n: int, total: int, descriptor: Descriptor) -> None:
-            self.ui.log(f"{indent}Extracting layer '{descriptor.digest}' ({n}/{total})")
+            lines.append(f"{indent}Extracting layer '{descriptor.digest}' ({n}/{total})")
 
+        source = _StreamedLayers(self.client, self.staging, observed.reference)
+        source.expect(document.layers)
         extracted = extract_image(
             document.layers,
-            self.staging,
+            source,
             output,
             cwd=Path.cwd(),
             home=Path.home(),
             on_layer=log_layer,
         )
         if isinstance(extracted, IOFailure):
-            return IOFailure(unsafe_perform_io(extracted.failure()))
+            error = unsafe_perform_io(extracted.failure())
+            served = source.failure(document.layers)
+            if served is not None:
+                return IOFailure(served)
+            for layer in document.layers[len(lines) :]:
+                downloaded = self._download(observed.reference, layer)
+                if isinstance(downloaded, IOFailure):
+                    return downloaded
+            for line in lines:
+                self.ui.log(line)
+            return IOFailure(error)
+        for line in lines:
+            self.ui.log(line)
         report = unsafe_perform_io(extracted.unwrap())
         for skipped in report.skipped:
             self.ui.log(f"{indent}Warning: {skipped.message}")
@@ -273,6 +298,80 @@ class _Pull:
             if isinstance(pulled, IOFailure):
                 return pulled
         return IOSuccess(True)
+
+
+class _StreamReader(io.RawIOBase):
+    """A registry blob stream (a :class:`VerifiedStream`) as a readable file."""
+
+    def __init__(self, stream: VerifiedStream) -> None:
+        super().__init__()
+        self._chunks = iter(stream)
+        self._stream = stream
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+class _StreamedLayers:
+    """The layers of one image for ``extract_image``: from the staging store when it
+    holds them, else streamed from the registry (each stream kept for its verdict)."""
+
+    def __init__(self, client: RegistryClient, staging: BlobStore, reference: Reference) -> None:
+        self._client = client
+        self._staging = staging
+        self._reference = reference
+        self._streams: dict[Digest, VerifiedStream] = {}
+        self._layers: dict[Digest, Descriptor] = {}
+        self._refused: dict[Digest, RegistryError] = {}
+
+    def open(self, digest: Digest) -> IOResult[BinaryIO, StoreError]:
+        if unsafe_perform_io(self._staging.exists(digest).value_or(False)):
+            return self._staging.open(digest)
+        descriptor = self._layers[digest]
+        opened = self._client.open_blob(self._reference.context(), descriptor)
+        if isinstance(opened, IOFailure):
+            self._refused[digest] = unsafe_perform_io(opened.failure())
+            return IOFailure(BlobNotFound(digest=digest))
+        stream = unsafe_perform_io(opened.unwrap())
+        self._streams[digest] = stream
+        return IOSuccess(cast(BinaryIO, io.BufferedReader(_StreamReader(stream), CHUNK_SIZE)))
+
+    def failure(self, layers: tuple[Descriptor, ...]) -> RegistryError | None:
+        """The first layer the registry served wrong (size, digest, a broken read), if any."""
+        for layer in layers:
+            refused = self._refused.get(layer.digest)
+            if refused is not None:
+                return refused
+            stream = self._streams.get(layer.digest)
+            if stream is None:
+                continue
+            verdict = stream.verdict()
+            if isinstance(verdict, IOFailure):
+                error: RegistryError = unsafe_perform_io(verdict.failure())
+                if not isinstance(error, BlobStreamIncomplete):
+                    return error
+        return None
+
+    def expect(self, layers: tuple[Descriptor, ...]) -> None:
+        for layer in layers:
+            self._layers[layer.digest] = layer
 
 
 def _reference_of(request: PullRequest) -> IOResult[Reference, PullError]:
