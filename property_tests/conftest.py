@@ -29,4 +29,12 @@ settings.register_profile(
     max_examples=2000,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# ``fuzz``: 10,000 fresh examples a test, for the decoder fuzzers (test_decoder_fuzz.py) run
+# by hand: ``HYPOTHESIS_PROFILE=fuzz pytest property_tests/test_decoder_fuzz.py``.
+settings.register_profile(
+    "fuzz",
+    deadline=None,
+    max_examples=10_000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
