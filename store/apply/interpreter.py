@@ -39,7 +39,7 @@ from imgpkg_pure.plan.steps import (
     WriteLockFile,
 )
 from imgpkg_pure.reference import Reference, Repository
-from imgpkg_pure.store.apply.extract import ExtractError, extract_image
+from imgpkg_pure.store.apply.extract_errors import ExtractError
 from imgpkg_pure.store.apply.schedule import UNASKED, phases, survey
 from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader, BlobStore
@@ -456,6 +456,8 @@ def _extract(env: Env, step: ExtractImage) -> IOResult[bool, ApplyError]:
         stored = _store_if_missing(cache, layer, partial(_source, env, fetch))
         if isinstance(stored, IOFailure):
             return IOFailure(unsafe_perform_io(stored.failure()))
+    from imgpkg_pure.store.apply.extract import extract_image  # noqa: PLC0415 (pull plans only)
+
     extracted = extract_image(
         step.layers, cache, Path(step.output), cwd=Path.cwd(), home=Path.home()
     )

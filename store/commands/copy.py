@@ -27,6 +27,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrs import evolve, frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -78,11 +79,14 @@ from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore
 from imgpkg_pure.store.content.errors import StoreError
 from imgpkg_pure.store.content.staging import cache_store, open_layout, temporary_store
 from imgpkg_pure.store.registry import ForeignBlob, RegistryClient, UrlFetcher
-from imgpkg_pure.store.transports.imgpkg_tar import HasMessage, ImgpkgTarball, write_imgpkg_tar
+from imgpkg_pure.store.transports.imgpkg_tar_writer import HasMessage
 from imgpkg_pure.store.transports.layout import LayoutReader, Sources
-from imgpkg_pure.store.transports.oci_archive import OciArchive, write_oci_archive
 from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.store.ui.progress import Progress
+
+if TYPE_CHECKING:  # the tar and archive transports are imported when used
+    from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
+    from imgpkg_pure.store.transports.oci_archive import OciArchive
 
 BlobSourceFn = Callable[[Descriptor], IOResult[Iterable[bytes], HasMessage]]
 
@@ -173,6 +177,8 @@ def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSou
     if isinstance(manifest, Failure):
         return ui.fail(manifest.failure())
     ui.log("copy | writing layers...")
+    from imgpkg_pure.store.transports.imgpkg_tar import write_imgpkg_tar  # noqa: PLC0415
+
     written = write_imgpkg_tar(
         Path(request.to_tar or ""),
         manifest.unwrap(),
@@ -244,6 +250,8 @@ def _run(
     archive: OciArchive | None = None
     layout: LayoutReader | None = None
     if request.source_archive is not None:
+        from imgpkg_pure.store.transports.oci_archive import OciArchive  # noqa: PLC0415
+
         indexed = OciArchive.at(Path(request.source_archive))
         if isinstance(indexed, IOFailure):
             return ui.fail(unsafe_perform_io(indexed.failure()))
@@ -348,6 +356,8 @@ def _import_to_archive(
         if code != 0:
             return code
         ui.log(f"copy | writing {destination}")
+        from imgpkg_pure.store.transports.oci_archive import write_oci_archive  # noqa: PLC0415
+
         written = write_oci_archive(assembled, Path(destination.path))
         if isinstance(written, IOFailure):
             return ui.fail(unsafe_perform_io(written.failure()))

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from returns.io import IOFailure, IOResult
 from returns.result import Failure, Result
@@ -62,8 +62,10 @@ from imgpkg_pure.store.files.layer import build_layer
 from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
 from imgpkg_pure.store.registry import ManifestResponse, RegistryFailure
-from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
 from imgpkg_pure.store.transports.layout import Sources
+
+if TYPE_CHECKING:  # imported when a tarball is the source
+    from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
 
 
 class WalkFailed(Exception):
@@ -443,6 +445,8 @@ def build_locations_image(bundle: BundleImages, staging: BlobStore) -> BuiltImag
 
 def observe_tarball(request: CopyRequest) -> tuple[ImgpkgTarball, CopySnapshot]:
     """§5.10: the items and the bundle graph, from the tarball alone (no registry reads)."""
+    from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball  # noqa: PLC0415
+
     tarball = _ok(ImgpkgTarball.at(Path(request.source_tar or "")))
     _ok_pure(tarball.check_layers(include_non_distributable=request.include_non_distributable))
     locks: list[tuple[Digest, ImagesLock]] = []
