@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 from returns.result import Failure, Result, Success
 
@@ -36,6 +36,8 @@ from imgpkg_pure.oci.values import (
     Manifest,
     Platform,
 )
+
+_T = TypeVar("_T")
 
 
 class _Bad(Exception):
@@ -150,16 +152,17 @@ def _load(raw: bytes) -> Mapping[str, Any]:
     return _obj(value, "$")
 
 
-def _fail(where: str, bad: _Bad) -> Failure[MalformedDocument]:
-    return Failure(MalformedDocument(where=where, reason=f"{bad.path}: {bad.reason}"))
+def _parsed(where: str, read: Callable[[], _T]) -> Result[_T, MalformedDocument]:
+    """``read()``, or the first problem it met, naming the document ``where``."""
+    try:
+        return Success(read())
+    except _Bad as bad:
+        return Failure(MalformedDocument(where=where, reason=f"{bad.path}: {bad.reason}"))
 
 
 def parse_descriptor_json(raw: bytes, where: str) -> Result[Descriptor, MalformedDocument]:
     """A lone descriptor document (as in a plan or ``index.json`` entry)."""
-    try:
-        return Success(_descriptor(_load(raw), "$"))
-    except _Bad as bad:
-        return _fail(where, bad)
+    return _parsed(where, lambda: _descriptor(_load(raw), "$"))
 
 
 def _document(
@@ -175,6 +178,34 @@ def _document(
     return obj, mt
 
 
+class _DocumentFields(TypedDict):
+    """The fields of ``ManifestDocument``: what a manifest and an index both have."""
+
+    raw: bytes
+    digest: Digest
+    media_type: str
+    subject: Descriptor | None
+    artifact_type: str | None
+    annotations: Annotations
+
+
+def _document_fields(raw: bytes, obj: Mapping[str, Any], media_type: str) -> _DocumentFields:
+    """The ``ManifestDocument`` fields of a loaded document.
+
+    Read after the fields of the kind itself, in this order: the first problem found
+    is the one reported.
+    """
+    subject = obj.get("subject")
+    return _DocumentFields(
+        raw=raw,
+        digest=digest_of(raw),
+        media_type=media_type,
+        subject=None if subject is None else _descriptor(subject, "$.subject"),
+        artifact_type=_str(obj, "artifactType", "$", required=False),
+        annotations=_annotations(obj.get("annotations"), "$.annotations"),
+    )
+
+
 def _list_field(obj: Mapping[str, Any], key: str) -> list[Any]:
     value = obj.get(key)
     if not isinstance(value, list):
@@ -182,66 +213,50 @@ def _list_field(obj: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _subject(obj: Mapping[str, Any]) -> Descriptor | None:
-    subject = obj.get("subject")
-    return None if subject is None else _descriptor(subject, "$.subject")
+def _descriptors(items: list[Any], key: str) -> tuple[Descriptor, ...]:
+    return tuple(_descriptor(v, f"$.{key}[{i}]") for i, v in enumerate(items))
+
+
+def _manifest(raw: bytes, media_type: str | None) -> Manifest:
+    obj, mt = _document(raw, media_type, OCI_MANIFEST, is_manifest, "image manifest")
+    layers = _list_field(obj, "layers")
+    return Manifest(
+        config=_descriptor(obj.get("config"), "$.config"),
+        layers=_descriptors(layers, "layers"),
+        **_document_fields(raw, obj, mt),
+    )
+
+
+def _index(raw: bytes, media_type: str | None) -> ImageIndex:
+    obj, mt = _document(raw, media_type, OCI_INDEX, is_index, "image index")
+    children = _list_field(obj, "manifests")
+    return ImageIndex(
+        manifests=_descriptors(children, "manifests"), **_document_fields(raw, obj, mt)
+    )
 
 
 def parse_manifest(
     raw: bytes, where: str, media_type: str | None = None
 ) -> Result[Manifest, MalformedDocument]:
     """An image manifest; ``media_type`` is the one the transport reported, if any."""
-    try:
-        obj, mt = _document(raw, media_type, OCI_MANIFEST, is_manifest, "image manifest")
-        layers = _list_field(obj, "layers")
-        return Success(
-            Manifest(
-                raw=raw,
-                digest=digest_of(raw),
-                media_type=mt,
-                config=_descriptor(obj.get("config"), "$.config"),
-                layers=tuple(_descriptor(v, f"$.layers[{i}]") for i, v in enumerate(layers)),
-                subject=_subject(obj),
-                artifact_type=_str(obj, "artifactType", "$", required=False),
-                annotations=_annotations(obj.get("annotations"), "$.annotations"),
-            )
-        )
-    except _Bad as bad:
-        return _fail(where, bad)
+    return _parsed(where, lambda: _manifest(raw, media_type))
 
 
 def parse_index(
     raw: bytes, where: str, media_type: str | None = None
 ) -> Result[ImageIndex, MalformedDocument]:
     """An image index or Docker manifest list."""
-    try:
-        obj, mt = _document(raw, media_type, OCI_INDEX, is_index, "image index")
-        children = _list_field(obj, "manifests")
-        return Success(
-            ImageIndex(
-                raw=raw,
-                digest=digest_of(raw),
-                media_type=mt,
-                manifests=tuple(
-                    _descriptor(v, f"$.manifests[{i}]") for i, v in enumerate(children)
-                ),
-                subject=_subject(obj),
-                artifact_type=_str(obj, "artifactType", "$", required=False),
-                annotations=_annotations(obj.get("annotations"), "$.annotations"),
-            )
-        )
-    except _Bad as bad:
-        return _fail(where, bad)
+    return _parsed(where, lambda: _index(raw, media_type))
 
 
 def parse_manifest_or_index(
     raw: bytes, where: str, media_type: str | None = None
 ) -> Result[Manifest | ImageIndex, MalformedDocument]:
     """Dispatch on the document's own ``mediaType``, else the transport's, else its shape."""
-    try:
-        obj = _load(raw)
-    except _Bad as bad:
-        return _fail(where, bad)
+    loaded = _parsed(where, lambda: _load(raw))
+    if isinstance(loaded, Failure):
+        return loaded
+    obj = loaded.unwrap()
     declared = obj.get("mediaType") if isinstance(obj.get("mediaType"), str) else None
     mt = declared or media_type
     if mt is None:
@@ -253,33 +268,32 @@ def parse_manifest_or_index(
 
 def parse_config(raw: bytes, where: str) -> Result[ImageConfig, MalformedDocument]:
     """An image config: platform, diffIDs and labels (``config.Labels``)."""
-    try:
-        obj = _load(raw)
-        rootfs = obj.get("rootfs")
-        diff_ids: tuple[Digest, ...] = ()
-        if rootfs is not None:
-            ids = _obj(rootfs, "$.rootfs").get("diff_ids")
-            diff_ids = tuple(
-                _digest(s, f"$.rootfs.diff_ids[{i}]")
-                for i, s in enumerate(_str_list(ids, "$.rootfs.diff_ids"))
-            )
-        inner = obj.get("config")
-        labels = EMPTY_ANNOTATIONS
-        if inner is not None:
-            labels = _annotations(_obj(inner, "$.config").get("Labels"), "$.config.Labels")
-        return Success(
-            ImageConfig(
-                raw=raw,
-                digest=digest_of(raw),
-                architecture=_str(obj, "architecture", "$", required=False) or "",
-                os=_str(obj, "os", "$", required=False) or "",
-                variant=_str(obj, "variant", "$", required=False),
-                diff_ids=diff_ids,
-                labels=labels,
-            )
+    return _parsed(where, lambda: _config(raw))
+
+
+def _config(raw: bytes) -> ImageConfig:
+    obj = _load(raw)
+    rootfs = obj.get("rootfs")
+    diff_ids: tuple[Digest, ...] = ()
+    if rootfs is not None:
+        ids = _obj(rootfs, "$.rootfs").get("diff_ids")
+        diff_ids = tuple(
+            _digest(s, f"$.rootfs.diff_ids[{i}]")
+            for i, s in enumerate(_str_list(ids, "$.rootfs.diff_ids"))
         )
-    except _Bad as bad:
-        return _fail(where, bad)
+    inner = obj.get("config")
+    labels = EMPTY_ANNOTATIONS
+    if inner is not None:
+        labels = _annotations(_obj(inner, "$.config").get("Labels"), "$.config.Labels")
+    return ImageConfig(
+        raw=raw,
+        digest=digest_of(raw),
+        architecture=_str(obj, "architecture", "$", required=False) or "",
+        os=_str(obj, "os", "$", required=False) or "",
+        variant=_str(obj, "variant", "$", required=False),
+        diff_ids=diff_ids,
+        labels=labels,
+    )
 
 
 # --- encoding -------------------------------------------------------------

@@ -82,41 +82,39 @@ class Descriptor:
     data: bytes | None = None
 
 
+@frozen(kw_only=True)
+class ManifestDocument:
+    """What an image manifest and an image index both are: their exact bytes, the
+    digest and media type of those bytes, and the optional ``subject``,
+    ``artifactType`` and ``annotations`` (image-spec ``manifest.md``, ``image-index.md``)."""
+
+    raw: bytes
+    digest: Digest
+    media_type: str
+    subject: Descriptor | None = None
+    artifact_type: str | None = None
+    annotations: Annotations = EMPTY_ANNOTATIONS
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))
+
+
 @final
 @frozen(kw_only=True)
-class Manifest:
+class Manifest(ManifestDocument):
     """An image manifest (OCI or Docker schema 2), with the exact bytes it came from."""
 
-    raw: bytes
-    digest: Digest
-    media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    subject: Descriptor | None = None
-    artifact_type: str | None = None
-    annotations: Annotations = EMPTY_ANNOTATIONS
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))
 
 
 @final
 @frozen(kw_only=True)
-class ImageIndex:
+class ImageIndex(ManifestDocument):
     """An image index (OCI) or manifest list (Docker), with its exact bytes."""
 
-    raw: bytes
-    digest: Digest
-    media_type: str
     manifests: tuple[Descriptor, ...]
-    subject: Descriptor | None = None
-    artifact_type: str | None = None
-    annotations: Annotations = EMPTY_ANNOTATIONS
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))
 
 
 @final
