@@ -22,7 +22,10 @@ digest.  Committing content that is already stored is a success
 bytes; leaving the ``with`` block of an uncommitted writer aborts it.
 
 Every implementation (``local.LocalStore``, ``memory.MemoryStore`` beside this module)
-passes the contract suite in ``tests/contracts/store_contract.py``.
+passes the contract suite in ``tests/contracts/store_contract.py``.  Both subclass
+``BlobStore``, and so inherit what is written here once: ``put_bytes`` and
+``put_stream`` over ``ingest``, ``resolve`` over ``roots``, and their writers'
+``with`` block (``Ingest``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,12 @@ from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.graph import has_successors, successors
 from imgpkg_pure.media_types import REF_NAME_ANNOTATION
 from imgpkg_pure.oci import Annotations, Descriptor
-from imgpkg_pure.store.content.errors import BlobCorrupt, InvalidRootName, StoreError
+from imgpkg_pure.store.content.errors import (
+    BlobCorrupt,
+    InvalidRootName,
+    RootNotFound,
+    StoreError,
+)
 
 #: Streaming granularity: no store operation holds more than this much of a blob at once.
 CHUNK_SIZE: Final = 1 << 20
@@ -233,8 +241,19 @@ class RootStore(Protocol):
         ...
 
     def resolve(self, name: str) -> IOResult[Descriptor, StoreError]:
-        """The root named ``name``, or ``RootNotFound``."""
-        ...
+        """The root named ``name``, or ``RootNotFound``.
+
+        Written here once, over ``roots``: an implementation that subclasses
+        ``RootStore`` inherits it.
+        """
+
+        def find(entries: tuple[Descriptor, ...]) -> IOResult[Descriptor, StoreError]:
+            for entry in entries:
+                if root_name(entry) == name:
+                    return IOSuccess(entry)
+            return IOFailure(RootNotFound(name=name))
+
+        return self.roots().bind(find)
 
     def set_root(self, name: str, descriptor: Descriptor) -> IOResult[Descriptor, StoreError]:
         """Name a stored blob as a root, replacing a root of the same name; the entry written."""

@@ -66,14 +66,13 @@ from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import OCI_INDEX
 from imgpkg_pure.oci import Descriptor, ImageIndex, encode_index, parse_index
 from imgpkg_pure.store.content.blobstore import (
-    BlobIngester,
+    BlobStore,
     GcReport,
     Ingest,
     VerifyReport,
     check_root_name,
     named,
     reachable,
-    root_name,
     with_root,
     without_root,
 )
@@ -114,7 +113,7 @@ from imgpkg_pure.store.content.local_layout import (
 MAX_NODE_SIZE: Final = 4 << 20
 
 
-class LocalStore(BlobIngester):
+class LocalStore(BlobStore):
     """A ``BlobStore`` in an OCI image layout directory.
 
     Open one with ``LocalStore.at(root)``, which creates the layout when the
@@ -306,13 +305,6 @@ class LocalStore(BlobIngester):
     @effect
     def roots(self) -> tuple[Descriptor, ...]:
         return self._read_index().manifests
-
-    @effect
-    def resolve(self, name: str) -> Descriptor:
-        for entry in self._read_index().manifests:
-            if root_name(entry) == name:
-                return entry
-        raise StoreAbort(RootNotFound(name=name))
 
     @effect
     def set_root(self, name: str, descriptor: Descriptor) -> Descriptor:

@@ -23,7 +23,7 @@ from returns.result import Failure
 from imgpkg_pure.digest import Algorithm, Digest, digest_of
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.content.blobstore import (
-    BlobIngester,
+    BlobStore,
     Committed,
     GcReport,
     Ingest,
@@ -32,7 +32,6 @@ from imgpkg_pure.store.content.blobstore import (
     check_root_name,
     named,
     reachable,
-    root_name,
     with_root,
     without_root,
 )
@@ -106,7 +105,7 @@ class MemoryIngest(Ingest):
         return IOSuccess(None)
 
 
-class MemoryStore(BlobIngester):
+class MemoryStore(BlobStore):
     """A ``BlobStore`` in memory.
 
     ``clock`` (seconds, monotonic) stamps each commit; ``gc(grace_seconds=…)``
@@ -185,13 +184,6 @@ class MemoryStore(BlobIngester):
     def roots(self) -> IOResult[tuple[Descriptor, ...], StoreError]:
         with self._lock:
             return IOSuccess(self._roots)
-
-    def resolve(self, name: str) -> IOResult[Descriptor, StoreError]:
-        with self._lock:
-            for entry in self._roots:
-                if root_name(entry) == name:
-                    return IOSuccess(entry)
-        return IOFailure(RootNotFound(name=name))
 
     def set_root(self, name: str, descriptor: Descriptor) -> IOResult[Descriptor, StoreError]:
         checked = check_root_name(name)
