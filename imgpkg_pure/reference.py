@@ -44,6 +44,7 @@ followed by ``:tag`` and/or ``@digest`` (both when both were given).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final, final
 
 from attrs import evolve, field, frozen
@@ -396,13 +397,7 @@ def parse_tag_reference(text: str) -> Result[Reference, InvalidReference]:
     fails here with ggcr's repository error, e.g.
     ``repository can only contain the characters `…`: x/y@sha256``.
     """
-    problem = _prefix_problem(text)
-    if problem is not None:
-        return _fail(text, problem)
-    parsed = _tag_reference(text)
-    if isinstance(parsed, str):
-        return _fail(text, parsed)
-    return Success(parsed)
+    return _parsed(text, _tag_reference)
 
 
 def parse_digest_reference(text: str) -> Result[Reference, InvalidReference]:
@@ -411,10 +406,15 @@ def parse_digest_reference(text: str) -> Result[Reference, InvalidReference]:
     A tag written before the digest is kept in ``Reference.tag``; use
     ``without_tag()`` or ``.name`` for ggcr's tag-less form.
     """
+    return _parsed(text, _digest_reference)
+
+
+def _parsed(
+    text: str, parse: Callable[[str], Reference | str]
+) -> Result[Reference, InvalidReference]:
+    """``parse(text)`` after the prefix checks every form shares; a problem as the error."""
     problem = _prefix_problem(text)
-    if problem is not None:
-        return _fail(text, problem)
-    parsed = _digest_reference(text)
+    parsed = parse(text) if problem is None else problem
     if isinstance(parsed, str):
         return _fail(text, parsed)
     return Success(parsed)
@@ -460,14 +460,15 @@ def parse_tag(text: str) -> Result[str, InvalidReference]:
 # ---------------------------------------------------------------------------
 # "insecure by default" registries (ggcr Registry.Scheme(), §2.7)
 
-_LOCAL_SUFFIX: Final = re.compile(r".*\.local(?:host)?(?::\d{1,5})?$", re.ASCII)
+# Patterns compiled on first use (``re``'s cache), not at import.
+_LOCAL_SUFFIX: Final = r"(?a).*\.local(?:host)?(?::\d{1,5})?$"
 _OCTET: Final = r"(0|[1-9][0-9]{0,2})"
-_IPV4: Final = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+_IPV4: Final = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
 
 
 def _ipv4(text: str) -> tuple[int, int, int, int] | None:
     """Go ``net.ParseIP`` for the dotted-quad form (leading zeros are refused)."""
-    match = _IPV4.fullmatch(text)
+    match = re.fullmatch(_IPV4, text)
     if match is None:
         return None
     a, b, c, d = (int(group) for group in match.groups())
@@ -494,7 +495,7 @@ def is_insecure_by_default(registry: str) -> bool:
     """
     if registry == "localhost" or registry.startswith("localhost:"):
         return True
-    if _LOCAL_SUFFIX.match(registry) is not None:
+    if re.match(_LOCAL_SUFFIX, registry) is not None:
         return True
     if "127.0.0.1" in registry or "::1" in registry:
         return True
