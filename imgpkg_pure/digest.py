@@ -19,7 +19,8 @@ from imgpkg_pure.errors import InvalidDigest
 Algorithm = Literal["sha256", "sha512"]
 
 HEX_LENGTH: Final[dict[str, int]] = {"sha256": 64, "sha512": 128}
-_HEX = re.compile(r"[0-9a-f]+")
+#: Compiled on first use (``re``'s cache): commands that parse no digest never pay.
+_HEX: Final = r"[0-9a-f]+"
 
 
 @final
@@ -51,7 +52,7 @@ def parse_digest(value: str) -> Result[Digest, InvalidDigest]:
                 reason=f"unsupported algorithm '{algorithm}' (known: sha256, sha512)",
             )
         )
-    if _HEX.fullmatch(encoded) is None:
+    if re.fullmatch(_HEX, encoded) is None:
         return Failure(InvalidDigest(value=value, reason="encoded part must be lowercase hex"))
     if len(encoded) != HEX_LENGTH[algorithm]:
         return Failure(

@@ -58,7 +58,7 @@ INTERNAL_TAG_SUFFIX: Final = ".imgpkg"
 _TTY_BORDER: Final = "  "
 _DATA_BORDER: Final = "\t"
 _EMPTY_CELL: Final = "-"
-_KEY_SPLIT: Final = re.compile(r"[^a-zA-Z0-9]+")
+_KEY_SPLIT: Final = r"[^a-zA-Z0-9]+"  # compiled on first use (``re``'s cache)
 
 
 def is_internal_tag(tag: str) -> bool:
@@ -78,7 +78,7 @@ def resolved_reference(repository: Repository, digest: Digest) -> str:
 
 def header_key(title: str, index: int) -> str:
     """go-cli-ui's header key: ``Header & ( foo ) 1`` → ``header_foo_1``; ``#`` → the index."""
-    key = "_".join(part for part in _KEY_SPLIT.split(title) if part).lower()
+    key = "_".join(part for part in re.split(_KEY_SPLIT, title) if part).lower()
     return key or str(index)
 
 
