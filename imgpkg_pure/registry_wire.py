@@ -13,8 +13,8 @@ Everything here works on strings and bytes that a registry exchange produced;
   ``expires_in``): :func:`parse_token_response`.
 * distribution error bodies (distribution-spec ``spec.md``, "Error Codes"):
   :func:`parse_error_body`.
-* ``Link: <…>; rel="next"`` pagination (spec.md, "Listing Tags"):
-  :func:`parse_link_next`.
+* Tag lists and their ``Link: <…>; rel="next"`` pagination (spec.md, "Listing Tags"):
+  :func:`parse_tag_list`, :func:`parse_link_next`.
 * Redaction: :func:`redact_url` (what error values keep: no userinfo, no query),
   :func:`redact_url_for_log` (debug lines: query values hidden except the
   harmless ones), :func:`redact_header` and :func:`redact_token_body`.
@@ -39,6 +39,7 @@ __all__ = [
     "TokenResponse",
     "parse_error_body",
     "parse_link_next",
+    "parse_tag_list",
     "parse_token_response",
     "parse_upload_range",
     "parse_www_authenticate",
@@ -381,7 +382,21 @@ def parse_error_body(raw: bytes) -> tuple[ErrorEntry, ...]:
     return tuple(entries)
 
 
-# --- Link pagination and upload ranges ------------------------------------------------------
+# --- tag lists, Link pagination and upload ranges -------------------------------------------
+
+
+def parse_tag_list(raw: bytes, where: str) -> Result[tuple[str, ...], MalformedDocument]:
+    """The ``tags`` of one page of a tag list (spec.md, "Listing Tags"); null is none."""
+
+    def tags_of(obj: Mapping[str, object]) -> Result[tuple[str, ...], MalformedDocument]:
+        tags = obj.get("tags")
+        if tags is None:
+            return Success(())
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            return Failure(MalformedDocument(where=where, reason="'tags' is not a list of strings"))
+        return Success(tuple(tags))
+
+    return _load_object(raw, where).bind(tags_of)
 
 
 def parse_link_next(header: str) -> str | None:

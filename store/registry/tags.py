@@ -8,15 +8,13 @@ the walk).  Each page is read whole, up to the manifest size limit.
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 import httpx
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.reference import Repository
-from imgpkg_pure.registry_wire import parse_link_next
+from imgpkg_pure.registry_wire import parse_link_next, parse_tag_list
 from imgpkg_pure.store.registry._http import read_body, repository_call
 from imgpkg_pure.store.registry._session import Session
 from imgpkg_pure.store.registry.errors import RegistryError
@@ -46,25 +44,10 @@ def list_tags(
         body = read_body(response, MAX_MANIFEST_SIZE)
         if not isinstance(body, Success):
             return Failure(body.failure())
-        page = _parse_tags(body.unwrap(), f"tag list of {repo}")
+        page = parse_tag_list(body.unwrap(), f"tag list of {repo}")
         if not isinstance(page, Success):
             return Failure(page.failure())
         tags.extend(page.unwrap())
         following = parse_link_next(link) if link else None
         target = str(httpx.URL(page_url).join(following)) if following else None
-    return Success(tuple(tags))
-
-
-def _parse_tags(raw: bytes, where: str) -> Result[tuple[str, ...], MalformedDocument]:
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        return Failure(MalformedDocument(where=where, reason=f"not JSON: {error}"))
-    if not isinstance(obj, dict):
-        return Failure(MalformedDocument(where=where, reason="expected a JSON object"))
-    tags = obj.get("tags")
-    if tags is None:
-        return Success(())
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        return Failure(MalformedDocument(where=where, reason="'tags' is not a list of strings"))
     return Success(tuple(tags))
