@@ -4,11 +4,12 @@ Both front doors build these values: the CLI from the flags (``store.cli``
 makes its click options from the declarations below), the Python API from its
 callers (``store.api``).  A command is then one function ``run_X(options, ui)``.
 
-Each field that a flag sets is declared with :func:`flag`: its names, help
-text and kind sit next to the field, and the field's default is the flag's
-default.  Two fields have no flag: ``registry`` (API callers give a
-``RegistryOptions``; the CLI builds it from :class:`RegistryFlags` with
-:meth:`RegistryFlags.options`) and ``plan_out`` (``plan X --out PLAN``).
+Each field that a flag sets is declared with :func:`flag` (a boolean with
+:func:`bool_flag`): its names, help text and kind sit next to the field, and
+the field's default is the flag's default.  Two fields have no flag:
+``registry`` (API callers give a ``RegistryOptions``; the CLI builds it from
+:class:`RegistryFlags` with :meth:`RegistryFlags.options`) and ``plan_out``
+(``plan X --out PLAN``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "ShowOptions",
     "TagListOptions",
     "TagResolveOptions",
+    "bool_flag",
     "declared_flags",
     "flag",
 ]
@@ -101,6 +103,19 @@ def flag(
     return field(default=default, converter=converter, metadata={_FLAG: declared})
 
 
+def bool_flag(
+    *names: str,
+    help: str,
+    default: bool = False,
+    hidden: bool = False,
+    deprecated: str | None = None,
+) -> Any:
+    """A field that a boolean flag sets (pflag's ``BoolVarP``): ``--x``, ``--x=false``."""
+    return flag(
+        *names, help=help, kind="bool", default=default, hidden=hidden, deprecated=deprecated
+    )
+
+
 def declared_flags(cls: type) -> Iterator[tuple[attrs.Attribute[Any], Flag]]:
     """The fields of an options class that a flag sets, with their flags, in order."""
     for attribute in attrs.fields(cls):
@@ -122,15 +137,12 @@ def _labels(values: tuple[object, ...]) -> tuple[str, ...]:
 class GlobalFlags:
     """imgpkg's global flags, accepted on every command (cobra's persistent flags)."""
 
-    yes: bool = flag("-y", "--yes", help="Assume yes", kind="bool", default=False, hidden=True)
-    debug: bool = flag("--debug", help="Include debug output", kind="bool", default=False)
-    json_mode: bool = flag("--json", help="Output as JSON", kind="bool", default=False)
-    tty: bool = flag("--tty", help="Force TTY-like output", kind="bool", default=False)
-    color: bool = flag(
-        "--color",
-        help="Set color output (accepted; output has no colours)",
-        kind="bool",
-        default=True,
+    yes: bool = bool_flag("-y", "--yes", help="Assume yes", hidden=True)
+    debug: bool = bool_flag("--debug", help="Include debug output")
+    json_mode: bool = bool_flag("--json", help="Output as JSON")
+    tty: bool = bool_flag("--tty", help="Force TTY-like output")
+    color: bool = bool_flag(
+        "--color", help="Set color output (accepted; output has no colours)", default=True
     )
     column: tuple[str, ...] = flag(
         "--column", help="Filter table columns by header name or key", kind="texts", default=()
@@ -149,17 +161,11 @@ class RegistryFlags:
         kind="texts",
         default=(),
     )
-    registry_verify_certs: bool = flag(
-        "--registry-verify-certs",
-        help="Set whether to verify server's certificate",
-        kind="bool",
-        default=True,
+    registry_verify_certs: bool = bool_flag(
+        "--registry-verify-certs", help="Set whether to verify server's certificate", default=True
     )
-    registry_insecure: bool = flag(
-        "--registry-insecure",
-        help="Allow the use of http when interacting with registries",
-        kind="bool",
-        default=False,
+    registry_insecure: bool = bool_flag(
+        "--registry-insecure", help="Allow the use of http when interacting with registries"
     )
     registry_username: str = flag(
         "--registry-username", help="Set username for auth ($IMGPKG_USERNAME)", default=""
@@ -170,9 +176,7 @@ class RegistryFlags:
     registry_token: str = flag(
         "--registry-token", help="Set token for auth ($IMGPKG_TOKEN)", default=""
     )
-    registry_anon: bool = flag(
-        "--registry-anon", help="Set anonymous auth ($IMGPKG_ANON)", kind="bool", default=False
-    )
+    registry_anon: bool = bool_flag("--registry-anon", help="Set anonymous auth ($IMGPKG_ANON)")
     registry_response_header_timeout: str = flag(
         "--registry-response-header-timeout",
         help="Maximum time to allow a request to wait for a server's response headers "
@@ -228,7 +232,7 @@ _LOCK_OUTPUT_HELP: Final = "Location to output the generated lock file"
 
 
 def _dry_run(help_text: str) -> Any:
-    return flag("--dry-run", help=help_text, kind="bool", default=False)
+    return bool_flag("--dry-run", help=help_text)
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -259,11 +263,8 @@ class PushOptions:
         hidden=True,
         deprecated="use '--file-exclusion' instead",
     )
-    preserve_permissions: bool = flag(
-        "--preserve-permissions",
-        help="Preserve group and other permissions",
-        kind="bool",
-        default=False,
+    preserve_permissions: bool = bool_flag(
+        "--preserve-permissions", help="Preserve group and other permissions"
     )
     labels: tuple[str, ...] = flag(
         "-l",
@@ -296,13 +297,10 @@ class PullOptions:
     bundle: str | None = flag("-b", "--bundle", help="Set bundle reference")
     lock: str | None = flag("--lock", help="Path to BundleLock file")
     output: str | None = flag("-o", "--output", help="Set output path")
-    recursive: bool = flag(
-        "-r", "--recursive", help="Pull nested bundles too", kind="bool", default=False
-    )
-    image_is_bundle_check: bool = flag(
+    recursive: bool = bool_flag("-r", "--recursive", help="Pull nested bundles too")
+    image_is_bundle_check: bool = bool_flag(
         "--image-is-bundle-check",
         help="Error when image is a bundle (disable to pull a bundle's contents as a plain image)",
-        kind="bool",
         default=True,
     )
     dry_run: bool = _dry_run("Print what would be pulled; write nothing")
@@ -324,26 +322,19 @@ class CopyOptions:
     to_tar: str | None = flag("--to-tar", help="Location to write a tar file containing assets")
     lock_output: str | None = flag("--lock-output", help=_LOCK_OUTPUT_HELP)
     concurrency: int = flag("--concurrency", help=_CONCURRENCY_HELP, kind="int", default=5)
-    include_non_distributable_layers: bool = flag(
+    include_non_distributable_layers: bool = bool_flag(
         "--include-non-distributable-layers",
         help="Include non-distributable layers when copying an image/bundle",
-        kind="bool",
-        default=False,
     )
-    repo_based_tags: bool = flag(
+    repo_based_tags: bool = bool_flag(
         "--repo-based-tags",
         help="Tag copied images with <repo-path>-sha256-<hex>.imgpkg instead of "
         "sha256-<hex>.imgpkg",
-        kind="bool",
-        default=False,
     )
-    cosign_signatures: bool = flag(
-        "--cosign-signatures",
-        help="Find and copy cosign signatures",
-        kind="bool",
-        default=False,
+    cosign_signatures: bool = bool_flag(
+        "--cosign-signatures", help="Find and copy cosign signatures"
     )
-    resume: bool = flag("--resume", help="Resume a copy to a tarball", kind="bool", default=False)
+    resume: bool = bool_flag("--resume", help="Resume a copy to a tarball")
     dry_run: bool = _dry_run("Print what would be copied; change nothing")
     plan_out: str | None = None
     registry: RegistryOptions = field(factory=_no_registry_flags)
@@ -357,12 +348,9 @@ class TagListOptions:
     image: str | None = flag(
         "-i", "--image", help="Set image (any reference; its repository is used)"
     )
-    digests: bool = flag("--digests", help="Include digests", kind="bool", default=False)
-    imgpkg_internal_tags: bool = flag(
-        "--imgpkg-internal-tags",
-        help="Include imgpkg's internal tags (sha256-<hex>.imgpkg)",
-        kind="bool",
-        default=False,
+    digests: bool = bool_flag("--digests", help="Include digests")
+    imgpkg_internal_tags: bool = bool_flag(
+        "--imgpkg-internal-tags", help="Include imgpkg's internal tags (sha256-<hex>.imgpkg)"
     )
     registry: RegistryOptions = field(factory=_no_registry_flags)
 
@@ -390,17 +378,13 @@ class DescribeOptions:
         default="yaml",
         cli_default="text",
     )
-    layers: bool = flag("--layers", help="Retrieve image layers info", kind="bool", default=True)
-    cosign_artifacts: bool = flag(
-        "--cosign-artifacts",
-        help="Retrieve cosign artifact information",
-        kind="bool",
-        default=True,
+    layers: bool = bool_flag("--layers", help="Retrieve image layers info", default=True)
+    cosign_artifacts: bool = bool_flag(
+        "--cosign-artifacts", help="Retrieve cosign artifact information", default=True
     )
-    show_annotations: bool = flag(
+    show_annotations: bool = bool_flag(
         "--show-annotations",
         help="Include the images' annotations (=false to leave them out)",
-        kind="bool",
         default=True,
     )
     registry: RegistryOptions = field(factory=_no_registry_flags)
