@@ -105,13 +105,16 @@ def _push_image(client: RegistryClient, repo: Repository, n: int, sizes: Sequenc
     return f"{repo}@{digest}"
 
 
-def make_bundle(run: Run, registry: str, repository: str, work: Path) -> Bundle:
-    """Push the source images and their bundle to ``registry`` (no faults)."""
+def make_bundle(
+    run: Run, registry: str, repository: str, work: Path, images_count: int = IMAGES
+) -> Bundle:
+    """Push the source images and their bundle to ``registry`` (no faults); the last image
+    has a layer above ``VERIFY_FIRST_LIMIT``."""
     with RegistryClient(RegistryOptions(insecure=True)) as client:
         images = []
-        for n in range(IMAGES):
+        for n in range(images_count):
             sizes = _LAYER_SIZES[n % len(_LAYER_SIZES)]
-            if n == IMAGES - 1:
+            if n == images_count - 1:
                 sizes = (sizes[0], _BIG_LAYER)
             # In the bundle's repository (as a relocated bundle is): a reader finds them there,
             # through the proxy, not at the upstream address images.yml gives.

@@ -33,8 +33,10 @@ import contextlib
 import email.utils
 import enum
 import json
+import os
 import random
 import re
+import signal
 import socket
 import struct
 import threading
@@ -149,6 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
         proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
         body = self._body()
         authorized = "Authorization" in self.headers
+        if not proxy.admit():
+            self._reset()
+            return
         fault, rng = proxy.decide(self.command, self.path, authorized)
         if fault is None and proxy.exhausted:
             self._answer(503, "UNAVAILABLE")
@@ -294,8 +299,33 @@ class FaultProxy:
         self.blob_bytes = 0
         self.exhausted = False
         self.enabled = True
+        self._kill: tuple[int, int] | None = None
+        self._arrived = 0
+        self.killed = False
         #: (method, path, fault) of every request, in arrival order.
         self.log: list[tuple[str, str, Fault | None]] = []
+
+    def kill_at(self, pid: int, request: int) -> None:
+        """SIGKILL ``pid`` when its ``request``-th request arrives (that one and every later
+        one are never forwarded): a crash at a point counted in requests, not seconds."""
+        with self._lock:
+            self._kill = (pid, request)
+            self._arrived = 0
+
+    def admit(self) -> bool:
+        """Whether to forward this request (False once the kill happened)."""
+        with self._lock:
+            if self._kill is None:
+                return True
+            if self.killed:
+                return False
+            self._arrived += 1
+            pid, at = self._kill
+            if self._arrived < at:
+                return True
+            os.kill(pid, signal.SIGKILL)
+            self.killed = True
+            return False
 
     def decide(
         self, method: str, path: str, authorized: bool
