@@ -26,7 +26,7 @@ from imgpkg_pure.errors import Fact
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
 from imgpkg_pure.store.commands.options import TagListOptions, TagResolveOptions
-from imgpkg_pure.store.registry import RegistryClient, RegistryError
+from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
 from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.tags import listed_tags, resolved_reference, select_columns, tag_table
 
@@ -64,6 +64,17 @@ def _parse_image(image: str | None) -> Result[Reference, UsageError]:
     return parse_reference(image).alt(
         lambda error: UsageError(reason=f"Parsing '{image}': {error.reason}")
     )
+
+
+def _connect(
+    image: str | None, registry: RegistryOptions
+) -> IOResult[tuple[Reference, RegistryClient], UsageError | RegistryError]:
+    """The reference ``-i`` names and a client for its registry (both commands start so)."""
+    parsed = _parse_image(image)
+    if isinstance(parsed, Failure):
+        return IOFailure(parsed.failure())
+    reference = parsed.unwrap()
+    return RegistryClient.open(registry).map(lambda client: (reference, client))
 
 
 def resolve_digest(client: RegistryClient, reference: Reference) -> IOResult[Digest, TagError]:
@@ -105,14 +116,11 @@ def _rows(
 def run_tag_list(options: TagListOptions, ui: Ui) -> int:
     """``tag list``; returns the exit code."""
     digests = options.digests
-    parsed = _parse_image(options.image)
-    if isinstance(parsed, Failure):
-        return ui.fail(parsed.failure())
-    reference = parsed.unwrap()
-    opened = RegistryClient.open(options.registry)
-    if isinstance(opened, IOFailure):
-        return ui.fail(unsafe_perform_io(opened.failure()))
-    with unsafe_perform_io(opened.unwrap()) as client:
+    connected = _connect(options.image, options.registry)
+    if isinstance(connected, IOFailure):
+        return ui.fail(unsafe_perform_io(connected.failure()))
+    reference, client = unsafe_perform_io(connected.unwrap())
+    with client:
         listed = client.list_tags(reference.context())
         if isinstance(listed, IOFailure):
             error: RegistryError = unsafe_perform_io(listed.failure())
@@ -135,14 +143,11 @@ def run_tag_list(options: TagListOptions, ui: Ui) -> int:
 
 def run_tag_resolve(options: TagResolveOptions, ui: Ui) -> int:
     """``tag resolve``; returns the exit code."""
-    parsed = _parse_image(options.image)
-    if isinstance(parsed, Failure):
-        return ui.fail(parsed.failure())
-    reference = parsed.unwrap()
-    opened = RegistryClient.open(options.registry)
-    if isinstance(opened, IOFailure):
-        return ui.fail(unsafe_perform_io(opened.failure()))
-    with unsafe_perform_io(opened.unwrap()) as client:
+    connected = _connect(options.image, options.registry)
+    if isinstance(connected, IOFailure):
+        return ui.fail(unsafe_perform_io(connected.failure()))
+    reference, client = unsafe_perform_io(connected.unwrap())
+    with client:
         resolved = resolve_digest(client, reference)
     if isinstance(resolved, IOFailure):
         return ui.fail(unsafe_perform_io(resolved.failure()))
