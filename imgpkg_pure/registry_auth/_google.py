@@ -114,6 +114,14 @@ def _text(document: dict[str, object], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _requiring(document: dict[str, object], where: str, *names: str) -> Result[None, IaasFailure]:
+    """Success when every field ``names`` holds a non-empty string; else the missing ones."""
+    missing = [name for name in names if not _text(document, name)]
+    if missing:
+        return _fail(f"{where}: missing {', '.join(missing)}")
+    return Success(None)
+
+
 def parse_google_credentials(raw: bytes, where: str) -> Result[GoogleCredentials, IaasFailure]:
     """An ADC JSON file (``where`` names it in messages)."""
 
@@ -121,12 +129,8 @@ def parse_google_credentials(raw: bytes, where: str) -> Result[GoogleCredentials
         kind = _text(document, "type")
         token_uri = _text(document, "token_uri") or GOOGLE_TOKEN_URI
         if kind == "authorized_user":
-            fields = ("client_id", "client_secret", "refresh_token")
-            missing = [name for name in fields if not _text(document, name)]
-            if missing:
-                return _fail(f"{where}: missing {', '.join(missing)}")
-            return Success(
-                AuthorizedUser(
+            return _requiring(document, where, "client_id", "client_secret", "refresh_token").map(
+                lambda _: AuthorizedUser(
                     client_id=_text(document, "client_id"),
                     client_secret=_text(document, "client_secret"),
                     refresh_token=_text(document, "refresh_token"),
@@ -134,11 +138,8 @@ def parse_google_credentials(raw: bytes, where: str) -> Result[GoogleCredentials
                 )
             )
         if kind == "service_account":
-            missing = [n for n in ("client_email", "private_key") if not _text(document, n)]
-            if missing:
-                return _fail(f"{where}: missing {', '.join(missing)}")
-            return Success(
-                ServiceAccount(
+            return _requiring(document, where, "client_email", "private_key").map(
+                lambda _: ServiceAccount(
                     client_email=_text(document, "client_email"),
                     private_key=_text(document, "private_key"),
                     private_key_id=_text(document, "private_key_id"),
