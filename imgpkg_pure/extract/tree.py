@@ -306,15 +306,14 @@ class ExtractPlanner:
         )
         ops.append(CreateDir(path=action.path))
 
-    def _write_file(self, action: WriteFile, ref: EntryRef, ops: list[Op]) -> None:
-        node = _Node(
-            NodeKind.FILE,
-            layer=self._layer,
-            mode=action.mode,
-            size=action.size,
-            mtime=action.mtime,
-            source=ref,
+    def _new_file(self, mode: int | None, size: int, mtime: int, source: EntryRef | None) -> _Node:
+        """A file node written by the current layer."""
+        return _Node(
+            NodeKind.FILE, layer=self._layer, mode=mode, size=size, mtime=mtime, source=source
         )
+
+    def _write_file(self, action: WriteFile, ref: EntryRef, ops: list[Op]) -> None:
+        node = self._new_file(action.mode, action.size, action.mtime, ref)
         self._place(action.path, node, ops)
         ops.append(
             CreateFile(path=action.path, mode=action.mode, size=action.size, mtime=action.mtime)
@@ -333,14 +332,7 @@ class ExtractPlanner:
                 path=action.path,
                 reason=f"hard link to {shown(action.target)}, which it would itself replace",
             )
-        node = _Node(
-            NodeKind.FILE,
-            layer=self._layer,
-            mode=target.mode,
-            size=target.size,
-            mtime=target.mtime,
-            source=target.source,
-        )
+        node = self._new_file(target.mode, target.size, target.mtime, target.source)
         self._place(action.path, node, ops)
         ops.append(CreateHardLink(path=action.path, target=action.target))
         return None

@@ -239,6 +239,14 @@ def _decode_target(v: Any) -> Target:
     raise _Bad(f"unknown target kind {kind!r}")
 
 
+#: The blob sources that are one path, by their kind in the file (``_source`` writes them).
+_PATH_SOURCES: Final[dict[str, type[LayoutSource | ArchiveSource | TarballSource]]] = {
+    "layout": LayoutSource,
+    "archive": ArchiveSource,
+    "tarball": TarballSource,
+}
+
+
 def _decode_source(v: Any) -> BlobSource:
     kind, *rest = _list(v, "put-blob source")
     if kind == "registry":
@@ -247,15 +255,9 @@ def _decode_source(v: Any) -> BlobSource:
             registry=_str(registry, "source registry"),
             repository=_str(repository, "source repository"),
         )
-    if kind == "layout":
+    if kind in _PATH_SOURCES:
         (path,) = rest
-        return LayoutSource(path=_str(path, "source layout"))
-    if kind == "archive":
-        (path,) = rest
-        return ArchiveSource(path=_str(path, "source archive"))
-    if kind == "tarball":
-        (path,) = rest
-        return TarballSource(path=_str(path, "source tarball"))
+        return _PATH_SOURCES[kind](path=_str(path, f"source {kind}"))
     if kind == "urls":
         (urls,) = rest
         return UrlSource(urls=_strs(urls, "source urls"))
