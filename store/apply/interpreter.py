@@ -76,7 +76,32 @@ class NoRegistryAccess(Fact):
 
 
 class SourceBlobInvalid(Exception):
-    """Internal: a source blob could not be read, or failed verification, while streamed."""
+    """Internal: a source blob could not be read, or failed verification, while streamed.
+
+    ``refetch``: a registry's answer that did not verify (corrupt, short, broken off):
+    the blob is fetched again, up to the registry's tries (:func:`_refetching`).
+    """
+
+    def __init__(self, message: str, *, refetch: bool = False) -> None:
+        super().__init__(message)
+        self.refetch = refetch
+
+
+def _refetching(
+    tries: int, attempt: Callable[[], IOResult[bool, ApplyError]]
+) -> IOResult[bool, ApplyError]:
+    """``attempt()``, again while a registry source fails verification (never kept)."""
+    for _ in range(max(1, tries) - 1):
+        try:
+            return attempt()
+        except SourceBlobInvalid as invalid:
+            if not invalid.refetch:
+                raise
+    return attempt()
+
+
+def _tries(env: Env) -> int:
+    return env.registry.options.tries if env.registry is not None else 1
 
 
 @frozen(kw_only=True)
@@ -176,7 +201,7 @@ def _from_registry(
             yield from stream
             verdict = stream.verdict()
             if isinstance(verdict, IOFailure):
-                raise SourceBlobInvalid(unsafe_perform_io(verdict.failure()).message)
+                raise SourceBlobInvalid(unsafe_perform_io(verdict.failure()).message, refetch=True)
 
     return reopen
 
@@ -283,6 +308,7 @@ def _store_if_missing(
     store: BlobStore,
     desc: Descriptor,
     source: Callable[[], IOResult[Callable[[], Iterable[bytes]], ApplyError]],
+    tries: int = 1,
 ) -> IOResult[bool, ApplyError]:
     """Put a blob into a local store unless it is there; whether it was put.
 
@@ -292,10 +318,15 @@ def _store_if_missing(
     if unsafe_perform_io(store.exists(desc.digest).value_or(False)):
         return IOSuccess(False)
     try:
-        return source().bind(
-            lambda chunks: (
-                store.put_stream(chunks(), desc.size, desc.digest).map(lambda _: True).alt(_widen)
-            )
+        return _refetching(
+            tries,
+            lambda: source().bind(
+                lambda chunks: (
+                    store.put_stream(chunks(), desc.size, desc.digest)
+                    .map(lambda _: True)
+                    .alt(_widen)
+                )
+            ),
         )
     except SourceBlobInvalid as invalid:
         return IOFailure(SourceBlobFailed(reason=str(invalid)))
@@ -307,7 +338,9 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
     match target:
         case LayoutTarget():
             return _layout(env, target).bind(
-                lambda store: _store_if_missing(store, desc, lambda: _source(env, step))
+                lambda store: _store_if_missing(
+                    store, desc, lambda: _source(env, step), _tries(env)
+                )
             )
         case RegistryTarget():
             repo = _repository(target)
@@ -327,12 +360,15 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
                         registry=step.source.registry, repository=step.source.repository
                     )
                 try:
-                    return _source(env, step).bind(
-                        lambda chunks: (
-                            client.push_blob(repo, desc, chunks, mount, known_absent=True)
-                            .map(lambda pushed: pushed.mode != PushMode.EXISTED)
-                            .alt(_widen_registry)
-                        )
+                    return _refetching(
+                        _tries(env),
+                        lambda: _source(env, step).bind(
+                            lambda chunks: (
+                                client.push_blob(repo, desc, chunks, mount, known_absent=True)
+                                .map(lambda pushed: pushed.mode != PushMode.EXISTED)
+                                .alt(_widen_registry)
+                            )
+                        ),
                     )
                 except SourceBlobInvalid as invalid:
                     return IOFailure(SourceBlobFailed(reason=str(invalid)))

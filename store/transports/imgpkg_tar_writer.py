@@ -206,6 +206,23 @@ def _fetch_into(source: BlobSource, layer: TarLayer, out: _Slot) -> None:
         raise _Abort(DigestMismatch(what=what, expected=str(layer.digest), actual=str(actual)))
 
 
+#: Fetches of a layer whose bytes do not verify (a corrupt or short answer) before giving up.
+FETCH_TRIES = 3
+
+
+def _fetch_until_verified(source: BlobSource, layer: TarLayer, out: _Slot) -> None:
+    """:func:`_fetch_into`, again from the slot's start while the bytes fail verification:
+    a corrupt answer is overwritten by the next, never kept (issue 11)."""
+    for attempt in range(1, FETCH_TRIES + 1):
+        try:
+            _fetch_into(source, layer, out)
+            return
+        except _Abort as abort:
+            if attempt == FETCH_TRIES or not isinstance(abort.error, DigestMismatch | SizeMismatch):
+                raise
+            out.rewind()
+
+
 def _refuse_as_the_source_did(chunks: Iterable[bytes], what: str) -> None:
     """A verifying source (a registry's ``VerifiedStream``) stops short of a blob whose
     digest is wrong rather than hand out its last bytes: say so, not "size mismatch"."""
@@ -275,7 +292,7 @@ def _write(
                     reused = copy_previous(previous.fd, old, layer, out.write)
                     out.rewind()
                 if not reused:
-                    _fetch_into(source, layer, out)
+                    _fetch_until_verified(source, layer, out)
                 out.offset = data_at + layer.size
                 out.write(padding(layer.size))
                 return reused
