@@ -293,6 +293,22 @@ class Bench:
         return self.counted(servers, run)
 
 
+def download_legs(b: Bench, bundle: Bundle, leg: Leg, n: int) -> Path:
+    """A repo→tar leg's floor (the blobs into one file) and skopeo (into an OCI layout,
+    returned for the caller to reuse or remove)."""
+    out = b.work / f"floor{n}.bin"
+    leg.add(
+        "floor",
+        b.counted([b.src], lambda: run_floor(download_job(bundle, b.src, out, b.conc), b.work)),
+    )
+    out.unlink()
+    layout = b.work / f"layout-{bundle.name}{n}"
+    leg.add("skopeo", b.skopeo(
+        [(f"docker://{i.ref}", f"oci:{layout}:{i.repo.rpartition('/')[2]}") for i in bundle.all],
+        None, 1))  # fmt: skip
+    return layout
+
+
 def round_big(b: Bench, bundle: Bundle, legs: dict[str, Leg], n: int) -> None:
     name = bundle.name
     # repo -> repo
@@ -310,16 +326,7 @@ def round_big(b: Bench, bundle: Bundle, legs: dict[str, Leg], n: int) -> None:
     leg = legs[f"{name} repo→tar"]
     tar = b.work / f"{name}{n}.tar"
     leg.add("ours", b.ours_copy(["-b", bundle.ref, "--to-tar", str(tar)], None))
-    out = b.work / f"floor{n}.bin"
-    leg.add(
-        "floor",
-        b.counted([b.src], lambda: run_floor(download_job(bundle, b.src, out, b.conc), b.work)),
-    )
-    out.unlink()
-    layout = b.work / f"layout-{name}{n}"
-    leg.add("skopeo", b.skopeo(
-        [(f"docker://{i.ref}", f"oci:{layout}:{i.repo.rpartition('/')[2]}") for i in bundle.all],
-        None, 1))  # fmt: skip
+    layout = download_legs(b, bundle, leg, n)
     if f"{name} tar→repo" in legs:
         leg = legs[f"{name} tar→repo"]
         dst = b.fresh()
@@ -360,16 +367,7 @@ def round_tiny(b: Bench, bundle: Bundle, legs: dict[str, Leg], n: int) -> None:
     tar = b.work / f"{name}{n}.tar"
     leg.add("ours", b.ours_copy(["-b", bundle.ref, "--to-tar", str(tar)], None))
     tar.unlink()
-    out = b.work / f"floor{n}.bin"
-    leg.add(
-        "floor",
-        b.counted([b.src], lambda: run_floor(download_job(bundle, b.src, out, b.conc), b.work)),
-    )
-    out.unlink()
-    layout = b.work / f"layout-{name}{n}"
-    leg.add("skopeo", b.skopeo(
-        [(f"docker://{i.ref}", f"oci:{layout}:{i.repo.rpartition('/')[2]}") for i in bundle.all],
-        None, 1))  # fmt: skip
+    layout = download_legs(b, bundle, leg, n)
     shutil.rmtree(layout)
 
 

@@ -15,7 +15,6 @@ times, interleaved round by round, into a fresh output directory each time:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -24,18 +23,14 @@ from pathlib import Path
 from returns.unsafe import unsafe_perform_io
 
 from bench._common import CLI, Counter, Leg, print_table, registry, run_floor, run_timed
-from bench.push import make_tree
+from bench.push import make_tree, tree_arguments
 from imgpkg_pure.oci.codec import parse_manifest
 from imgpkg_pure.reference import parse_reference
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mib", type=int, default=256)
-    parser.add_argument("--files", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = tree_arguments()
     work = Path(tempfile.mkdtemp(prefix="bench-pull-"))
     try:
         with registry(work / "registry") as server:

@@ -96,12 +96,17 @@ CANDIDATES = {
 }
 
 
-def main() -> None:
+def tree_arguments() -> argparse.Namespace:
+    """The command line of the legs over a ``make_tree`` input (this one and ``bench.pull``)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = tree_arguments()
     work = Path(tempfile.mkdtemp(prefix="bench-push-"))
     try:
         size = make_tree(work / "tree", args.mib, args.files)
