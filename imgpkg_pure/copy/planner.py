@@ -141,14 +141,10 @@ def _blob_step(
     """A blob's step: its source, except an image config read during the walk, which
     is carried inline (it is not fetched twice) unless it can be mounted (same registry)."""
     config = node.config
-    mountable = (
-        isinstance(source, RegistrySource)
-        and isinstance(target, RegistryTarget)
-        and source.registry == target.registry
-    )
-    if config is not None and config.digest == desc.digest and not mountable:
+    step = PutBlob(target=target, descriptor=desc, source=source)
+    if config is not None and config.digest == desc.digest and step.mount_from is None:
         return PutBlob(target=target, descriptor=desc, data=config.raw)
-    return PutBlob(target=target, descriptor=desc, source=source)
+    return step
 
 
 def plan_copy(

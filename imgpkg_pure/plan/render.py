@@ -10,20 +10,10 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
-    RegistrySource,
-    RegistryTarget,
     Step,
     Tag,
     WriteLockFile,
 )
-
-
-def _mountable(step: PutBlob) -> bool:
-    return (
-        isinstance(step.source, RegistrySource)
-        and isinstance(step.target, RegistryTarget)
-        and step.source.registry == step.target.registry
-    )
 
 
 def _line(step: Step, present: set[Digest]) -> str:
@@ -36,7 +26,7 @@ def _line(step: Step, present: set[Digest]) -> str:
             elif source is None:
                 origin = "staged locally"
             else:
-                origin = f"from {source}" + (", mountable" if _mountable(step) else "")
+                origin = f"from {source}" + (", mountable" if step.mount_from else "")
             return f"+ blob {d.digest} ({d.size} bytes, {origin}) -> {target}"
         case PutManifest(target=target, descriptor=d):
             return f"+ manifest {d.digest} ({d.media_type}) -> {target}"
@@ -62,7 +52,7 @@ def render_plan(plan: Plan) -> tuple[str, ...]:
     missing = [s for s in blobs if s.descriptor.digest not in present]
     manifests = sum(1 for s in plan.steps if isinstance(s, PutManifest))
     tags = sum(1 for s in plan.steps if isinstance(s, Tag))
-    mountable = sum(1 for s in missing if _mountable(s))
+    mountable = sum(1 for s in missing if s.mount_from)
     total = sum(s.descriptor.size for s in missing)
     lines = [
         f"Plan: {plan.command}",

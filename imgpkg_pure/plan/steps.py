@@ -125,6 +125,18 @@ class PutBlob:
     data: bytes | None = None
     source: BlobSource | None = None
 
+    @property
+    def mount_from(self) -> RegistrySource | None:
+        """The source a registry can mount the blob from: one in the target's own registry."""
+        source, target = self.source, self.target
+        if (
+            isinstance(source, RegistrySource)
+            and isinstance(target, RegistryTarget)
+            and source.registry == target.registry
+        ):
+            return source
+        return None
+
 
 @final
 @frozen(kw_only=True)
