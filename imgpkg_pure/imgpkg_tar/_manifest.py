@@ -103,14 +103,20 @@ class TarLayer:
         return parse_digest(self.diff_id).value_or(None)
 
 
+@frozen(kw_only=True)
 class _Element:
-    """What an image and an index of ``manifest.json`` both are: named by ``refs[0]``,
-    the root bundle when labelled so.  Their fields are declared by each (attrs)."""
+    """What an image and an index of ``manifest.json`` both have: the references
+    (``refs[0]`` names the element), the tag and original reference imgpkg
+    records, and the labels (the root bundle is labelled so).
 
-    __slots__ = ()
+    ``labels`` is None for Go's nil map (``null``) and an ``Annotations``
+    (possibly empty) for an object.
+    """
 
-    refs: tuple[str, ...]
-    labels: Annotations | None
+    refs: tuple[str, ...] = field(validator=_non_empty)
+    tag: str = ""
+    orig_ref: str = ""
+    labels: Annotations | None = None
 
     @property
     def ref(self) -> str:
@@ -126,20 +132,15 @@ class _Element:
 class TarImage(_Element):
     """``ImageDescriptor``: an image manifest with its config, both as exact bytes.
 
-    ``refs[0]`` is the source digest reference.  ``labels`` is None for Go's
-    nil map (``null``) and an ``Annotations`` (possibly empty) for an object.
+    ``refs[0]`` is the source digest reference.
     """
 
-    refs: tuple[str, ...] = field(validator=_non_empty)
     layers: tuple[TarLayer, ...] = ()
     config_digest: Digest
     config_raw: bytes = field(validator=_utf8)
     manifest_media_type: str
     manifest_digest: Digest
     manifest_raw: bytes = field(validator=_utf8)
-    tag: str = ""
-    orig_ref: str = ""
-    labels: Annotations | None = None
 
     @property
     def sort_key(self) -> str:
@@ -159,15 +160,11 @@ class TarImage(_Element):
 class TarIndex(_Element):
     """``ImageIndexDescriptor``: an index with its exact bytes and every child, recursively."""
 
-    refs: tuple[str, ...] = field(validator=_non_empty)
     images: tuple[TarImage, ...] = ()
     indexes: tuple[TarIndex, ...] = ()
     media_type: str
     digest: Digest
     raw: bytes = field(validator=_utf8)
-    tag: str = ""
-    orig_ref: str = ""
-    labels: Annotations | None = None
 
     @property
     def sort_key(self) -> str:
