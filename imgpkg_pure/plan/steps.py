@@ -18,6 +18,28 @@ from attrs import frozen
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci.values import Descriptor
 
+__all__ = [
+    "ArchiveSource",
+    "BlobAvailable",
+    "BlobSource",
+    "ExtractImage",
+    "LayoutSource",
+    "LayoutTarget",
+    "Plan",
+    "Precondition",
+    "PutBlob",
+    "PutManifest",
+    "RegistrySource",
+    "RegistryTarget",
+    "Step",
+    "Tag",
+    "TagPointsTo",
+    "TarballSource",
+    "Target",
+    "UrlSource",
+    "WriteLockFile",
+]
+
 
 @final
 @frozen(kw_only=True)
