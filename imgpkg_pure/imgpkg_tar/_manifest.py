@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import groupby
-from typing import Any, Final, TypeAlias, TypeVar, final
+from typing import Any, Final, TypeAlias, TypedDict, TypeVar, final
 
 from attrs import field, frozen
 from returns.result import Failure, Result, Success
@@ -467,6 +467,21 @@ def _layer(value: Any, path: str) -> TarLayer:
     )
 
 
+class _Origin(TypedDict):
+    tag: str
+    orig_ref: str
+    labels: Annotations | None
+
+
+def _read_origin(obj: Mapping[str, Any], path: str) -> _Origin:
+    """``Tag``, ``OrigRef`` and ``Labels``: the last fields of both kinds, read last."""
+    return _Origin(
+        tag=_text(obj.get("Tag"), f"{path}.Tag"),
+        orig_ref=_text(obj.get("OrigRef"), f"{path}.OrigRef"),
+        labels=_label_map(obj.get("Labels"), f"{path}.Labels"),
+    )
+
+
 def _image(value: Any, path: str) -> TarImage:
     obj = _fields(value, path, _IMAGE_FIELDS)
     refs = _refs(obj, path)
@@ -480,9 +495,7 @@ def _image(value: Any, path: str) -> TarImage:
         manifest_media_type=_text(manifest.get("MediaType"), f"{path}.Manifest.MediaType"),
         manifest_digest=_digest(manifest.get("Digest"), f"{path}.Manifest.Digest"),
         manifest_raw=_raw(manifest.get("Raw"), f"{path}.Manifest.Raw"),
-        tag=_text(obj.get("Tag"), f"{path}.Tag"),
-        orig_ref=_text(obj.get("OrigRef"), f"{path}.OrigRef"),
-        labels=_label_map(obj.get("Labels"), f"{path}.Labels"),
+        **_read_origin(obj, path),
     )
     named = f"image {image.ref}"
     _check_raw(image.manifest_raw, image.manifest_digest, f"{path}.Manifest.Raw", named)
@@ -500,9 +513,7 @@ def _index(value: Any, path: str) -> TarIndex:
         media_type=_text(obj.get("MediaType"), f"{path}.MediaType"),
         digest=_digest(obj.get("Digest"), f"{path}.Digest"),
         raw=_raw(obj.get("Raw"), f"{path}.Raw"),
-        tag=_text(obj.get("Tag"), f"{path}.Tag"),
-        orig_ref=_text(obj.get("OrigRef"), f"{path}.OrigRef"),
-        labels=_label_map(obj.get("Labels"), f"{path}.Labels"),
+        **_read_origin(obj, path),
     )
     _check_raw(index.raw, index.digest, f"{path}.Raw", f"index {index.ref}")
     return index
