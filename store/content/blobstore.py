@@ -399,6 +399,11 @@ def check_root_name(name: str) -> Result[str, InvalidRootName]:
     return Success(name)
 
 
+def root_entry(name: str, descriptor: Descriptor) -> Result[Descriptor, InvalidRootName]:
+    """``descriptor`` as the ``index.json`` entry of the root ``name``, once the name is checked."""
+    return check_root_name(name).map(lambda _: named(descriptor, name))
+
+
 def root_name(descriptor: Descriptor) -> str | None:
     """The ``org.opencontainers.image.ref.name`` of an ``index.json`` entry, if any."""
     return descriptor.annotations.get(REF_NAME_ANNOTATION)
@@ -453,6 +458,7 @@ __all__ = [
     "ingest_subject",
     "named",
     "reachable",
+    "root_entry",
     "root_name",
     "size_mismatch",
     "with_root",

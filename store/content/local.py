@@ -70,9 +70,8 @@ from imgpkg_pure.store.content.blobstore import (
     GcReport,
     Ingest,
     VerifyReport,
-    check_root_name,
-    named,
     reachable,
+    root_entry,
     with_root,
     without_root,
 )
@@ -308,10 +307,10 @@ class LocalStore(BlobStore):
 
     @effect
     def set_root(self, name: str, descriptor: Descriptor) -> Descriptor:
-        checked = check_root_name(name)
+        checked = root_entry(name, descriptor)
         if isinstance(checked, Failure):
             raise StoreAbort(checked.failure())
-        entry = named(descriptor, name)
+        entry = checked.unwrap()
         with exclusive(self._lock):
             if not self.blob_path(descriptor.digest).is_file():
                 raise StoreAbort(BlobNotFound(digest=descriptor.digest))

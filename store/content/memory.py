@@ -29,9 +29,8 @@ from imgpkg_pure.store.content.blobstore import (
     Ingest,
     VerifyReport,
     check_commit,
-    check_root_name,
-    named,
     reachable,
+    root_entry,
     with_root,
     without_root,
 )
@@ -186,10 +185,10 @@ class MemoryStore(BlobStore):
             return IOSuccess(self._roots)
 
     def set_root(self, name: str, descriptor: Descriptor) -> IOResult[Descriptor, StoreError]:
-        checked = check_root_name(name)
+        checked = root_entry(name, descriptor)
         if isinstance(checked, Failure):
             return IOFailure(checked.failure())
-        entry = named(descriptor, name)
+        entry = checked.unwrap()
         with self._lock:
             if descriptor.digest not in self._blobs:
                 return IOFailure(BlobNotFound(digest=descriptor.digest))
