@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -81,6 +80,7 @@ from imgpkg_pure.store.apply.output_dir import (
     short_name,
 )
 from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.leftovers import claim, release, sweep
 
 
 @frozen(kw_only=True)
@@ -156,10 +156,10 @@ def _extract(
     parent = target.path.parent
     with os_errors("create directory", str(parent)):
         os.makedirs(parent, 0o777, exist_ok=True)
+    prefix = f".{short_name(target.path.name)}.extract-"
+    sweep(parent, prefix)  # what a killed run left (store/content/leftovers.py)
     with os_errors("create a directory in", str(parent)):
-        temp = Path(
-            tempfile.mkdtemp(prefix=f".{short_name(target.path.name)}.extract-", dir=parent)
-        )
+        temp, lock = claim(parent, prefix)
     try:
         with os_errors("open", str(temp)):
             root_fd = os.open(temp, DIR_FLAGS)
@@ -178,6 +178,7 @@ def _extract(
         if os.path.lexists(temp):
             with contextlib.suppress(OSError):
                 remove_tree(temp)
+        release(lock)
 
 
 def extract_image(

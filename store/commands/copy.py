@@ -24,7 +24,6 @@ deterministic tar and renamed into place.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,6 +76,7 @@ from imgpkg_pure.store.commands.planning import (
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
 from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore
 from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.leftovers import claim, release, sweep
 from imgpkg_pure.store.content.staging import cache_store, open_layout, temporary_store
 from imgpkg_pure.store.registry import ForeignBlob, RegistryClient, UrlFetcher
 from imgpkg_pure.store.transports.imgpkg_tar_writer import HasMessage
@@ -200,15 +200,20 @@ def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSou
     return 0
 
 
-def _archive_workspace(destination: ArchiveDestination) -> IOResult[Path, TarIOFailure]:
-    """An empty directory beside the destination file, where its layout is assembled."""
+def _archive_workspace(
+    destination: ArchiveDestination,
+) -> IOResult[tuple[Path, int | None], TarIOFailure]:
+    """An empty directory beside the destination file, where its layout is assembled, and
+    the lock this run holds on it; the ones killed runs left there are removed first."""
     target = Path(destination.path)
     if target.is_dir():
         return IOFailure(
             TarIOFailure(tar=destination.path, operation="write it", reason="it is a directory")
         )
+    prefix = f".{target.name}."
+    sweep(target.parent, prefix, ".layout")
     try:
-        made = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".layout", dir=target.parent)
+        made = claim(target.parent, prefix, ".layout")
     except OSError as exc:
         return IOFailure(
             TarIOFailure(
@@ -217,7 +222,7 @@ def _archive_workspace(destination: ArchiveDestination) -> IOResult[Path, TarIOF
                 reason=exc.strerror or str(exc),
             )
         )
-    return IOSuccess(Path(made))
+    return IOSuccess(made)
 
 
 def _opener(reader: BlobReader | None) -> Callable[[str], IOResult[BlobReader, StoreError]] | None:
@@ -350,7 +355,7 @@ def _import_to_archive(
     workspace = _archive_workspace(destination)
     if isinstance(workspace, IOFailure):
         return ui.fail(unsafe_perform_io(workspace.failure()))
-    assembled = unsafe_perform_io(workspace.unwrap())
+    assembled, lock = unsafe_perform_io(workspace.unwrap())
     try:
         code = _import(ui, request, snapshot, built, env, archive_layout=str(assembled))
         if code != 0:
@@ -364,6 +369,7 @@ def _import_to_archive(
         return 0
     finally:
         shutil.rmtree(assembled, ignore_errors=True)
+        release(lock)
 
 
 def _preconditions(

@@ -3,7 +3,8 @@
 The cache store is an OCI image layout at ``$IMGPKG_PURE_CACHE`` (default
 ``$XDG_CACHE_HOME/imgpkg-pure/store``, else ``~/.cache/imgpkg-pure/store``);
 plans written for later keep the blobs they staged there.  A temporary store
-lives in a fresh directory and is removed with it.
+lives in a fresh directory and is removed with it; one that a killed run left
+is removed by the next run (``leftovers``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.store.content.blobstore import BlobStore
 from imgpkg_pure.store.content.errors import StoreError
+from imgpkg_pure.store.content.leftovers import claim, release, sweep
 from imgpkg_pure.store.content.local import LocalStore
 
 __all__ = ["cache_root", "cache_store", "open_layout", "temporary_store"]
@@ -48,11 +50,21 @@ def open_layout(path: str) -> IOResult[BlobStore, StoreError]:
     return LocalStore.at(Path(path))
 
 
+STAGING_PREFIX = "imgpkg-pure-staging-"
+
+
 @contextmanager
 def temporary_store() -> Iterator[BlobStore]:
-    """A local store in a temporary directory, removed on exit."""
-    root = Path(tempfile.mkdtemp(prefix="imgpkg-pure-staging-"))
+    """A local store in a temporary directory, removed on exit.
+
+    The directory is held (``leftovers.claim``) while the run lives; staging
+    directories that killed runs left in the temp dir are removed first.
+    """
+    temp = Path(tempfile.gettempdir())
+    sweep(temp, STAGING_PREFIX)
+    root, lock = claim(temp, STAGING_PREFIX)
     try:
         yield unsafe_perform_io(LocalStore.at(root / "store").unwrap())
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        release(lock)

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import final
 
 from imgpkg_pure.digest import Digest, hasher
-from imgpkg_pure.imgpkg_tar import BadTarHeader, ResumeUnreadable, TarLayer, TarPlan
+from imgpkg_pure.imgpkg_tar import (
+    BadTarHeader,
+    ResumeUnreadable,
+    TarLayer,
+    TarPlan,
+    entry_header,
+)
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
 from imgpkg_pure.store.transports.tar_members import REGULAR_TYPES, TarEntry, reason, scan_tar
 
@@ -92,4 +98,35 @@ def copy_previous(
     return Digest(layer.digest.algorithm, digest.hexdigest()) == layer.digest
 
 
-__all__ = ["PreviousTar", "copy_previous", "open_previous"]
+def open_partial(path: Path, slots: list[tuple[TarLayer, int, int]]) -> PreviousTar | None:
+    """A killed run's partial tarball for the same plan: its layers sit where ``slots`` (the
+    new plan's header and data offsets) put them, so each slot whose header is exactly the
+    one planned is a candidate (``copy_previous`` still hashes it).  Holes left by writes
+    that never happened fail that check; None when there is nothing to reuse."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    reusable: dict[str, TarEntry] = {}
+    try:
+        size = os.fstat(fd).st_size
+        for layer, header_at, data_at in slots:
+            header = entry_header(layer.entry_name, layer.size)
+            if data_at + layer.size > size or os.pread(fd, len(header), header_at) != header:
+                continue
+            reusable[layer.entry_name] = TarEntry(
+                name=layer.entry_name,
+                typeflag=b"0",
+                header_offset=header_at,
+                data_offset=data_at,
+                size=layer.size,
+            )
+    except OSError:
+        reusable = {}
+    if not reusable:
+        os.close(fd)
+        return None
+    return PreviousTar(fd, reusable)
+
+
+__all__ = ["PreviousTar", "copy_previous", "open_partial", "open_previous"]

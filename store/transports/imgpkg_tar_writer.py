@@ -17,6 +17,7 @@ already holds intact are copied from it instead of fetched
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +48,7 @@ from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader
 from imgpkg_pure.store.transports.imgpkg_tar_resume import (
     PreviousTar,
     copy_previous,
+    open_partial,
     open_previous,
 )
 from imgpkg_pure.store.transports.tar_members import (
@@ -55,7 +57,7 @@ from imgpkg_pure.store.transports.tar_members import (
     os_errors,
     reason,
 )
-from imgpkg_pure.store.transports.tar_output import replacing
+from imgpkg_pure.store.transports.tar_output import abandoned_temporaries, replacing
 
 
 class HasMessage(Protocol):
@@ -238,17 +240,33 @@ def _refuse_as_the_source_did(chunks: Iterable[bytes], what: str) -> None:
             )
 
 
-def _previous(path: Path, plan: TarPlan, tar: str, *, resume: bool) -> PreviousTar | None:
-    if not resume:
-        return None
-    found = open_previous(path, plan, tar)
-    match found:
-        case ResumeUnreadable():
-            raise _Abort(found)
-        case PreviousTar() | None:
-            return found
-        case _:
-            assert_never(found)
+def _previous(
+    path: Path,
+    plan: TarPlan,
+    tar: str,
+    slots: list[tuple[TarLayer, int, int]],
+    left: list[Path],
+    *,
+    resume: bool,
+) -> PreviousTar | None:
+    """What an earlier write can give back: the destination itself with ``resume``, else
+    the newest partial a killed run ``left`` beside it (whatever the flag: issue 11)."""
+    if resume:
+        found = open_previous(path, plan, tar)
+        match found:
+            case ResumeUnreadable():
+                raise _Abort(found)
+            case PreviousTar():
+                return found
+            case None:
+                pass
+            case _:
+                assert_never(found)
+    for partial in left:
+        reusable = open_partial(partial, slots)
+        if reusable is not None:
+            return reusable
+    return None
 
 
 def _layer_slots(plan: TarPlan) -> list[tuple[TarLayer, int, int]]:
@@ -268,8 +286,9 @@ def _write(
     path: Path, plan: TarPlan, source: BlobSource, *, resume: bool, concurrency: int = 1
 ) -> TarWriteReport:
     tar = str(path)
-    previous = _previous(path, plan, tar, resume=resume)
     slots = _layer_slots(plan)
+    left = abandoned_temporaries(path)
+    previous = _previous(path, plan, tar, slots, left, resume=resume)
     try:
         with replacing(path, tar) as handle:
             fd = handle.fileno()
@@ -305,6 +324,9 @@ def _write(
     finally:
         if previous is not None:
             previous.close()
+    for partial in left:  # used, or of no use: gone once the tarball is whole
+        with contextlib.suppress(OSError):
+            partial.unlink()
     fetched = [
         layer.digest for (layer, _, _), reused in zip(slots, outcomes, strict=True) if not reused
     ]

@@ -4,8 +4,11 @@
 ``O_EXCL``, 0666 minus the umask as Go's ``os.Create``); when the ``with``
 block ends normally the file is flushed, synced and renamed over ``path``,
 and the directory is synced.  When the block raises, the temporary file is
-removed and ``path`` is left as it was.  Failures of the file system are
-``TarIOFailure`` values naming the tar (raised as ``TarAbort``).
+removed and ``path`` is left as it was.  While the run lives it holds its
+temporary (``flock``), so one that a killed run left is told apart
+(:func:`abandoned_temporaries`) and reused or removed by the next run.
+Failures of the file system are ``TarIOFailure`` values naming the tar
+(raised as ``TarAbort``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import BinaryIO
 
 from imgpkg_pure.imgpkg_tar import TarIOFailure
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
+from imgpkg_pure.store.content.leftovers import abandoned_files, hold_file
 from imgpkg_pure.store.transports.tar_members import TarAbort, os_errors, reason
 
 
@@ -37,7 +41,14 @@ def _create_temporary(path: Path, tar: str) -> tuple[Path, BinaryIO]:
                     tar=tar, operation="create a temporary file beside it", reason=reason(exc)
                 )
             ) from exc
+        hold_file(fd)  # held while this run lives: a killed run's is found by the next
         return temporary, os.fdopen(fd, "wb", buffering=CHUNK_SIZE)
+
+
+def abandoned_temporaries(path: Path) -> list[Path]:
+    """The temporaries beside ``path`` that killed runs left (no live run holds them),
+    the newest first: partial output whose verified entries a new write may reuse."""
+    return abandoned_files(path.parent, f".{path.name}.", ".tmp")
 
 
 def _sync_directory(directory: Path, tar: str) -> None:
@@ -74,4 +85,4 @@ def replacing(path: Path, tar: str) -> Iterator[BinaryIO]:
             temporary.unlink(missing_ok=True)
 
 
-__all__ = ["replacing"]
+__all__ = ["abandoned_temporaries", "replacing"]

@@ -194,8 +194,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content = upstream.content
         route = urlsplit(self.path).path
-        if self.command == "GET" and "/blobs/" in route and upstream.status_code in (200, 206):
-            proxy.count_blob_bytes(len(content))
+        is_blob = self.command == "GET" and "/blobs/" in route
+        if (
+            is_blob
+            and upstream.status_code in (200, 206)
+            and not proxy.count_blob_bytes(len(content))
+        ):
+            self._reset()
+            return
         if fault is Fault.RESET:  # forwarded: the registry acted, the client never hears
             self._reset()
             return
@@ -300,6 +306,7 @@ class FaultProxy:
         self.exhausted = False
         self.enabled = True
         self._kill: tuple[int, int] | None = None
+        self._kill_bytes: tuple[int, int] | None = None
         self._arrived = 0
         self.killed = False
         #: (method, path, fault) of every request, in arrival order.
@@ -315,10 +322,14 @@ class FaultProxy:
     def admit(self) -> bool:
         """Whether to forward this request (False once the kill happened)."""
         with self._lock:
-            if self._kill is None:
-                return True
             if self.killed:
                 return False
+            if self._kill_bytes is not None and self.blob_bytes >= self._kill_bytes[1]:
+                os.kill(self._kill_bytes[0], signal.SIGKILL)
+                self.killed = True
+                return False
+            if self._kill is None:
+                return True
             self._arrived += 1
             pid, at = self._kill
             if self._arrived < at:
@@ -350,9 +361,19 @@ class FaultProxy:
             self.log.append((method, key[1], fault))
             return fault, rng
 
-    def count_blob_bytes(self, count: int) -> None:
+    def kill_after_bytes(self, pid: int, count: int) -> None:
+        """SIGKILL ``pid`` at its first request after the upstream served it ``count`` bytes
+        of blob bodies (a client reading one blob at a time has then written them all)."""
         with self._lock:
+            self._kill_bytes = (pid, count)
+
+    def count_blob_bytes(self, count: int) -> bool:
+        """Count served blob bytes; False when this answer must not be relayed (killed)."""
+        with self._lock:
+            if self.killed:
+                return False  # served to nobody: not counted
             self.blob_bytes += count
+            return True
 
     def stats(self) -> dict[str, object]:
         with self._lock:

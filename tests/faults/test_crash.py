@@ -10,7 +10,8 @@ requests, so the same k is the same point on any machine.  The points are drawn
   destination registry points at a manifest whose content is all there;
 * the local store (``IMGPKG_PURE_CACHE``, kept for the rerun) verifies clean:
   every blob hashes to its name;
-* the same command run again (no kill) completes, and its result verifies.
+* the same command run again (no kill) completes, and its result verifies, and
+  nothing of the killed run's work areas is left beside the output.
 
 Nine points for each of six legs: 54 crash points.
 """
@@ -46,6 +47,8 @@ pytestmark = pytest.mark.registry
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 POINTS_PER_LEG: Final = 9
+#: What a leg's work directory may hold after the rerun: outputs, the store, checks.
+_OURS: Final = frozenset({"cache", "pulled", "pushed", "b.tar", "lay", "a.tar"})
 _names = itertools.count()
 
 
@@ -225,4 +228,6 @@ def test_killed_anywhere_the_rerun_completes_and_nothing_half_written_shows(
         assert code == 0, (point, stderr)
         _result_verifies(leg, work, dst, registry.host, small_bundle)
         _store_verifies(cache)
+        litter = sorted(p.name for p in work.iterdir() if p.name not in _OURS)
+        assert litter == [], (point, litter)  # the killed run's work areas are gone
     assert killed >= len(points) - 1, (killed, points, total)
