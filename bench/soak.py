@@ -3,11 +3,12 @@
 Usage: python -m bench.soak [--seeds 20] [--rate 0.15 --rate 0.3] [--workers 3]
                             [--legs push,pull,...] [--json results.json]
 
-Starts two Debian ``docker-registry`` servers on loopback (source and
-destination), pushes the source bundle once without faults
+Starts Debian ``docker-registry`` servers on loopback (source, destination,
+and one behind Bearer-token auth), pushes the source bundle once without faults
 (``tests.faults.harness``), then runs each leg (push, pull, and copy between
 registries, imgpkg tarballs, OCI layouts and OCI archives) once per seed and
 rate with both registries behind a :class:`tests.faults.proxy.FaultProxy`
+(``repo>token`` copies into the token registry, where 401s mid-run are injected too)
 (``--workers`` legs at a time, each in its own process with its own cache
 store).  A run *completes* when the command exits 0 and its result, read
 back without faults, verifies byte for byte.  Prints one table: runs,
@@ -29,8 +30,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from tests.faults.conftest import run_in_process
-from tests.faults.harness import Bundle, Outcome, legs, make_bundle, run_leg
-from tests.faults.proxy import Fault, FaultPlan
+from tests.faults.harness import Bundle, Outcome, legs, make_bundle, run_leg, token_leg
+from tests.faults.proxy import ALL_BUT_AUTH, Fault, FaultPlan
+from tests.registry.token_server import TOKEN_PASSWORD, TOKEN_USER, running_token_registry
 from tests.registry_fixtures import running_registry
 
 _count = itertools.count()
@@ -39,15 +41,22 @@ _count = itertools.count()
 def _one(task: tuple[Bundle, str, str, str, int, float, str]) -> Outcome:
     bundle, src_url, dst_host, dst_url, index, rate, work = task
     seed = int(Path(work).name.split("-")[1])
-    leg = legs(run_in_process, bundle, dst_host, lambda label: f"soak/{label}-{Path(work).name}")[
-        index
-    ]
+
+    def name(label: str) -> str:
+        return f"soak/{label}-{Path(work).name}"
+
+    kinds = ALL_BUT_AUTH
+    if index < 0:  # the token registry: every fault, 401 mid-run included
+        leg = token_leg(bundle, dst_host, name, (TOKEN_USER, TOKEN_PASSWORD))
+        kinds = frozenset(Fault)
+    else:
+        leg = legs(run_in_process, bundle, dst_host, name)[index]
     return run_leg(
         run_in_process,
         leg,
         src_upstream=src_url,
         dst_upstream=dst_url,
-        plan=FaultPlan(seed=seed, rate=rate),
+        plan=FaultPlan(seed=seed, rate=rate, kinds=kinds),
         work=Path(work),
     )
 
@@ -66,11 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soak-")))
         src = stack.enter_context(running_registry(tmp / "src"))
         dst = stack.enter_context(running_registry(tmp / "dst"))
+        token = stack.enter_context(running_token_registry(tmp / "token")).server
         bundle = make_bundle(run_in_process, src.host, "soak/src", tmp / "bundle")
         names = [leg.name for leg in legs(run_in_process, bundle, dst.host, str)]
+        names.append("repo>token")
         wanted = [n for n in args.legs.split(",") if n] or names
         tasks = [
-            (bundle, src.url, dst.host, dst.url, names.index(name), rate,
+            (bundle, src.url, *((token.host, token.url) if name == "repo>token"
+                               else (dst.host, dst.url)),
+             names.index(name) if name != "repo>token" else -1, rate,
              str(tmp / f"run-{seed}-{next(_count)}"))
             for rate in rates
             for seed in range(args.seeds)

@@ -44,6 +44,7 @@ __all__ = [
     "Outcome",
     "legs",
     "make_bundle",
+    "token_leg",
     "run_leg",
     "verify_files",
     "verify_repo",
@@ -220,6 +221,29 @@ class Leg:
     args: Callable[[str, str, Path], list[str]]
     check: Callable[[Path], None]
     prepare: Callable[[Path], None] | None = None
+    #: (username, password) for the destination (the token registry), if it needs them.
+    credentials: tuple[str, str] | None = None
+
+
+def token_leg(
+    bundle: Bundle, token_host: str, name: Callable[[str], str], credentials: tuple[str, str]
+) -> Leg:
+    """repo→repo into the token registry (Bearer tokens: the 401-mid-run fault applies)."""
+    repository = name("token")
+    user, password = credentials
+    options = RegistryOptions(insecure=True, username=user, password=password)
+    return Leg(
+        name="repo>token",
+        args=lambda src, dst, _w: [
+            "copy",
+            "-b",
+            bundle.via(src),
+            "--to-repo",
+            f"{dst}/{repository}",
+        ],
+        check=lambda _w: verify_repo(token_host, repository, bundle, options),
+        credentials=credentials,
+    )
 
 
 def legs(run: Run, bundle: Bundle, dst_upstream: str, name: Callable[[str], str]) -> list[Leg]:
@@ -336,6 +360,29 @@ def _cache(path: Path) -> Iterator[None]:
             os.environ["IMGPKG_PURE_CACHE"] = before
 
 
+@contextmanager
+def _credentials(host: str, credentials: tuple[str, str] | None) -> Iterator[None]:
+    """``IMGPKG_REGISTRY_*_0`` for ``host`` during the block, when there are credentials."""
+    names = (
+        "IMGPKG_REGISTRY_HOSTNAME_0",
+        "IMGPKG_REGISTRY_USERNAME_0",
+        "IMGPKG_REGISTRY_PASSWORD_0",
+    )
+    if credentials is None:
+        yield
+        return
+    before = {key: os.environ.get(key) for key in names}
+    os.environ.update(zip(names, (host, *credentials), strict=True))
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @frozen(kw_only=True)
 class Outcome:
     """One leg run through the proxies: whether it completed (and verified), and the faults."""
@@ -367,6 +414,7 @@ def run_leg(
         FaultProxy(src_upstream, plan) as src,
         FaultProxy(dst_upstream, plan) as dst,
         _cache(work / "cache"),  # nothing from an earlier run: every byte over the network
+        _credentials(dst.host, leg.credentials),
     ):
         code, stderr = run([*leg.args(src.host, dst.host, work), *FLAGS])
         faults: dict[str, int] = {}
