@@ -27,7 +27,7 @@ from imgpkg_pure.bundle import (
     parse_images_lock,
 )
 from imgpkg_pure.digest import Digest
-from imgpkg_pure.errors import MalformedDocument
+from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.plan.steps import (
@@ -188,19 +188,27 @@ class _Pull:
         def log_layer(n: int, total: int, descriptor: Descriptor) -> None:
             lines.append(f"{indent}Extracting layer '{descriptor.digest}' ({n}/{total})")
 
-        source = _StreamedLayers(self.client, self.staging, observed.reference)
-        source.expect(document.layers)
-        extracted = extract_image(
-            document.layers,
-            source,
-            output,
-            cwd=Path.cwd(),
-            home=Path.home(),
-            on_layer=log_layer,
-        )
+        tries, attempt = self.client.options.tries, 1
+        while True:
+            lines.clear()
+            source = _StreamedLayers(self.client, self.staging, observed.reference)
+            source.expect(document.layers)
+            extracted = extract_image(
+                document.layers,
+                source,
+                output,
+                cwd=Path.cwd(),
+                home=Path.home(),
+                on_layer=log_layer,
+            )
+            served = source.failure(document.layers) if isinstance(extracted, IOFailure) else None
+            # A layer served corrupt (or short) is fetched again with the whole extraction: a
+            # failed one leaves nothing behind (issue 11).
+            if not (isinstance(served, DigestMismatch | SizeMismatch) and attempt < tries):
+                break
+            attempt += 1
         if isinstance(extracted, IOFailure):
             error = unsafe_perform_io(extracted.failure())
-            served = source.failure(document.layers)
             if served is not None:
                 return IOFailure(served)
             for layer in document.layers[len(lines) :]:

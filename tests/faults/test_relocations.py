@@ -9,6 +9,7 @@ read back without faults, every manifest and blob checked against its digest.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from imgpkg_pure.media_types import OCI_LAYER_GZIP
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.oci.codec import parse_manifest_or_index
 from imgpkg_pure.oci.values import Manifest
-from imgpkg_pure.reference import Repository
+from imgpkg_pure.reference import Repository, parse_reference
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from imgpkg_pure.store.registry.blobs import VERIFY_FIRST_LIMIT
 from tests.faults.conftest import run_in_process
@@ -156,3 +157,37 @@ def test_a_chunked_upload_resumes_at_the_registrys_offset(registry: RegistryServ
         direct = Repository(registry=registry.host, repository=repo.repository)
         with ok(client.open_blob(direct, desc)) as stream:
             assert b"".join(stream) == data
+
+
+def test_a_corrupt_streamed_layer_is_fetched_again_by_pull(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer above ``VERIFY_FIRST_LIMIT`` streams into the extraction; one served with a
+    flipped bit fails verification at its end, and pull extracts again from a fresh GET:
+    the output is the pushed file, the corrupt bytes never kept."""
+    data = b"".join(hashlib.sha256(b"%d" % n).digest() for n in range((6 << 20) // 32))
+    tree = tmp_path / "in"
+    tree.mkdir()
+    (tree / "big.bin").write_bytes(data)
+    ref = f"{registry.host}/faults/pull-big:v1"  # a fixed path: the same faults each run
+    code, stderr = run_in_process(["push", "-i", ref, "-f", str(tree)])
+    assert code == 0, stderr
+    monkeypatch.setenv("IMGPKG_PURE_CACHE", str(tmp_path / "cache"))
+    plan = FaultPlan(seed=1, rate=0.5, kinds=frozenset({Fault.FLIP}))
+    with FaultProxy(registry.url, plan) as proxy:
+        out = tmp_path / "out"
+        code, stderr = run_in_process(
+            ["pull", "-i", ref.replace(registry.host, proxy.host), "-o", str(out), *FLAGS]
+        )
+        layer_gets = [e for e in proxy.log if e[0] == "GET" and "/blobs/" in e[1]]
+    assert code == 0, stderr
+    with RegistryClient(RegistryOptions(insecure=True)) as client:
+        got = ok(client.get_manifest(parse_reference(ref).unwrap()))
+    manifest = parse_manifest_or_index(got.raw, "image", got.media_type).unwrap()
+    assert isinstance(manifest, Manifest)
+    (layer,) = manifest.layers
+    assert layer.size > VERIFY_FIRST_LIMIT
+    of_layer = [e for e in layer_gets if e[1].endswith(str(layer.digest))]
+    assert of_layer[0][2] is Fault.FLIP  # the first answer was corrupt ...
+    assert of_layer[-1][2] is None  # ... and a later one whole
+    assert (out / "big.bin").read_bytes() == data
