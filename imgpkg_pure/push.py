@@ -23,6 +23,7 @@ from imgpkg_pure.image_build import (
     BuiltImage,
     MediaTypeSet,
 )
+from imgpkg_pure.layer.layering import LAYERING_MODES, Layering
 from imgpkg_pure.media_types import BUNDLE_LABEL
 from imgpkg_pure.oci.values import Annotations
 from imgpkg_pure.plan.steps import (
@@ -142,6 +143,7 @@ class PushRequest:
     labels: Annotations
     lock_output: str | None
     media_types: MediaTypeSet
+    layering: Layering = "single"
 
 
 def split_list_flag(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -169,6 +171,7 @@ def parse_push_request(
     labels: tuple[str, ...],
     lock_output: str | None,
     media_types: str | None = None,
+    layering: str = "single",
 ) -> Result[PushRequest, UsageError]:
     """Check the push flags in imgpkg's order (§1.2, "Validation").
 
@@ -196,6 +199,13 @@ def parse_push_request(
                 + ")"
             )
         )
+    chosen = next((mode for mode in LAYERING_MODES if mode == layering), None)
+    if chosen is None:
+        return Failure(
+            UsageError(
+                reason=f"unknown --layering '{layering}' (known: {', '.join(LAYERING_MODES)})"
+            )
+        )
     if lock_output and isinstance(where, LayoutDestination):
         return Failure(
             UsageError(
@@ -213,6 +223,7 @@ def parse_push_request(
             labels=parsed_labels.unwrap(),
             lock_output=lock_output,
             media_types=types,
+            layering=chosen,
         )
     )
 
@@ -239,10 +250,10 @@ def lock_file_text(request: PushRequest, pushed: str) -> str:
 
 
 def plan_push(request: PushRequest, built: BuiltImage, log: tuple[str, ...] = ()) -> Plan:
-    """The steps of a push: layer, config, manifest (children first), then the tags.
+    """The steps of a push: layers, config, manifest (children first), then the tags.
 
-    The layer was staged in the local store while it was built, so its step
-    carries no data; the config is small and travels inline.  A registry push
+    The layers were staged in the local store while they were built, so their steps
+    carry no data; the config is small and travels inline.  A registry push
     also gets imgpkg's ``sha256-<hex>.imgpkg`` tag, and the lock file comes last,
     once everything it names exists.
     """
@@ -262,7 +273,7 @@ def plan_push(request: PushRequest, built: BuiltImage, log: tuple[str, ...] = ()
         case _:
             assert_never(request.destination)
     steps: list[Step] = [
-        PutBlob(target=target, descriptor=built.layer),
+        *(PutBlob(target=target, descriptor=layer) for layer in built.layers),
         PutBlob(target=target, descriptor=built.config, data=built.config_raw),
         PutManifest(target=target, descriptor=root, raw=built.manifest_raw),
         *(Tag(target=target, tag=tag, descriptor=root) for tag in tags),

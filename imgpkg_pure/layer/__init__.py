@@ -3,7 +3,8 @@
 It owns the meaning of ``imgpkg push``'s single layer: the observed input
 trees (``InputTree``), the walk order, exclusions, duplicate and symlink
 checks, the Go ``archive/tar`` header encoding (``encode_header``, reused for
-``--to-tar``), and the ``.imgpkg`` bundle checks.  The shell
+``--to-tar``), and the ``.imgpkg`` bundle checks; and the rule that cuts that
+layer into several for ``push --layering=auto`` (``split_recipe``).  The shell
 (``imgpkg_pure.store.files.tree``) observes the inputs and streams file contents between the
 headers planned here; nothing in this package touches the filesystem.
 """
@@ -19,6 +20,14 @@ from imgpkg_pure.layer.bundle_check import (
 )
 from imgpkg_pure.layer.errors import BundleDirInImage, DuplicatePaths, NotRegularFile, StatFailed
 from imgpkg_pure.layer.gopath import go_base, go_clean, go_dir, go_join, walked_path
+from imgpkg_pure.layer.layering import (
+    DEFAULT_TARGET,
+    LAYERING_MODES,
+    Layering,
+    LayeringRule,
+    layer_recipes,
+    split_recipe,
+)
 from imgpkg_pure.layer.recipe import (
     LayerRecipe,
     TarMember,
@@ -44,9 +53,11 @@ from imgpkg_pure.layer.tree import EntryKind, FileEntry, InputTree, LayerOptions
 
 __all__ = [
     "BLOCK_SIZE",
+    "DEFAULT_TARGET",
     "END_OF_ARCHIVE",
     "IMAGES_LOCK_FILE",
     "IMGPKG_DIR",
+    "LAYERING_MODES",
     "TYPE_DIR",
     "TYPE_REG",
     "BundleDirInImage",
@@ -57,6 +68,8 @@ __all__ = [
     "InputTree",
     "LayerOptions",
     "LayerRecipe",
+    "Layering",
+    "LayeringRule",
     "NotRegularFile",
     "StatFailed",
     "TarFormat",
@@ -72,10 +85,12 @@ __all__ = [
     "go_file_mode",
     "go_join",
     "header_format",
+    "layer_recipes",
     "padded_size",
     "padding",
     "plan_layer",
     "presents_as_bundle",
+    "split_recipe",
     "split_ustar_path",
     "tar_size",
     "walk_order",

@@ -283,6 +283,14 @@ class PushOptions:
         kind="choice",
         choices=("oci", "docker"),
     )
+    layering: str = flag(
+        "--layering",
+        help="How the files become layers: single (one layer, as imgpkg) or auto (several, "
+        "cut by a stable rule over the paths, so a changed file re-uploads only its layer)",
+        kind="choice",
+        choices=("single", "auto"),
+        default="single",
+    )
     dry_run: bool = _dry_run("Print what would be pushed; change nothing")
     plan_out: str | None = None
     registry: RegistryOptions = field(factory=_no_registry_flags)

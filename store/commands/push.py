@@ -1,8 +1,9 @@
 """``push``: files → layer → image or bundle → OCI image layout or registry.
 
 parse (pure) → observe inputs → layer recipe (pure) → bundle checks →
-stream the layer into a staging store → author config and manifest (pure) →
-plan (pure) → apply.
+layering (pure: one layer, or several with ``--layering=auto``) → stream the
+layers into a staging store → author config and manifest (pure) → plan (pure)
+→ apply.
 
 The staging store is the destination layout itself for ``oci:`` destinations
 (a blob without a root is invisible there), and a temporary store, removed
@@ -17,12 +18,13 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.bundle import parse_images_lock
 from imgpkg_pure.errors import InputError, MalformedDocument, NotABundle
-from imgpkg_pure.image_build import build_image
+from imgpkg_pure.image_build import ImageLayer, build_layered_image
 from imgpkg_pure.layer import (
     InputTree,
     LayerOptions,
     check_bundle_inputs,
     check_image_inputs,
+    layer_recipes,
     plan_layer,
 )
 from imgpkg_pure.plan.steps import Plan
@@ -41,7 +43,7 @@ from imgpkg_pure.store.commands.planning import observe_present, write_plan
 from imgpkg_pure.store.content.atomic import WriteFailure
 from imgpkg_pure.store.content.blobstore import BlobStore
 from imgpkg_pure.store.content.staging import cache_store, open_layout, temporary_store
-from imgpkg_pure.store.files.layer import build_layer
+from imgpkg_pure.store.files.layer import build_layers
 from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
 from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
@@ -85,9 +87,9 @@ def _observe(request: PushRequest) -> IOResult[tuple[InputTree, ...], PushError]
 def build_push_plan(
     request: PushRequest, staging: BlobStore | None = None
 ) -> IOResult[Plan, PushError]:
-    """Observe the inputs, build and stage the layer, and plan the push.
+    """Observe the inputs, build and stage the layers, and plan the push.
 
-    ``staging`` receives the layer; by default the destination layout does.
+    ``staging`` receives the layers; by default the destination layout does.
     """
     observed = _observe(request)
     if isinstance(observed, IOFailure):
@@ -107,12 +109,15 @@ def build_push_plan(
         if isinstance(opened, IOFailure):
             return IOFailure(unsafe_perform_io(opened.failure()))
         staging = unsafe_perform_io(opened.unwrap())
-    layer = build_layer(layer_recipe, inputs, staging)
-    if isinstance(layer, IOFailure):
-        return IOFailure(unsafe_perform_io(layer.failure()))
-    blob = unsafe_perform_io(layer.unwrap())
-    built = build_image(
-        blob.diff_id, blob.digest, blob.size, image_labels(request), request.media_types
+    recipes = layer_recipes(layer_recipe, request.layering, bundle=request.kind == "bundle")
+    layers = build_layers(recipes, inputs, staging)
+    if isinstance(layers, IOFailure):
+        return IOFailure(unsafe_perform_io(layers.failure()))
+    blobs = unsafe_perform_io(layers.unwrap())
+    built = build_layered_image(
+        [ImageLayer(diff_id=blob.diff_id, digest=blob.digest, size=blob.size) for blob in blobs],
+        image_labels(request),
+        request.media_types,
     )
     log = tuple(member.log_line for member in layer_recipe.members)
     return IOSuccess(plan_push(request, built, log))
@@ -208,6 +213,7 @@ def run_push(options: PushOptions, ui: Ui) -> int:
         labels=options.labels,
         lock_output=options.lock_output,
         media_types=options.media_types,
+        layering=options.layering,
     )
     if isinstance(request, Failure):
         return ui.fail(request.failure())

@@ -8,5 +8,6 @@ digests depend on the tar bytes alone), and reading small text files such as
 lock files.  It may import the pure core and ``store.content``.
 
 Modules: ``tree`` (observe inputs, write the layer tar), ``layer``
-(``build_layer``: tar → sha256 and gzip → ingest), ``text`` (small text files).
+(``build_layer``: tar → sha256 and gzip → ingest; ``build_layers`` for the several
+layers of ``push --layering=auto``), ``text`` (small text files).
 """

@@ -144,3 +144,21 @@ def build_layer(
     return IOSuccess(
         LayerBlob(digest=blob.digest, size=blob.size, diff_id=diff_id, tar_size=stream.tar_size)
     )
+
+
+def build_layers(
+    recipes: tuple[LayerRecipe, ...], inputs: tuple[InputTree, ...], store: BlobIngester
+) -> IOResult[tuple[LayerBlob, ...], LayerBuildError]:
+    """Write each layer (``push --layering``) into ``store``, in order; the first failure wins.
+
+    Layers are built one after the other: each reads only its own files, so the
+    tree is read once whatever the number of layers.  A layer already in the
+    store is written again and committed as the same blob.
+    """
+    built: list[LayerBlob] = []
+    for recipe in recipes:
+        layer = build_layer(recipe, inputs, store)
+        if isinstance(layer, IOFailure):
+            return IOFailure(unsafe_perform_io(layer.failure()))
+        built.append(unsafe_perform_io(layer.unwrap()))
+    return IOSuccess(tuple(built))
