@@ -25,6 +25,7 @@ from imgpkg_pure.layer.layering import (
     LAYERING_MODES,
     Layering,
     LayeringRule,
+    bundle_lock_layer,
     layer_recipes,
     split_recipe,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "StatFailed",
     "TarFormat",
     "TarMember",
+    "bundle_lock_layer",
     "check_bundle_inputs",
     "check_image_inputs",
     "duplicate_paths",

@@ -26,13 +26,14 @@ A tree that fits one run gives exactly the single layer.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, Literal, get_args
 
 from attrs import frozen
 
 from imgpkg_pure.layer.bundle_check import IMGPKG_DIR
 from imgpkg_pure.layer.recipe import LayerRecipe, TarMember
+from imgpkg_pure.oci.values import Descriptor
 
 Layering = Literal["single", "auto"]
 #: The ``--layering`` values, the default first.
@@ -159,3 +160,13 @@ def layer_recipes(
         return (recipe,)
     rule = LayeringRule(target=target, metadata=IMGPKG_DIR if bundle else None)
     return split_recipe(recipe, rule)
+
+
+def bundle_lock_layer(layers: Sequence[Descriptor]) -> Descriptor | None:
+    """The layer a bundle's ``.imgpkg/images.yml`` is read from (``None``: the bundle has none).
+
+    imgpkg reads a bundle's only layer and refuses any other count.  A bundle pushed
+    with ``--layering=auto`` has several, and its ``.imgpkg`` is the first one, so
+    that is where imgpkg-pure's copy, describe and pull read it.
+    """
+    return layers[0] if layers else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from imgpkg_pure.digest import Digest
+from imgpkg_pure.media_types import is_layer
 from imgpkg_pure.plan.steps import (
     ExtractImage,
     Plan,
@@ -41,6 +42,24 @@ def _line(step: Step, present: set[Digest]) -> str:
             assert_never(step)
 
 
+def layer_summary(plan: Plan) -> str | None:
+    """How many of the plan's layers are new at the destination, and their bytes.
+
+    ``None`` for a plan that puts no layer.  A push with ``--layering=auto`` after
+    a small change shows here that only one or two layers move.
+    """
+    present = set(plan.present)
+    layers = {
+        s.descriptor.digest: s.descriptor.size
+        for s in plan.steps
+        if isinstance(s, PutBlob) and is_layer(s.descriptor.media_type)
+    }
+    if not layers:
+        return None
+    new = [size for digest, size in layers.items() if digest not in present]
+    return f"layers: {len(new)} new of {len(layers)}, {sum(new)} of {sum(layers.values())} bytes"
+
+
 def render_plan(plan: Plan) -> tuple[str, ...]:
     """A summary (counts and bytes), the preconditions apply re-checks, then every step.
 
@@ -60,6 +79,9 @@ def render_plan(plan: Plan) -> tuple[str, ...]:
         f"{len(blobs) - len(missing)} skipped because present",
         f"  {manifests} manifests, {tags} tags",
     ]
+    layers = layer_summary(plan)
+    if layers is not None:
+        lines.insert(2, f"  {layers}")
     locks = [s.path for s in plan.steps if isinstance(s, WriteLockFile)]
     if locks:
         lines.append(f"  lock file: {', '.join(locks)}")

@@ -50,7 +50,7 @@ from imgpkg_pure.copy import (
 )
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.image_build import DOCKER_TYPES, BuiltImage, build_image
-from imgpkg_pure.layer import LayerOptions, plan_layer
+from imgpkg_pure.layer import LayerOptions, bundle_lock_layer, plan_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
@@ -147,15 +147,16 @@ class BundleWalk:
         self.items.setdefault(key, item)
 
     def images_lock(self, bundle: CopyImage) -> ImagesLock:
-        """A bundle's ``.imgpkg/images.yml``, read from its single layer (§5.2 step 1)."""
+        """A bundle's ``.imgpkg/images.yml``, read from its single layer (§5.2 step 1),
+        or the first of several (``push --layering=auto``)."""
         layers = bundle.manifest.layers
-        if len(layers) != 1:
+        layer = bundle_lock_layer(layers)
+        if layer is None:
             raise WalkFailed(
                 PullRefused(
                     reason=f"Expected bundle to only have a single layer, got {len(layers)}"
                 )
             )
-        layer = layers[0]
         if layer.media_type != DOCKER_LAYER_GZIP:
             raise WalkFailed(
                 PullRefused(
@@ -280,11 +281,11 @@ class BundleWalk:
 
 def _check_bundle_layer(manifest: Manifest) -> Descriptor:
     layers = manifest.layers
-    if len(layers) != 1:
+    layer = bundle_lock_layer(layers)
+    if layer is None:
         raise WalkFailed(
             PullRefused(reason=f"Expected bundle to only have a single layer, got {len(layers)}")
         )
-    layer = layers[0]
     if layer.media_type != DOCKER_LAYER_GZIP:
         raise WalkFailed(
             PullRefused(

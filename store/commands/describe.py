@@ -42,6 +42,7 @@ from imgpkg_pure.describe import (
     render_yaml,
     without_annotations,
 )
+from imgpkg_pure.layer import bundle_lock_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
@@ -235,14 +236,14 @@ class _Walk:
         prefix = f"Retrieving images for bundle '{bundle.location}'"
         document = bundle.document
         assert isinstance(document, Manifest)
-        if len(document.layers) != 1:
+        layer = bundle_lock_layer(document.layers)
+        if layer is None:
             raise _Failed(
                 DescribeRefused(
                     reason=f"{prefix}: Expected bundle to only have a single layer, "
                     f"got {len(document.layers)}"
                 )
             )
-        layer = document.layers[0]
         if layer.media_type != DOCKER_LAYER_GZIP:
             raise _Failed(
                 DescribeRefused(

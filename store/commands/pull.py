@@ -28,6 +28,7 @@ from imgpkg_pure.bundle import (
 )
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
+from imgpkg_pure.layer import bundle_lock_layer
 from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.plan.steps import (
@@ -522,14 +523,15 @@ def _plan_pull(
 
 
 def _images_lock_from(staging: BlobStore, manifest: Manifest) -> Result[ImagesLock, object]:
-    """A bundle's images.yml read from its (staged) single layer, of any compression."""
-    if len(manifest.layers) != 1:
+    """A bundle's images.yml read from its (staged) single layer, of any compression, or
+    from the first of several (``push --layering=auto``)."""
+    layer = bundle_lock_layer(manifest.layers)
+    if layer is None:
         return Failure(
             PullRefused(
                 reason=f"Expected bundle to only have a single layer, got {len(manifest.layers)}"
             )
         )
-    layer = manifest.layers[0]
     opened = staging.open(layer.digest)
     if isinstance(opened, IOFailure):
         return Failure(unsafe_perform_io(opened.failure()))
