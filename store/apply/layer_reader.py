@@ -144,14 +144,16 @@ class FillingReader(io.RawIOBase):
 class HashingReader(FillingReader):
     """A raw stream over a blob that hashes and counts every byte read through it."""
 
-    def __init__(self, source: Readable, digest: Digest) -> None:
+    def __init__(self, source: Readable, digest: Digest, *, hashing: bool = True) -> None:
         super().__init__(source)
         self._hash = hashlib.new(digest.algorithm)
         self._algorithm = digest.algorithm
+        self._hashing = hashing
         self.count = 0
 
     def _consumed(self, data: bytes) -> None:
-        self._hash.update(data)
+        if self._hashing:
+            self._hash.update(data)
         self.count += len(data)
 
     @property

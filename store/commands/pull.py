@@ -338,6 +338,13 @@ class _StreamReader(io.RawIOBase):
         super().close()
 
 
+class _VerifyingReader(io.BufferedReader):
+    """A registry stream, buffered; the extraction counts it and leaves the digest to
+    the stream (which holds back the last chunk of a blob that does not match)."""
+
+    verifies_itself = True
+
+
 class _StreamedLayers:
     """The layers of one image for ``extract_image``: from the staging store when it
     holds them, else streamed from the registry (each stream kept for its verdict)."""
@@ -360,7 +367,7 @@ class _StreamedLayers:
             return IOFailure(BlobNotFound(digest=digest))
         stream = unsafe_perform_io(opened.unwrap())
         self._streams[digest] = stream
-        return IOSuccess(cast(BinaryIO, io.BufferedReader(_StreamReader(stream), CHUNK_SIZE)))
+        return IOSuccess(cast(BinaryIO, _VerifyingReader(_StreamReader(stream), CHUNK_SIZE)))
 
     def failure(self, layers: tuple[Descriptor, ...]) -> RegistryError | None:
         """The first layer the registry served wrong (size, digest, a broken read), if any."""
