@@ -19,7 +19,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -308,7 +308,7 @@ def _source(
 
 
 def _write(
-    path: Path, manifest: TarManifest, blobs: list[bytes], asked: list[Digest], **kwargs: bool
+    path: Path, manifest: TarManifest, blobs: list[bytes], asked: list[Digest], **kwargs: Any
 ) -> TarWriteReport:
     fetch = _source(blobs, asked)
     result = write_imgpkg_tar(path, manifest, fetch, **kwargs)

@@ -32,6 +32,7 @@ from imgpkg_pure.store.commands.options import (
     CopyOptions,
     DescribeOptions,
     GlobalFlags,
+    InventoryOptions,
     PullOptions,
     PushOptions,
     RegistryFlags,
@@ -191,6 +192,13 @@ pull = _command(
 )
 copy = _command(
     cli, "copy", "Copy a bundle from one location to another", CopyOptions, "copy:run_copy"
+)
+_command(
+    cli,
+    "inventory",
+    "List the blobs and manifests a repository, tarball, layout or lock holds (JSON)",
+    InventoryOptions,
+    "inventory:run_inventory",
 )
 
 

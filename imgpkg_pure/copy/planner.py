@@ -191,6 +191,8 @@ def plan_copy(
                 )
             if isinstance(node, CopyImage):
                 for desc in (node.manifest.config, *node.manifest.layers):
+                    if desc.digest in snapshot.left_out and desc is not node.manifest.config:
+                        continue
                     if not is_distributable(desc.media_type):
                         if not request.include_non_distributable:
                             continue

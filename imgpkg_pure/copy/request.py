@@ -52,6 +52,9 @@ class CopyRequest:
     to_tar: str | None = None
     resume: bool = False
     source_archive: str | None = None
+    #: ``--since X``: write a delta, leaving out the layers X holds (an inventory file,
+    #: an imgpkg tarball, an OCI layout or archive; ``imgpkg_pure.copy.delta``).
+    since: str | None = None
 
     def source_reference(self) -> str:
         """The ``-b``/``-i`` text, for messages."""
@@ -80,6 +83,7 @@ def parse_copy_request(
     repo_based_tags: bool,
     resume: bool,
     cosign_signatures: bool = False,
+    since: str | None = None,
 ) -> Result[CopyRequest, UsageError]:
     """Check the copy flags in imgpkg's order (§1.4, "Validation")."""
     if sum(1 for v in (lock, tar, bundle, image) if v) != 1:
@@ -161,6 +165,15 @@ def parse_copy_request(
                 UsageError(reason=f"Building import repository ref: {parsed.failure().reason}")
             )
         destination = parsed.unwrap()
+    if since is not None and isinstance(destination, Repository):
+        return Failure(
+            UsageError(
+                reason="--since writes a delta, and a registry repository is never one: "
+                "use it with --to-tar FILE, --to-repo oci:DIR or --to-repo oci-archive:FILE"
+            )
+        )
+    if since is not None and not since:
+        return Failure(UsageError(reason="--since needs an inventory, tarball or layout"))
     return Success(
         CopyRequest(
             image=image,
@@ -177,6 +190,7 @@ def parse_copy_request(
             to_tar=to_tar,
             resume=resume,
             source_archive=source_archive,
+            since=since,
         )
     )
 

@@ -108,3 +108,7 @@ class CopySnapshot:
     #: ``--include-non-distributable-layers`` they are read from their ``urls``.
     #: Observed only when that flag is given; never for an imgpkg tarball source.
     foreign_absent: frozenset[Digest] = frozenset()
+    #: Layers the plan does not copy (``imgpkg_pure.copy.delta``): the other side holds
+    #: them (``--since``), or a delta source leaves them out and the destination was
+    #: checked to hold them.
+    left_out: frozenset[Digest] = frozenset()

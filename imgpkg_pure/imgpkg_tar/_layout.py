@@ -105,16 +105,22 @@ def _distinct(layers: Iterable[TarLayer]) -> dict[Digest, TarLayer]:
 
 
 def layer_entries(
-    manifest: TarManifest, *, include_non_distributable: bool = False
+    manifest: TarManifest,
+    *,
+    include_non_distributable: bool = False,
+    leave_out: Collection[Digest] = (),
 ) -> tuple[TarLayer, ...]:
     """The layer entries of the tarball, in order: distinct digests sorted by digest string.
 
     A digest is included when any image lists it with a distributable media
-    type, or always with ``include_non_distributable``.  Of several listings
-    of one digest the first included one (in element order) describes the entry.
+    type, or always with ``include_non_distributable``; never when it is in
+    ``leave_out`` (a delta's left-out layers, ``imgpkg_pure.copy.delta``).  Of several
+    listings of one digest the first included one (in element order) describes the entry.
     """
     wanted = [
-        layer for layer in manifest.layers() if include_non_distributable or layer.is_distributable
+        layer
+        for layer in manifest.layers()
+        if (include_non_distributable or layer.is_distributable) and layer.digest not in leave_out
     ]
     included = _distinct(wanted)
     return tuple(included[d] for d in sorted(included, key=str))
@@ -169,11 +175,19 @@ class TarPlan:
         return total
 
 
-def plan_tar(manifest: TarManifest, *, include_non_distributable: bool = False) -> TarPlan:
-    """The tarball imgpkg writes for ``manifest`` (see the module doc)."""
+def plan_tar(
+    manifest: TarManifest,
+    *,
+    include_non_distributable: bool = False,
+    leave_out: Collection[Digest] = (),
+) -> TarPlan:
+    """The tarball imgpkg writes for ``manifest`` (see the module doc), without the layer
+    entries ``leave_out`` names (a delta)."""
     return TarPlan(
         manifest_json=encode_tar_manifest(manifest),
-        layers=layer_entries(manifest, include_non_distributable=include_non_distributable),
+        layers=layer_entries(
+            manifest, include_non_distributable=include_non_distributable, leave_out=leave_out
+        ),
         skipped=skipped_layers(manifest, include_non_distributable=include_non_distributable),
     )
 

@@ -27,6 +27,7 @@ from imgpkg_pure.plan.steps import (
     ExtractImage,
     LayoutSource,
     LayoutTarget,
+    LeftOut,
     Plan,
     Precondition,
     PutBlob,
@@ -137,20 +138,32 @@ def _decode_digest(v: Any) -> Digest:
     return parsed.unwrap()
 
 
+def _left_out(left_out: LeftOut) -> list[Any]:
+    return [[_descriptor(d) for d in left_out.layers], left_out.reason]
+
+
+def _decode_left_out(v: Any) -> LeftOut:
+    layers, reason = _list(v, "left out", 2)
+    return LeftOut(
+        layers=tuple(_decode_descriptor(d) for d in _list(layers, "left out layers")),
+        reason=_str(reason, "left out reason"),
+    )
+
+
 def encode_plan(plan: Plan) -> bytes:
     """The plan file bytes; the same plan always gives the same bytes."""
-    payload = msgpack.packb(
-        [
-            plan.command,
-            [_step(s) for s in plan.steps],
-            None if plan.result is None else _descriptor(plan.result),
-            plan.result_name,
-            list(plan.log),
-            [_precondition(p) for p in plan.preconditions],
-            [str(d) for d in plan.present],
-        ],
-        use_bin_type=True,
-    )
+    fields: list[Any] = [
+        plan.command,
+        [_step(s) for s in plan.steps],
+        None if plan.result is None else _descriptor(plan.result),
+        plan.result_name,
+        list(plan.log),
+        [_precondition(p) for p in plan.preconditions],
+        [str(d) for d in plan.present],
+    ]
+    if plan.left_out is not None:  # an eighth field, only when there is one (see the doc)
+        fields.append(_left_out(plan.left_out))
+    payload = msgpack.packb(fields, use_bin_type=True)
     return msgpack.packb(
         [MAGIC, FORMAT_VERSION, payload, hashlib.sha256(payload).digest()], use_bin_type=True
     )
@@ -325,9 +338,10 @@ def decode_plan(data: bytes) -> Result[Plan, PlanError]:
     if hashlib.sha256(payload).digest() != digest:
         return Failure(CorruptPlan(reason="payload digest does not match (file altered?)"))
     try:
-        command, steps, result, result_name, log, preconditions, present = _list(
-            msgpack.unpackb(payload, raw=False), "plan", 7
-        )
+        fields = _list(msgpack.unpackb(payload, raw=False), "plan")
+        _expect(len(fields) in (7, 8), f"plan: expected 7 or 8 items, got {len(fields)}")
+        command, steps, result, result_name, log, preconditions, present = fields[:7]
+        left_out = _decode_left_out(fields[7]) if len(fields) == 8 else None
         return Success(
             Plan(
                 command=_str(command, "command"),
@@ -339,6 +353,7 @@ def decode_plan(data: bytes) -> Result[Plan, PlanError]:
                     _decode_precondition(p) for p in _list(preconditions, "preconditions")
                 ),
                 present=tuple(_decode_digest(d) for d in _list(present, "present")),
+                left_out=left_out,
             )
         )
     except (_Bad, ValueError, TypeError, msgpack.UnpackException) as exc:

@@ -60,6 +60,14 @@ def layer_summary(plan: Plan) -> str | None:
     return f"layers: {len(new)} new of {len(layers)}, {sum(new)} of {sum(layers.values())} bytes"
 
 
+def left_out_summary(plan: Plan) -> str | None:
+    """The saving of a differential copy: the layers it leaves out, their bytes and why."""
+    if plan.left_out is None:
+        return None
+    left = plan.left_out
+    return f"left out: {len(left.layers)} layers, {left.size} bytes ({left.reason})"
+
+
 def render_plan(plan: Plan) -> tuple[str, ...]:
     """A summary (counts and bytes), the preconditions apply re-checks, then every step.
 
@@ -82,6 +90,9 @@ def render_plan(plan: Plan) -> tuple[str, ...]:
     layers = layer_summary(plan)
     if layers is not None:
         lines.insert(2, f"  {layers}")
+    saving = left_out_summary(plan)
+    if saving is not None:
+        lines.insert(-1, f"  {saving}")
     locks = [s.path for s in plan.steps if isinstance(s, WriteLockFile)]
     if locks:
         lines.append(f"  lock file: {', '.join(locks)}")

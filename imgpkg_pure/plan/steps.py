@@ -25,6 +25,7 @@ __all__ = [
     "ExtractImage",
     "LayoutSource",
     "LayoutTarget",
+    "LeftOut",
     "Plan",
     "Precondition",
     "PutBlob",
@@ -240,6 +241,21 @@ Precondition = TagPointsTo | BlobAvailable
 
 @final
 @frozen(kw_only=True)
+class LeftOut:
+    """Layers a copy does not move, and why (``imgpkg_pure.copy.delta``): the other side
+    holds them (``--since``), or a delta source leaves them out and the destination holds
+    them.  For ``show`` (the saving); apply never reads them."""
+
+    layers: tuple[Descriptor, ...]
+    reason: str
+
+    @property
+    def size(self) -> int:
+        return sum(layer.size for layer in self.layers)
+
+
+@final
+@frozen(kw_only=True)
 class Plan:
     """Steps in dependency order (children before parents), plus what they produce.
 
@@ -256,3 +272,5 @@ class Plan:
     #: Blobs the destination already held when the plan was made (for ``show``
     #: only: apply checks each blob again).
     present: tuple[Digest, ...] = ()
+    #: Layers left out of the copy (``--since``, a delta source), for ``show``.
+    left_out: LeftOut | None = None

@@ -48,16 +48,32 @@ from imgpkg_pure.copy import (
     skipped_layers,
     tar_manifest,
 )
+from imgpkg_pure.copy.delta import (
+    delta_plan,
+    delta_preconditions,
+    marker_element,
+    marker_image,
+    render_tar_plan,
+)
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.image_build import BuiltImage
-from imgpkg_pure.imgpkg_tar import TarIOFailure
+from imgpkg_pure.imgpkg_tar import TarIOFailure, TarManifest, plan_tar
 from imgpkg_pure.oci.values import Descriptor
-from imgpkg_pure.plan.steps import LayoutSource, Plan, Precondition, RegistrySource, UrlSource
-from imgpkg_pure.push import UsageError
+from imgpkg_pure.plan.steps import (
+    LayoutSource,
+    LayoutTarget,
+    LeftOut,
+    Plan,
+    Precondition,
+    RegistrySource,
+    UrlSource,
+)
+from imgpkg_pure.push import LayoutDestination, UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
 from imgpkg_pure.store.apply.interpreter import Env
 from imgpkg_pure.store.apply.interpreter import apply_plan as run_plan
+from imgpkg_pure.store.commands.copy_delta import Delta, observe_delta
 from imgpkg_pure.store.commands.copy_walk import (
     BundleWalk,
     WalkFailed,
@@ -172,20 +188,47 @@ def _blob_sources(
     return fetch
 
 
-def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSourceFn) -> int:
-    manifest = tar_manifest(snapshot, request.shown)
-    if isinstance(manifest, Failure):
-        return ui.fail(manifest.failure())
+def _to_tar(
+    ui: Ui,
+    request: CopyRequest,
+    snapshot: CopySnapshot,
+    fetch: BlobSourceFn,
+    delta: Delta | None,
+    *,
+    dry_run: bool = False,
+) -> int:
+    described = tar_manifest(snapshot, request.shown)
+    if isinstance(described, Failure):
+        return ui.fail(described.failure())
+    manifest = described.unwrap()
+    leave_out: frozenset[Digest] = frozenset()
+    if delta is not None:  # the marker, and its sentinel layer, which no tar holds
+        manifest = TarManifest(elements=(*manifest.elements, marker_element(delta.marker)))
+        leave_out = delta.left_out_digests | {marker_image(delta.marker).sentinel.digest}
+    if dry_run:
+        planned = plan_tar(
+            manifest,
+            include_non_distributable=request.include_non_distributable,
+            leave_out=leave_out,
+        )
+        left = None if delta is None else LeftOut(layers=delta.marker.left_out, reason=delta.reason)
+        lines = render_tar_plan(
+            request.to_tar or "", planned, len(described.unwrap().elements), left
+        )
+        ui.block("\n".join(lines) + "\n")
+        ui.succeeded()
+        return 0
     ui.log("copy | writing layers...")
     from imgpkg_pure.store.transports.imgpkg_tar import write_imgpkg_tar  # noqa: PLC0415
 
     written = write_imgpkg_tar(
         Path(request.to_tar or ""),
-        manifest.unwrap(),
+        manifest,
         fetch,
         include_non_distributable=request.include_non_distributable,
         resume=request.resume,
         concurrency=request.concurrency,
+        leave_out=leave_out,
     )
     if isinstance(written, IOFailure):
         return ui.fail(unsafe_perform_io(written.failure()))
@@ -195,6 +238,8 @@ def _to_tar(ui: Ui, request: CopyRequest, snapshot: CopySnapshot, fetch: BlobSou
     ui.log("copy | done: file 'manifest.json'")
     for digest in report.fetched:
         ui.log(f"copy | done: file '{digest.tag_form}.tar.gz'")
+    if delta is not None:
+        ui.result(delta.summary(request.since))
     _warn_skipped(ui, request, snapshot, destination_refs=False)
     ui.succeeded()
     return 0
@@ -284,6 +329,12 @@ def _run(
             )
     except WalkFailed as failed:
         return ui.fail(failed.error, failed.context)
+    observed = observe_delta(request, snapshot, client=client, tarball=tarball, layout=layout)
+    if isinstance(observed, IOFailure):
+        return ui.fail(unsafe_perform_io(observed.failure()))
+    delta = unsafe_perform_io(observed.unwrap())
+    if delta is not None:
+        snapshot = evolve(snapshot, left_out=delta.left_out_digests)
     refs = sorted(request.shown(item.node.source) for item in snapshot.items)
     if request.source_tar is None:
         ui.log(f"copy | exporting {len(refs)} images...")
@@ -300,7 +351,7 @@ def _run(
         return _export(
             ui, request, snapshot, built, mode,
             sources=sources, staging=staging, layout=layout, tarball=tarball, archive=archive,
-            foreign=foreign,
+            foreign=foreign, delta=delta,
         )  # fmt: skip
     finally:
         if foreign is not None:
@@ -320,10 +371,13 @@ def _export(
     tarball: ImgpkgTarball | None,
     archive: OciArchive | None,
     foreign: UrlFetcher | None,
+    delta: Delta | None = None,
 ) -> int:
     """Write what was observed to the destination: a tarball, a repository, a layout."""
     if request.to_tar is not None:
-        return _to_tar(ui, request, snapshot, _blob_sources(snapshot, sources, layout, foreign))
+        fetch = _blob_sources(snapshot, sources, layout, foreign)
+        dry_run = mode is not None and mode.dry_run
+        return _to_tar(ui, request, snapshot, fetch, delta, dry_run=dry_run)
     env = Env(
         layout=open_layout,
         staging=staging,
@@ -334,12 +388,23 @@ def _export(
     )
     destination = request.destination
     if not isinstance(destination, ArchiveDestination):
-        code = _import(ui, request, snapshot, built, env, archive_layout=None, mode=mode)
+        code = _import(
+            ui, request, snapshot, built, env, archive_layout=None, mode=mode, delta=delta
+        )
     else:
-        code = _import_to_archive(ui, request, snapshot, built, env, destination=destination)
-    if code == 0:
+        code = _import_to_archive(
+            ui, request, snapshot, built, env, destination=destination, delta=delta
+        )
+    if code == 0 and not _planning_only(mode):
+        if delta is not None:
+            ui.result(delta.summary(request.since))
         ui.succeeded()
     return code
+
+
+def _planning_only(mode: PlanMode | None) -> bool:
+    """Whether the run only shows or writes its plan (which print their own ending)."""
+    return mode is not None and (mode.dry_run or mode.out is not None)
 
 
 def _import_to_archive(
@@ -350,6 +415,7 @@ def _import_to_archive(
     env: Env,
     *,
     destination: ArchiveDestination,
+    delta: Delta | None = None,
 ) -> int:
     """Copy into a layout assembled beside the destination file, then tar it into place."""
     workspace = _archive_workspace(destination)
@@ -357,7 +423,9 @@ def _import_to_archive(
         return ui.fail(unsafe_perform_io(workspace.failure()))
     assembled, lock = unsafe_perform_io(workspace.unwrap())
     try:
-        code = _import(ui, request, snapshot, built, env, archive_layout=str(assembled))
+        code = _import(
+            ui, request, snapshot, built, env, archive_layout=str(assembled), delta=delta
+        )
         if code != 0:
             return code
         ui.log(f"copy | writing {destination}")
@@ -370,6 +438,30 @@ def _import_to_archive(
     finally:
         shutil.rmtree(assembled, ignore_errors=True)
         release(lock)
+
+
+def _with_delta(request: CopyRequest, plan: Plan, delta: Delta, archive_layout: str | None) -> Plan:
+    """The plan of a differential copy: it says what it leaves out, and a delta layout
+    (``--since`` into ``oci:DIR`` or ``oci-archive:FILE``) gets the marker root."""
+    target: LayoutTarget | None = None
+    if delta.writes_marker:
+        if archive_layout is not None:
+            target = LayoutTarget(path=archive_layout)
+        elif isinstance(request.destination, LayoutDestination):
+            target = LayoutTarget(path=request.destination.path)
+    return delta_plan(plan, delta.marker, delta.reason, marker_target=target)
+
+
+def _delta_preconditions(request: CopyRequest, delta: Delta) -> tuple[Precondition, ...]:
+    """A delta's import plan: apply checks again that the destination holds what it
+    leaves out."""
+    destination = request.destination
+    if isinstance(destination, LayoutDestination):
+        return delta_preconditions(delta.marker, LayoutSource(path=destination.path))
+    if isinstance(destination, ArchiveDestination):
+        return ()
+    source = RegistrySource(registry=destination.registry, repository=destination.repository)
+    return delta_preconditions(delta.marker, source)
 
 
 def _preconditions(
@@ -395,14 +487,21 @@ def _import(
     *,
     archive_layout: str | None,
     mode: PlanMode | None = None,
+    delta: Delta | None = None,
 ) -> int:
     """Plan the copy into its destination and run the plan; the exit code."""
     planned = plan_copy(request, snapshot, built, archive_layout=archive_layout)
     if isinstance(planned, Failure):
         return ui.fail(planned.failure())
     plan = planned.unwrap()
-    if mode is not None and (mode.dry_run or mode.out is not None):
-        plan = evolve(plan, preconditions=_preconditions(request, snapshot, plan))
+    if delta is not None:
+        plan = _with_delta(request, plan, delta, archive_layout)
+    if _planning_only(mode):
+        assert mode is not None
+        conditions = _preconditions(request, snapshot, plan)
+        if delta is not None and not delta.writes_marker:
+            conditions += _delta_preconditions(request, delta)
+        plan = evolve(plan, preconditions=conditions)
         plan = observe_present(plan, env.registry)
         if mode.out is not None:
             return write_plan(ui, mode.out, plan)
@@ -440,6 +539,7 @@ def run_copy(options: CopyOptions, ui: Ui) -> int:
         repo_based_tags=options.repo_based_tags,
         resume=options.resume,
         cosign_signatures=options.cosign_signatures,
+        since=options.since,
     )
     if isinstance(request, Failure):
         return ui.fail(request.failure())
@@ -448,13 +548,12 @@ def run_copy(options: CopyOptions, ui: Ui) -> int:
         return ui.fail(unsafe_perform_io(opened.failure()))
     checked = request.unwrap()
     plan_out, dry_run = options.plan_out, options.dry_run
-    if (dry_run or plan_out) and (
-        checked.to_tar is not None or isinstance(checked.destination, ArchiveDestination)
-    ):
+    archive = isinstance(checked.destination, ArchiveDestination)
+    if (plan_out and (checked.to_tar is not None or archive)) or (dry_run and archive):
         return ui.fail(
             UsageError(
-                reason="--dry-run and plan files are available for --to-repo REPO and "
-                "--to-repo oci:DIR destinations"
+                reason="plan files are available for --to-repo REPO and --to-repo oci:DIR "
+                "destinations (and --dry-run for those and --to-tar FILE)"
             ),
         )
     mode = PlanMode(out=plan_out, dry_run=dry_run)

@@ -36,6 +36,7 @@ __all__ = [
     "Flag",
     "FlagKind",
     "GlobalFlags",
+    "InventoryOptions",
     "PullOptions",
     "PushOptions",
     "RegistryFlags",
@@ -343,8 +344,33 @@ class CopyOptions:
         "--cosign-signatures", help="Find and copy cosign signatures"
     )
     resume: bool = bool_flag("--resume", help="Resume a copy to a tarball")
+    since: str | None = flag(
+        "--since",
+        help="Write a delta: leave out the layers X holds (X: an inventory file, an imgpkg "
+        "tarball, oci:DIR or oci-archive:FILE); for --to-tar and --to-repo oci:/oci-archive:",
+    )
     dry_run: bool = _dry_run("Print what would be copied; change nothing")
     plan_out: str | None = None
+    registry: RegistryOptions = field(factory=_no_registry_flags)
+
+
+@final
+@frozen(kw_only=True)
+class InventoryOptions:
+    """``inventory``: exactly one place (``repo``, ``tar``, ``lock``) whose holdings to list."""
+
+    repo: str | None = flag(
+        "--repo",
+        help="Repository to list: REG/REPO (every tag walked), oci:DIR or oci-archive:FILE",
+    )
+    tar: str | None = flag("--tar", help="imgpkg tarball to list")
+    lock: str | None = flag(
+        "--lock", help="BundleLock or ImagesLock whose images to list (read from their registry)"
+    )
+    output: str | None = flag(
+        "-o", "--output", help="Write the inventory to this file (default: stdout)"
+    )
+    concurrency: int = flag("--concurrency", help=_CONCURRENCY_HELP, kind="int", default=5)
     registry: RegistryOptions = field(factory=_no_registry_flags)
 
 

@@ -18,7 +18,7 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.plan.planfile import encode_plan, plan_digest
-from imgpkg_pure.plan.render import layer_summary, render_plan
+from imgpkg_pure.plan.render import layer_summary, left_out_summary, render_plan
 from imgpkg_pure.plan.steps import (
     BlobAvailable,
     LayoutTarget,
@@ -110,9 +110,9 @@ def write_plan(ui: Ui, path: str, plan: Plan) -> int:
         error = unsafe_perform_io(written.failure())
         return ui.fail(error)
     ui.result(f"Wrote plan '{path}' ({plan_digest(data)})")
-    layers = layer_summary(plan)
-    if layers is not None:
-        ui.result(layers[:1].upper() + layers[1:])
+    for summary in (layer_summary(plan), left_out_summary(plan)):
+        if summary is not None:
+            ui.result(summary[:1].upper() + summary[1:])
     ui.succeeded()
     return 0
 

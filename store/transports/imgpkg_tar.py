@@ -39,6 +39,7 @@ from typing import BinaryIO, Final, ParamSpec, TypeVar, final, overload
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure, Result, Success
 
+from imgpkg_pure.copy.delta import DeltaMarker, split_delta
 from imgpkg_pure.digest import Digest, parse_digest
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.imgpkg_tar import (
@@ -161,8 +162,10 @@ class ImgpkgTarball:
         manifest_raw: bytes,
         entries: tuple[TarEntry, ...],
         identity: FileIdentity,
+        delta: DeltaMarker | None = None,
     ) -> None:
         self._path = path
+        self._delta = delta
         self._tar = str(path)
         self._manifest = manifest
         self._manifest_raw = manifest_raw
@@ -191,6 +194,13 @@ class ImgpkgTarball:
         return self._manifest
 
     @property
+    def delta(self) -> DeltaMarker | None:
+        """The delta document of a delta tarball (``imgpkg_pure.copy.delta``), else None.
+
+        ``manifest`` holds every element but the marker."""
+        return self._delta
+
+    @property
     def manifest_raw(self) -> bytes:
         """The exact bytes of the ``manifest.json`` entry."""
         return self._manifest_raw
@@ -204,9 +214,13 @@ class ImgpkgTarball:
         return self._layers.get(digest)
 
     def missing_layers(self, *, include_non_distributable: bool = False) -> tuple[TarLayer, ...]:
-        """The layers a ``copy --tar`` with this flag needs that have no entry."""
+        """The layers a ``copy --tar`` with this flag needs that have no entry (those a
+        delta says it leaves out excepted: the destination is asked for them)."""
+        left_out = frozenset() if self._delta is None else self._delta.digests
         return missing_layers(
-            self._manifest, self._layers.keys(), include_non_distributable=include_non_distributable
+            self._manifest,
+            self._layers.keys() | left_out,
+            include_non_distributable=include_non_distributable,
         )
 
     def check_layers(
@@ -344,10 +358,12 @@ def _index_tarball(path: Path) -> ImgpkgTarball:
             )
         with os_errors(tar, "read manifest.json"):
             raw = read_at(fd, manifest_entry.data_offset, manifest_entry.size)
-        parsed = parse_tar_manifest(raw, f"{tar}: {MANIFEST_JSON}")
+        parsed = parse_tar_manifest(raw, f"{tar}: {MANIFEST_JSON}").bind(
+            lambda whole: split_delta(whole, f"{tar}: {MANIFEST_JSON}")
+        )
         if isinstance(parsed, Failure):
             raise _Abort(parsed.failure())
-        manifest = parsed.unwrap()
+        manifest, delta = parsed.unwrap()
         for layer in manifest.layers():
             entry_found = by_name.get(layer.entry_name)
             if entry_found is not None and entry_found.size != layer.size:
@@ -364,6 +380,7 @@ def _index_tarball(path: Path) -> ImgpkgTarball:
             manifest_raw=raw,
             entries=tuple(ordered),
             identity=FileIdentity.of(info),
+            delta=delta,
         )
     finally:
         os.close(fd)

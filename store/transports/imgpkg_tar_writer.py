@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar, assert_never, final
@@ -122,15 +122,19 @@ def write_imgpkg_tar(
     include_non_distributable: bool = False,
     resume: bool = False,
     concurrency: int = 1,
+    leave_out: Collection[Digest] = (),
 ) -> IOResult[TarWriteReport, TarError]:
     """Write ``manifest`` and its layers as imgpkg's tarball at ``path`` (see the module doc).
 
     ``blobs`` provides layer bytes: a ``BlobSource`` or any ``BlobReader``, which
     must be safe to call from ``concurrency`` threads at once (layers are fetched
-    that many at a time, each straight into its place in the file).
+    that many at a time, each straight into its place in the file).  The layers
+    ``leave_out`` names get no entry (a delta, ``imgpkg_pure.copy.delta``).
     """
     source = blobs if callable(blobs) else blobs_from_reader(blobs)
-    plan = plan_tar(manifest, include_non_distributable=include_non_distributable)
+    plan = plan_tar(
+        manifest, include_non_distributable=include_non_distributable, leave_out=leave_out
+    )
     try:
         return IOSuccess(_write(path, plan, source, resume=resume, concurrency=concurrency))
     except (_Abort, TarAbort) as abort:

@@ -99,7 +99,7 @@ ROOMS: Final[dict[str, frozenset[str]]] = {
     "ui": frozenset(),
 }
 #: The modules of ``commands`` that are commands; the others are shared by them.
-COMMAND_MODULES: Final = frozenset({"push", "pull", "copy", "tag", "describe", "plan"})
+COMMAND_MODULES: Final = frozenset({"push", "pull", "copy", "tag", "describe", "plan", "inventory"})
 
 
 @frozen
