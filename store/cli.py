@@ -29,6 +29,7 @@ from returns.result import Failure
 from imgpkg_pure.pflag import FlagSet, normalize_args
 from imgpkg_pure.store.commands.options import (
     ApplyOptions,
+    CacheFlags,
     CopyOptions,
     DescribeOptions,
     GlobalFlags,
@@ -37,6 +38,13 @@ from imgpkg_pure.store.commands.options import (
     PushOptions,
     RegistryFlags,
     ShowOptions,
+    StoreExportOptions,
+    StoreGcOptions,
+    StoreImportOptions,
+    StoreListOptions,
+    StorePruneOptions,
+    StoreUsageOptions,
+    StoreVerifyOptions,
     TagListOptions,
     TagResolveOptions,
     declared_flags,
@@ -149,10 +157,14 @@ def _command(
     *,
     registry: bool = True,
 ) -> click.Command:
-    """Add ``name`` to ``group``: the options' flags, the registry flags, the global flags."""
+    """Add ``name`` to ``group``: the options' flags, the registry flags, the local store's
+    flags (when the options carry ``cache``), the global flags."""
+    cached = "cache" in attrs.fields_dict(options)
     params = _parameters(options)
     if registry:
         params += _parameters(RegistryFlags)
+    if cached:
+        params += _parameters(CacheFlags)
     params += _parameters(GlobalFlags)
 
     def callback(**values: Any) -> int:
@@ -164,6 +176,8 @@ def _command(
             if isinstance(checked, Failure):
                 return ui.fail(checked.failure())
             extra["registry"] = checked.unwrap()
+        if cached:
+            extra["cache"] = _take(CacheFlags, values)
         _warn_deprecated(options, values)
         if "plan_out" in values:
             extra["plan_out"] = values.pop("plan_out")
@@ -266,6 +280,46 @@ _command(
     DescribeOptions,
     "describe:run_describe",
 )
+
+
+@cli.group(help="Look after the local store: list, measure, verify, collect, prune, move")
+def store() -> None:
+    pass
+
+
+_STORE_COMMANDS: tuple[tuple[str, str, type[Any], str], ...] = (
+    ("ls", "List the references the local store recorded, with digests and sizes",
+     StoreListOptions, "store_cmd:run_store_ls"),
+    ("du", "Show how much the local store holds, and its hits and misses so far",
+     StoreUsageOptions, "store_cmd:run_store_du"),
+    ("verify", "Re-hash every blob of the local store; remove corrupt ones (exit 1 if any)",
+     StoreVerifyOptions, "store_cmd:run_store_verify"),
+    ("gc", "Remove every blob no recorded reference reaches",
+     StoreGcOptions, "store_cmd:run_store_gc"),
+    ("prune", "Evict least recently used content (--max-size SIZE, --older-than DURATION)",
+     StorePruneOptions, "store_cmd:run_store_prune"),
+    ("import", "Add an imgpkg tarball or an OCI archive to the local store",
+     StoreImportOptions, "store_cmd:run_store_import"),
+)  # fmt: skip
+for _name, _help, _options, _runner in _STORE_COMMANDS:
+    _command(store, _name, _help, _options, _runner, registry=False)
+
+
+@store.command(
+    "export",
+    help="Write a recorded bundle or image from the local store alone (copy --offline) "
+    "to a tarball (--to-tar) or an OCI layout (--to-repo oci:DIR)",
+    params=[*_parameters(StoreExportOptions), *_parameters(GlobalFlags)],
+)
+def store_export(**values: Any) -> int:
+    ui = _make_ui(_take(GlobalFlags, values))
+    options: StoreExportOptions = _take(StoreExportOptions, values)
+    from imgpkg_pure.store.commands import copy, store_cmd
+
+    made = store_cmd.export_as_copy(options, ui)
+    if isinstance(made, int):
+        return made
+    return copy.run_copy(made, ui)
 
 
 @cli.command(help="Print client version", params=_parameters(GlobalFlags))

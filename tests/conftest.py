@@ -8,10 +8,17 @@ Each yields a :class:`tests.registry_fixtures.RegistryServer`.  They fail (never
 skip) when ``docker-registry`` is missing.  Tests sharing a registry take their
 repository names from ``unique_repo`` / ``unique_repo_factory``.  When a test
 fails, the registry log lines written during it are added to its report.
+
+Every test has a local store of its own (``IMGPKG_PURE_CACHE`` in a fresh temporary
+directory, ``_own_local_store``): commands read through it and write through it
+(``docs/cache.md``), so no test sees what another one kept, a test that counts
+registry requests counts them as a first run makes them, and nothing is written to
+the real home.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 
@@ -64,6 +71,27 @@ def registry_basic_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Re
 def registry_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """An HTTPS registry whose certificate chains to ``.ca_cert`` (a test CA)."""
     yield from _serve(tmp_path_factory, "registry-tls", basic_auth=False, tls=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_local_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``IMGPKG_PURE_CACHE`` set to a fresh, empty directory for this test (and restored).
+
+    Set in ``os.environ`` directly (not with ``monkeypatch``, which hypothesis tests may
+    not use), so subprocesses the test starts inherit it too."""
+    names = ("IMGPKG_PURE_CACHE", "IMGPKG_PURE_NO_CACHE", "IMGPKG_PURE_CACHE_MAX_SIZE")
+    before = {name: os.environ.get(name) for name in names}
+    for name in names[1:]:
+        os.environ.pop(name, None)
+    os.environ["IMGPKG_PURE_CACHE"] = str(tmp_path_factory.mktemp("local-store"))
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture

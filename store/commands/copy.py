@@ -82,6 +82,7 @@ from imgpkg_pure.store.commands.copy_walk import (
     observe_sources,
     observe_tarball,
 )
+from imgpkg_pure.store.commands.mirroring import cache_location, open_client
 from imgpkg_pure.store.commands.options import CopyOptions
 from imgpkg_pure.store.commands.planning import (
     blob_preconditions,
@@ -543,7 +544,7 @@ def run_copy(options: CopyOptions, ui: Ui) -> int:
     )
     if isinstance(request, Failure):
         return ui.fail(request.failure())
-    opened = RegistryClient.open(options.registry)
+    opened = open_client(options.registry, options.cache, ui, offline=options.offline)
     if isinstance(opened, IOFailure):
         return ui.fail(unsafe_perform_io(opened.failure()))
     checked = request.unwrap()
@@ -559,7 +560,7 @@ def run_copy(options: CopyOptions, ui: Ui) -> int:
     mode = PlanMode(out=plan_out, dry_run=dry_run)
     with unsafe_perform_io(opened.unwrap()) as client:
         if plan_out is not None:
-            cache = cache_store()
+            cache = cache_store(cache_location(options.cache.cache_dir))
             if isinstance(cache, IOFailure):
                 return ui.fail(unsafe_perform_io(cache.failure()))
             return _run(ui, checked, client, unsafe_perform_io(cache.unwrap()), mode)

@@ -50,6 +50,7 @@ from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
 from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
 from imgpkg_pure.store.commands.locations import fetch_locations
+from imgpkg_pure.store.commands.mirroring import open_client
 from imgpkg_pure.store.commands.options import DescribeOptions
 from imgpkg_pure.store.registry import AuthFailure, RegistryClient, RegistryFailure
 from imgpkg_pure.store.ui.console import Ui
@@ -431,7 +432,7 @@ def run_describe(options: DescribeOptions, ui: Ui) -> int:
         return ui.fail(UsageError(reason=f"--concurrency must be at least 1, got {concurrency}"))
     if not bundle:
         return ui.fail(UsageError(reason="Expected a bundle reference (--bundle, -b)"))
-    opened = RegistryClient.open(options.registry)
+    opened = open_client(options.registry, options.cache, ui, offline=options.offline)
     if isinstance(opened, IOFailure):
         return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApplyOptions",
+    "CacheFlags",
     "CopyOptions",
     "DescribeOptions",
     "Flag",
@@ -41,6 +42,13 @@ __all__ = [
     "PushOptions",
     "RegistryFlags",
     "ShowOptions",
+    "StoreExportOptions",
+    "StoreGcOptions",
+    "StoreImportOptions",
+    "StoreListOptions",
+    "StorePruneOptions",
+    "StoreUsageOptions",
+    "StoreVerifyOptions",
     "TagListOptions",
     "TagResolveOptions",
     "bool_flag",
@@ -228,6 +236,41 @@ def _no_registry_flags() -> RegistryOptions:
     return RegistryOptions()
 
 
+@final
+@frozen(kw_only=True)
+class CacheFlags:
+    """The local store every command reads through and writes through (``docs/cache.md``),
+    on every command that reads or writes content."""
+
+    cache_dir: str | None = flag(
+        "--cache",
+        help="Local store directory (default $IMGPKG_PURE_CACHE, else "
+        "$XDG_CACHE_HOME/imgpkg-pure/store)",
+    )
+    no_cache: bool = bool_flag(
+        "--no-cache",
+        help="Use no local store: read everything from its source, keep nothing "
+        "($IMGPKG_PURE_NO_CACHE=1)",
+    )
+    cache_max_size: str | None = flag(
+        "--cache-max-size",
+        help="After the command, evict least recently used content until the local store "
+        "holds at most SIZE (e.g. 10GiB; default $IMGPKG_PURE_CACHE_MAX_SIZE, else 4GiB)",
+    )
+
+
+def _offline() -> Any:
+    return bool_flag(
+        "--offline",
+        help="Read only from the local store: digest references always, tags as last "
+        "resolved (no registry is contacted)",
+    )
+
+
+def _platforms(help_text: str) -> Any:
+    return flag("--platform", help=help_text, kind="texts", default=())
+
+
 _CONCURRENCY_HELP: Final = "Concurrency"
 _LOCK_OUTPUT_HELP: Final = "Location to output the generated lock file"
 
@@ -295,6 +338,7 @@ class PushOptions:
     dry_run: bool = _dry_run("Print what would be pushed; change nothing")
     plan_out: str | None = None
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
 
 
 @final
@@ -312,9 +356,11 @@ class PullOptions:
         help="Error when image is a bundle (disable to pull a bundle's contents as a plain image)",
         default=True,
     )
+    offline: bool = _offline()
     dry_run: bool = _dry_run("Print what would be pulled; write nothing")
     plan_out: str | None = None
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
 
 
 @final
@@ -349,9 +395,11 @@ class CopyOptions:
         help="Write a delta: leave out the layers X holds (X: an inventory file, an imgpkg "
         "tarball, oci:DIR or oci-archive:FILE); for --to-tar and --to-repo oci:/oci-archive:",
     )
+    offline: bool = _offline()
     dry_run: bool = _dry_run("Print what would be copied; change nothing")
     plan_out: str | None = None
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
 
 
 @final
@@ -387,6 +435,7 @@ class TagListOptions:
         "--imgpkg-internal-tags", help="Include imgpkg's internal tags (sha256-<hex>.imgpkg)"
     )
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
 
 
 @final
@@ -396,6 +445,7 @@ class TagResolveOptions:
 
     image: str | None = flag("-i", "--image", help="Set image (no tag means latest)")
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
 
 
 @final
@@ -421,7 +471,9 @@ class DescribeOptions:
         help="Include the images' annotations (=false to leave them out)",
         default=True,
     )
+    offline: bool = _offline()
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
 
 
 @final
@@ -440,3 +492,90 @@ class ApplyOptions:
     plan_file: str = flag("PLAN", help="The plan file", kind="argument", default="")
     concurrency: int = flag("--concurrency", help=_CONCURRENCY_HELP, kind="int", default=5)
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
+
+
+# --- the local store (``imgpkg-pure store …``) ----------------------------------------------
+
+
+def _store_dir() -> Any:
+    return flag(
+        "--cache",
+        help="Local store directory (default $IMGPKG_PURE_CACHE, else "
+        "$XDG_CACHE_HOME/imgpkg-pure/store)",
+    )
+
+
+@final
+@frozen(kw_only=True)
+class StoreListOptions:
+    """``store ls``: the references the store recorded, with digests and sizes."""
+
+    cache_dir: str | None = _store_dir()
+
+
+@final
+@frozen(kw_only=True)
+class StoreUsageOptions:
+    """``store du``: how much the store holds, and its traffic so far."""
+
+    cache_dir: str | None = _store_dir()
+
+
+@final
+@frozen(kw_only=True)
+class StoreVerifyOptions:
+    """``store verify``: re-hash every blob; corrupt ones are removed (exit code 1)."""
+
+    cache_dir: str | None = _store_dir()
+    concurrency: int = flag(
+        "--concurrency", help="Blobs hashed at once (default: one per CPU)", kind="int", default=0
+    )
+
+
+@final
+@frozen(kw_only=True)
+class StoreGcOptions:
+    """``store gc``: drop every blob no recorded reference reaches."""
+
+    cache_dir: str | None = _store_dir()
+
+
+@final
+@frozen(kw_only=True)
+class StorePruneOptions:
+    """``store prune``: evict least recently used content (recorded references last)."""
+
+    cache_dir: str | None = _store_dir()
+    max_size: str | None = flag(
+        "--max-size", help="Evict until the store holds at most SIZE (e.g. 2GiB, 500MB)"
+    )
+    older_than: str | None = flag(
+        "--older-than", help="Evict what was last used longer ago than DURATION (e.g. 30d, 12h)"
+    )
+
+
+@final
+@frozen(kw_only=True)
+class StoreExportOptions:
+    """``store export REF``: a recorded bundle or image, from the store alone, to a tarball
+    or an OCI layout (``copy --offline``)."""
+
+    reference: str = flag("REF", help="The reference to export", kind="argument", default="")
+    to_tar: str | None = flag("--to-tar", help="Location to write a tar file containing assets")
+    to_repo: str | None = flag("--to-repo", help="OCI layout to write (oci:DIR[:TAG])")
+    cache_dir: str | None = _store_dir()
+
+
+@final
+@frozen(kw_only=True)
+class StoreImportOptions:
+    """``store import FILE``: an imgpkg tarball or an OCI archive, into the store."""
+
+    source: str = flag(
+        "FILE",
+        help="An imgpkg tarball (copy --to-tar) or an OCI archive (oci-archive:FILE)",
+        kind="argument",
+        default="",
+    )
+    cache_dir: str | None = _store_dir()

@@ -38,6 +38,7 @@ from imgpkg_pure.plan.steps import (
 )
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.apply.interpreter import Env, apply_plan
+from imgpkg_pure.store.commands.mirroring import cache_location, open_client
 from imgpkg_pure.store.commands.options import ApplyOptions, ShowOptions
 from imgpkg_pure.store.commands.planning import dry_run, stored
 from imgpkg_pure.store.content.blobstore import BlobReader
@@ -156,10 +157,10 @@ def run_apply(options: ApplyOptions, ui: Ui) -> int:
     if isinstance(plan, Failure):
         return ui.fail(plan.failure())
     steps = plan.unwrap()
-    staging = cache_store()
+    staging = cache_store(cache_location(options.cache.cache_dir))
     if isinstance(staging, IOFailure):
         return ui.fail(unsafe_perform_io(staging.failure()))
-    opened = RegistryClient.open(options.registry)
+    opened = open_client(options.registry, options.cache, ui)
     if isinstance(opened, IOFailure):
         return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client:

@@ -57,6 +57,7 @@ from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.apply.extract import ExtractError, extract_image, resolve_output
 from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
 from imgpkg_pure.store.commands.locations import LocationsImageInvalid, fetch_locations
+from imgpkg_pure.store.commands.mirroring import cache_location, open_client
 from imgpkg_pure.store.commands.options import PullOptions
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
 from imgpkg_pure.store.commands.planning import write_plan
@@ -629,12 +630,12 @@ def run_pull(options: PullOptions, ui: Ui) -> int:
     )
     if isinstance(request, Failure):
         return ui.fail(request.failure())
-    opened = RegistryClient.open(options.registry)
+    opened = open_client(options.registry, options.cache, ui, offline=options.offline)
     if isinstance(opened, IOFailure):
         return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
         if options.plan_out is not None:
-            cache = cache_store()
+            cache = cache_store(cache_location(options.cache.cache_dir))
             if isinstance(cache, IOFailure):
                 return ui.fail(unsafe_perform_io(cache.failure()))
             staged = unsafe_perform_io(cache.unwrap())

@@ -37,7 +37,8 @@ from imgpkg_pure.push import (
     plan_push,
 )
 from imgpkg_pure.store.apply.interpreter import ApplyError, Env, apply_plan
-from imgpkg_pure.store.commands.options import PushOptions
+from imgpkg_pure.store.commands.mirroring import cache_location, open_client
+from imgpkg_pure.store.commands.options import CacheFlags, PushOptions
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
 from imgpkg_pure.store.commands.planning import observe_present, write_plan
 from imgpkg_pure.store.content.atomic import WriteFailure
@@ -46,7 +47,7 @@ from imgpkg_pure.store.content.staging import cache_store, open_layout, temporar
 from imgpkg_pure.store.files.layer import build_layers
 from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
-from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
+from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from imgpkg_pure.store.ui.console import Ui
 
 PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
@@ -130,9 +131,11 @@ def _push(
     *,
     plan_out: str | None = None,
     dry_run: bool = False,
+    cache: CacheFlags | None = None,
 ) -> int:
+    flags = CacheFlags() if cache is None else cache
     if dry_run or plan_out:
-        return _plan_only(ui, request, registry, plan_out=plan_out)
+        return _plan_only(ui, request, registry, plan_out=plan_out, cache=flags)
     if isinstance(request.destination, LayoutDestination):
         planned = build_push_plan(request)
         if isinstance(planned, IOFailure):
@@ -140,10 +143,9 @@ def _push(
         plan = unsafe_perform_io(planned.unwrap())
         env = Env(layout=open_layout)
         return _apply(ui, plan, env)
-    opened = RegistryClient.open(registry)
+    opened = open_client(registry, flags, ui)
     if isinstance(opened, IOFailure):
-        error: RegistryError = unsafe_perform_io(opened.failure())
-        return ui.fail(error)
+        return ui.fail(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client, temporary_store() as staging:
         planned = build_push_plan(request, staging)
         if isinstance(planned, IOFailure):
@@ -153,7 +155,12 @@ def _push(
 
 
 def _plan_only(
-    ui: Ui, request: PushRequest, registry: RegistryOptions, *, plan_out: str | None
+    ui: Ui,
+    request: PushRequest,
+    registry: RegistryOptions,
+    *,
+    plan_out: str | None,
+    cache: CacheFlags,
 ) -> int:
     """``--dry-run`` (stage in a temporary store, print) or ``plan push --out`` (stage in the
     local cache store, write the plan file): nothing at the destination changes."""
@@ -171,10 +178,10 @@ def _plan_only(
                     return ui.fail(unsafe_perform_io(planned.failure()))
                 plan = observe_present(unsafe_perform_io(planned.unwrap()), client)
                 return print_dry_run(ui, plan)
-        cache = cache_store()
-        if isinstance(cache, IOFailure):
-            return ui.fail(unsafe_perform_io(cache.failure()))
-        planned = build_push_plan(request, unsafe_perform_io(cache.unwrap()))
+        store = cache_store(cache_location(cache.cache_dir))
+        if isinstance(store, IOFailure):
+            return ui.fail(unsafe_perform_io(store.failure()))
+        planned = build_push_plan(request, unsafe_perform_io(store.unwrap()))
         if isinstance(planned, IOFailure):
             return ui.fail(unsafe_perform_io(planned.failure()))
         plan = observe_present(unsafe_perform_io(planned.unwrap()), client)
@@ -223,4 +230,5 @@ def run_push(options: PushOptions, ui: Ui) -> int:
         options.registry,
         plan_out=options.plan_out,
         dry_run=options.dry_run,
+        cache=options.cache,
     )

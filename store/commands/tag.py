@@ -25,7 +25,9 @@ from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import Fact
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
-from imgpkg_pure.store.commands.options import TagListOptions, TagResolveOptions
+from imgpkg_pure.store.commands.mirroring import open_client
+from imgpkg_pure.store.commands.options import CacheFlags, TagListOptions, TagResolveOptions
+from imgpkg_pure.store.content.errors import StoreError
 from imgpkg_pure.store.registry import RegistryClient, RegistryError, RegistryOptions
 from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.tags import listed_tags, resolved_reference, select_columns, tag_table
@@ -67,14 +69,14 @@ def _parse_image(image: str | None) -> Result[Reference, UsageError]:
 
 
 def _connect(
-    image: str | None, registry: RegistryOptions
-) -> IOResult[tuple[Reference, RegistryClient], UsageError | RegistryError]:
+    image: str | None, registry: RegistryOptions, cache: CacheFlags, ui: Ui
+) -> IOResult[tuple[Reference, RegistryClient], UsageError | RegistryError | StoreError]:
     """The reference ``-i`` names and a client for its registry (both commands start so)."""
     parsed = _parse_image(image)
     if isinstance(parsed, Failure):
         return IOFailure(parsed.failure())
     reference = parsed.unwrap()
-    return RegistryClient.open(registry).map(lambda client: (reference, client))
+    return open_client(registry, cache, ui).map(lambda client: (reference, client))
 
 
 def resolve_digest(client: RegistryClient, reference: Reference) -> IOResult[Digest, TagError]:
@@ -116,7 +118,7 @@ def _rows(
 def run_tag_list(options: TagListOptions, ui: Ui) -> int:
     """``tag list``; returns the exit code."""
     digests = options.digests
-    connected = _connect(options.image, options.registry)
+    connected = _connect(options.image, options.registry, options.cache, ui)
     if isinstance(connected, IOFailure):
         return ui.fail(unsafe_perform_io(connected.failure()))
     reference, client = unsafe_perform_io(connected.unwrap())
@@ -143,7 +145,7 @@ def run_tag_list(options: TagListOptions, ui: Ui) -> int:
 
 def run_tag_resolve(options: TagResolveOptions, ui: Ui) -> int:
     """``tag resolve``; returns the exit code."""
-    connected = _connect(options.image, options.registry)
+    connected = _connect(options.image, options.registry, options.cache, ui)
     if isinstance(connected, IOFailure):
         return ui.fail(unsafe_perform_io(connected.failure()))
     reference, client = unsafe_perform_io(connected.unwrap())

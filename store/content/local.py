@@ -332,6 +332,30 @@ class LocalStore(BlobStore):
         self._update_roots(drop)
         return removed[0]
 
+    @effect
+    def set_roots(self, entries: tuple[tuple[str, Descriptor], ...]) -> tuple[Descriptor, ...]:
+        """Name several stored blobs as roots in one rewrite of ``index.json``; the entries
+        written.  An entry whose blob is no longer stored (a concurrent prune took it) is
+        left out rather than refused: the mirror records what is there."""
+        checked: list[Descriptor] = []
+        for name, descriptor in entries:
+            entry = root_entry(name, descriptor)
+            if isinstance(entry, Failure):
+                raise StoreAbort(entry.failure())
+            checked.append(entry.unwrap())
+        written: list[Descriptor] = []
+
+        def add(current: tuple[Descriptor, ...]) -> tuple[Descriptor, ...]:
+            for entry in checked:
+                if self.blob_path(entry.digest).is_file():
+                    current = with_root(current, entry)
+                    written.append(entry)
+            return current
+
+        if checked:
+            self._update_roots(add)
+        return tuple(written)
+
     # --- maintenance ------------------------------------------------------
 
     @effect

@@ -125,11 +125,25 @@ def hash_fd(fd: int, algorithm: Algorithm, path: Path) -> tuple[Digest, int]:
 @contextmanager
 def exclusive(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` (created if missing)."""
+    with _locked(lock_path, fcntl.LOCK_EX):
+        yield
+
+
+@contextmanager
+def shared(lock_path: Path) -> Iterator[None]:
+    """Hold a shared ``flock`` on ``lock_path``: many holders at once, none while an
+    :func:`exclusive` holder (gc, prune, a root update) works."""
+    with _locked(lock_path, fcntl.LOCK_SH):
+        yield
+
+
+@contextmanager
+def _locked(lock_path: Path, how: int) -> Iterator[None]:
     with os_errors("open lock file", lock_path):
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         with os_errors("lock", lock_path):
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, how)
         yield
     finally:
         os.close(fd)
@@ -231,6 +245,7 @@ __all__ = [
     "os_failure",
     "read_file",
     "remove_if_stale",
+    "shared",
     "touch_quietly",
     "unlink_quietly",
     "write_all",

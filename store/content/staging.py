@@ -37,9 +37,9 @@ def cache_root(environ: dict[str, str] | None = None) -> Path:
     return Path(base) / "imgpkg-pure" / "store"
 
 
-def cache_store() -> IOResult[BlobStore, StoreError]:
-    """The local cache store (created on first use)."""
-    root = cache_root()
+def cache_store(root: Path | None = None) -> IOResult[BlobStore, StoreError]:
+    """The local cache store at ``root`` (default :func:`cache_root`), created on first use."""
+    root = cache_root() if root is None else root
     with contextlib.suppress(OSError):
         root.parent.mkdir(parents=True, exist_ok=True)
     return LocalStore.at(root)

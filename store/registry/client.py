@@ -46,6 +46,10 @@ How a request is made:
 Scopes: reads ask ``repository:<name>:pull``, writes ``repository:<name>:pull,push``,
 a mount also ``repository:<source>:pull``.
 
+With a ``mirror`` (the local store, ``mirror``), reads go through it first and what
+is read or written is kept in it (read-through, write-through); an offline mirror
+answers everything itself.
+
 Blobs are streamed both ways in chunks of at most 1 MiB.  Downloads are
 verified while they are read (:class:`imgpkg_pure.store.registry.verify.VerifiedStream`);
 uploads up to ``monolithic_threshold`` bytes are one ``POST`` + ``PUT``, larger
@@ -60,11 +64,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from returns.io import IOFailure, IOResult, IOSuccess
+from returns.result import Result
+from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.reference import Reference, Repository
-from imgpkg_pure.store.registry import blobs, manifests, tags
+from imgpkg_pure.store.registry import blobs, manifests, mirror, tags
 from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry._connection import Connection
 from imgpkg_pure.store.registry._http import CHUNK_SIZE, Endpoint
@@ -78,6 +84,7 @@ from imgpkg_pure.store.registry.blobs import (
 )
 from imgpkg_pure.store.registry.errors import RegistryError
 from imgpkg_pure.store.registry.manifests import MAX_MANIFEST_SIZE, ManifestResponse
+from imgpkg_pure.store.registry.mirror import Mirror
 from imgpkg_pure.store.registry.options import RegistryOptions
 from imgpkg_pure.store.registry.tags import DEFAULT_TAG_PAGE_SIZE
 from imgpkg_pure.store.registry.verify import VerifiedStream
@@ -109,6 +116,9 @@ class RegistryClient(Closing):
     Constructing never fails: a problem with ``ca_cert_paths`` or the
     ``IMGPKG_REGISTRY_*`` variables is returned by every operation, and by
     :meth:`open`, which is the preferred way to make a client.
+
+    ``mirror``: the local store in front of the registries (see the module doc); the
+    client owns it from then on and closes it with itself.
     """
 
     def __init__(
@@ -125,8 +135,10 @@ class RegistryClient(Closing):
         jitter: Callable[[float], float] | None = None,
         wall_clock: Callable[[], float] = time.time,
         debug_stream: TextIO | None = None,
+        mirror: Mirror | None = None,
     ) -> None:
         self._options = options if options is not None else RegistryOptions()
+        self._mirror = mirror
         env = dict(os.environ) if environ is None else dict(environ)
         if keychain is None:
             keychain = Keychain(self._options, env)
@@ -167,6 +179,11 @@ class RegistryClient(Closing):
     def options(self) -> RegistryOptions:
         return self._options
 
+    @property
+    def mirror(self) -> Mirror | None:
+        """The local store in front of the registries, if any."""
+        return self._mirror
+
     def transfers_limit(self) -> int | None:
         """The blob transfers allowed in flight now, when busy registries (429, 503) have
         lowered it; None when not limited (``_throttle``)."""
@@ -174,11 +191,17 @@ class RegistryClient(Closing):
 
     def close(self) -> None:
         self._session.connection.close()
+        held, self._mirror = self._mirror, None
+        if held is not None:
+            held.close()
 
     # -- operations -----------------------------------------------------------------------
 
     def ping(self, registry: str) -> IOResult[Endpoint, RegistryError]:
         """Find how ``registry`` is reached and check that its credentials are accepted."""
+        offline = mirror.refuse_offline(self._mirror, f"reaching registry {registry}")
+        if isinstance(offline, IOFailure):
+            return IOFailure(unsafe_perform_io(offline.failure()))
         return IOResult.from_result(self._session.ping(registry))
 
     def get_manifest(self, ref: Reference) -> IOResult[ManifestResponse, RegistryError]:
@@ -187,6 +210,9 @@ class RegistryClient(Closing):
         A digest reference is checked against its digest; a tag against the
         ``Docker-Content-Digest`` header when the registry sends one.
         """
+        if self._mirror is not None:
+            got = mirror.get_manifest(self._session, self._mirror, ref, self._max_manifest)
+            return IOResult.from_result(got)
         return IOResult.from_result(manifests.get_manifest(self._session, ref, self._max_manifest))
 
     def head_manifest(self, ref: Reference) -> IOResult[Descriptor | None, RegistryError]:
@@ -194,6 +220,9 @@ class RegistryClient(Closing):
 
         Falls back to GET when the registry's HEAD answer lacks the digest header.
         """
+        if self._mirror is not None:
+            known = mirror.head_manifest(self._session, self._mirror, ref, self._max_manifest)
+            return IOResult.from_result(known)
         found = manifests.head_manifest(self._session, ref, self._max_manifest)
         return IOResult.from_result(found)
 
@@ -201,11 +230,27 @@ class RegistryClient(Closing):
         self, repo: Repository, tag_or_digest: str | Digest, raw: bytes, media_type: str
     ) -> IOResult[Digest, RegistryError]:
         """``PUT /v2/<name>/manifests/<tag|digest>``; the manifest's digest."""
-        pushed = manifests.put_manifest(self._session, repo, tag_or_digest, raw, media_type)
-        return IOResult.from_result(pushed)
+
+        def put() -> Result[Digest, RegistryError]:
+            return manifests.put_manifest(self._session, repo, tag_or_digest, raw, media_type)
+
+        if self._mirror is not None:
+            kept = mirror.put_manifest(
+                put,
+                self._mirror,
+                repo=repo,
+                tag_or_digest=tag_or_digest,
+                raw=raw,
+                media_type=media_type,
+            )
+            return IOResult.from_result(kept)
+        return IOResult.from_result(put())
 
     def blob_exists(self, repo: Repository, digest: Digest) -> IOResult[int | None, RegistryError]:
         """``HEAD /v2/<name>/blobs/<digest>``: the blob's size, or None when absent."""
+        offline = mirror.refuse_offline(self._mirror, f"asking {repo} for blob {digest}")
+        if isinstance(offline, IOFailure):
+            return IOFailure(unsafe_perform_io(offline.failure()))
         return IOResult.from_result(blobs.blob_size(self._session, repo, digest))
 
     def open_blob(
@@ -217,6 +262,9 @@ class RegistryClient(Closing):
         successful verdict means the bytes are the descriptor's.  Use it as a
         context manager so the connection is released.
         """
+        if self._mirror is not None:
+            held = mirror.open_blob(self._session, self._mirror, repo, descriptor)
+            return IOResult.from_result(held)
         return IOResult.from_result(blobs.open_blob(self._session, repo, descriptor))
 
     def fetch_blob_to(
@@ -227,7 +275,15 @@ class RegistryClient(Closing):
         ``write`` has seen unverified bytes when this fails: write somewhere
         provisional and commit only on success.
         """
-        return blobs.fetch_blob_to(self._session, repo, descriptor, write)
+        if self._mirror is None:
+            return blobs.fetch_blob_to(self._session, repo, descriptor, write)
+        opened = self.open_blob(repo, descriptor)
+        if isinstance(opened, IOFailure):
+            return IOFailure(unsafe_perform_io(opened.failure()))
+        with unsafe_perform_io(opened.unwrap()) as stream:
+            for chunk in stream:
+                write(chunk)
+            return stream.verdict()
 
     def push_blob(
         self,
@@ -246,20 +302,29 @@ class RegistryClient(Closing):
         mount, and its upload session is used instead.  ``known_absent``: the
         caller's own ``blob_exists`` just said no; the ``HEAD`` is not repeated.
         """
-        pushed = blobs.push_blob(
-            self._session,
-            repo,
-            descriptor,
-            open_chunks,
-            mount_from,
-            monolithic_threshold=self._monolithic_threshold,
-            chunk_size=self._chunk_size,
-            known_absent=known_absent,
-        )
-        return IOResult.from_result(pushed)
+
+        def push(chunks: Callable[[], Iterable[bytes]]) -> Result[BlobPushed, RegistryError]:
+            return blobs.push_blob(
+                self._session,
+                repo,
+                descriptor,
+                chunks,
+                mount_from,
+                monolithic_threshold=self._monolithic_threshold,
+                chunk_size=self._chunk_size,
+                known_absent=known_absent,
+            )
+
+        if self._mirror is not None:
+            kept = mirror.push_blob(push, self._mirror, descriptor, open_chunks)
+            return IOResult.from_result(kept)
+        return IOResult.from_result(push(open_chunks))
 
     def list_tags(
         self, repo: Repository, page_size: int = DEFAULT_TAG_PAGE_SIZE
     ) -> IOResult[tuple[str, ...], RegistryError]:
         """``GET /v2/<name>/tags/list?n=<page_size>``, following ``Link: <…>; rel="next"``."""
+        offline = mirror.refuse_offline(self._mirror, f"listing the tags of {repo}")
+        if isinstance(offline, IOFailure):
+            return IOFailure(unsafe_perform_io(offline.failure()))
         return IOResult.from_result(tags.list_tags(self._session, repo, page_size))

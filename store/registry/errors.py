@@ -13,6 +13,7 @@ tree::
       CaCertFailure         a --registry-ca-cert-path file cannot be read or used
       ManifestTooLarge      a manifest bigger than the 4 MiB the client accepts
       BlobStreamIncomplete  a verified blob stream that was not read to its end
+      OfflineUnavailable    --offline, and the local store does not hold what was asked
       DigestMismatch        (imgpkg_pure) content whose digest is not the expected one
       SizeMismatch          (imgpkg_pure) content whose size is not the expected one
       MalformedDocument     (imgpkg_pure) a JSON answer that is not what the spec says
@@ -35,6 +36,7 @@ __all__ = [
     "KeychainFailure",
     "MalformedDocument",
     "ManifestTooLarge",
+    "OfflineUnavailable",
     "RegistryError",
     "RegistryFailure",
     "SizeMismatch",
@@ -203,6 +205,19 @@ class BlobStreamIncomplete(Fact):
     )
 
 
+@final
+@frozen(kw_only=True)
+class OfflineUnavailable(Fact):
+    """``--offline``: ``what`` (a manifest, a tag, a blob, a registry operation) cannot be
+    served, because the local store ``store`` does not hold it (``reason`` says how)."""
+
+    what: str
+    store: str
+    reason: str
+
+    template = "--offline: {what}: {reason} (local store {store})"
+
+
 RegistryError = (
     RegistryFailure
     | AuthFailure
@@ -211,6 +226,7 @@ RegistryError = (
     | CaCertFailure
     | ManifestTooLarge
     | BlobStreamIncomplete
+    | OfflineUnavailable
     | DigestMismatch
     | SizeMismatch
     | MalformedDocument

@@ -20,11 +20,18 @@ another registry can never mistake unverified bytes for verified ones:
 
 So: write the chunks somewhere provisional, then commit only on a successful
 verdict (``imgpkg_pure.store.content.blobstore`` ingests do exactly that).
+
+A stream may also carry a :class:`BlobSink` (:meth:`VerifiedStream.tee`): the
+local mirror's write-through.  The sink sees exactly the chunks the consumer
+sees, as they pass (no second read, nothing held), and is told to commit
+only once the stream's verdict is a success, just before the consumer's
+iteration ends; any other end (a bad verdict, a stream closed early) aborts it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
@@ -34,7 +41,7 @@ from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry.errors import BlobStreamIncomplete, RegistryError
 
-__all__ = ["VerifiedStream"]
+__all__ = ["BlobSink", "VerifiedStream"]
 
 ReadErrorMapper = Callable[[Exception], RegistryError | None]
 """Turns an exception raised by the source into an error value (None: not ours, re-raise)."""
@@ -42,6 +49,22 @@ ReadErrorMapper = Callable[[Exception], RegistryError | None]
 
 def _no_errors(_error: Exception) -> RegistryError | None:
     return None
+
+
+class BlobSink(Protocol):
+    """Where a teed stream's chunks also go (the local mirror's ingest); it never raises."""
+
+    def write(self, chunk: bytes) -> None:
+        """Take the next chunk (a sink that cannot keep it stops keeping, quietly)."""
+        ...
+
+    def commit(self) -> None:
+        """The stream was read whole and verified: make the blob visible."""
+        ...
+
+    def abort(self) -> None:
+        """The stream did not verify, or was not read to its end: discard (idempotent)."""
+        ...
 
 
 class VerifiedStream(Closing):
@@ -71,6 +94,7 @@ class VerifiedStream(Closing):
         self._finished = False
         self._failure: RegistryError | None = None
         self._closed = False
+        self._sink: BlobSink | None = None
 
     @property
     def descriptor(self) -> Descriptor:
@@ -79,6 +103,20 @@ class VerifiedStream(Closing):
     @property
     def bytes_read(self) -> int:
         return self._read
+
+    def tee(self, sink: BlobSink) -> None:
+        """Hand every chunk to ``sink`` too, committing it on a successful verdict (see the
+        module doc); call before iterating."""
+        self._sink = sink
+
+    def _end_sink(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is None:
+            return
+        if self._finished and isinstance(self.verdict(), IOSuccess):
+            sink.commit()
+        else:
+            sink.abort()
 
     def __iter__(self) -> Iterator[bytes]:
         if self._finished or self._failure is not None:
@@ -100,8 +138,11 @@ class VerifiedStream(Closing):
                     self._failure = self._digest_mismatch()
                     if self._failure is not None:
                         return
+                if self._sink is not None:
+                    self._sink.write(chunk)
                 yield chunk
             self._finished = True
+            self._end_sink()
         except Exception as error:
             mapped = self._map_error(error)
             if mapped is None:
@@ -139,6 +180,7 @@ class VerifiedStream(Closing):
         )
 
     def close(self) -> None:
+        self._end_sink()
         if not self._closed:
             self._closed = True
             self._close()

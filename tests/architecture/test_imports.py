@@ -99,7 +99,9 @@ ROOMS: Final[dict[str, frozenset[str]]] = {
     "ui": frozenset(),
 }
 #: The modules of ``commands`` that are commands; the others are shared by them.
-COMMAND_MODULES: Final = frozenset({"push", "pull", "copy", "tag", "describe", "plan", "inventory"})
+COMMAND_MODULES: Final = frozenset(
+    {"push", "pull", "copy", "tag", "describe", "plan", "inventory", "store_cmd"}
+)
 
 
 @frozen

@@ -155,8 +155,8 @@ def test_double_dash_ends_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["push", "--nope"], "unknown flag: --nope"),
-        (["push", "--nope=1"], "unknown flag: --nope"),
+        (["push", "--bogus"], "unknown flag: --bogus"),
+        (["push", "--bogus=1"], "unknown flag: --bogus"),
         (["push", "-z"], "unknown shorthand flag: 'z' in -z"),
         (["pull", "-rz"], "unknown shorthand flag: 'z' in -rz"),
         (["push", "-f"], "flag needs an argument: 'f' in -f"),
@@ -254,8 +254,8 @@ def test_link_named_imgpkg_presents_itself_as_imgpkg(imgpkg: Path, tmp_path: Pat
     assert done.returncode == 0
     assert done.stdout.startswith("imgpkg version ")
     assert "Succeeded" in done.stdout
-    done = _run(imgpkg, "push", "--nope")
-    assert (done.returncode, done.stderr) == (1, "imgpkg: Error: unknown flag: --nope\n")
+    done = _run(imgpkg, "push", "--bogus")
+    assert (done.returncode, done.stderr) == (1, "imgpkg: Error: unknown flag: --bogus\n")
     done = _run(imgpkg, "push", "--help")
     assert "Usage: imgpkg push" in done.stdout
     done = _run(imgpkg, "push", "-i", "oci:", "-f", str(tmp_path))
