@@ -22,9 +22,11 @@ from attrs import evolve, frozen
 
 from imgpkg_pure.store.commands.copy import run_copy
 from imgpkg_pure.store.commands.describe import run_describe
+from imgpkg_pure.store.commands.inventory import run_inventory
 from imgpkg_pure.store.commands.options import (
     CopyOptions,
     DescribeOptions,
+    InventoryOptions,
     PullOptions,
     PushOptions,
     TagListOptions,
@@ -42,6 +44,7 @@ __all__ = [
     "CopyResult",
     "DescribeOptions",
     "ImgpkgPureError",
+    "InventoryOptions",
     "PullOptions",
     "PullResult",
     "PushOptions",
@@ -51,6 +54,7 @@ __all__ = [
     "TagResolveOptions",
     "copy",
     "describe",
+    "inventory",
     "pull",
     "push",
     "tag_list",
@@ -190,3 +194,14 @@ def tag_resolve(image: str, registry: RegistryOptions | None = None) -> str:
 def describe(options: DescribeOptions) -> str:
     """The description of a bundle, as ``describe`` prints it; raises :class:`ImgpkgPureError`."""
     return "".join(_call(run_describe, options).results)
+
+
+def inventory(options: InventoryOptions) -> str:
+    """The inventory document (``docs/formats/inventory.md``) of a repository, tarball,
+    layout or lock file, as ``inventory`` prints it (with ``output``, also written there);
+    raises :class:`ImgpkgPureError`."""
+    if options.output is not None:
+        _call(run_inventory, options)
+        with open(options.output, encoding="ascii") as written:
+            return written.read()
+    return "".join(_call(run_inventory, options).results)

@@ -72,6 +72,7 @@ __all__ = [
     "delta_preconditions",
     "encode_delta_document",
     "is_marker",
+    "layers_text",
     "marker_element",
     "marker_image",
     "marker_steps",
@@ -429,6 +430,11 @@ class DeltaIncomplete(Fact):
         )
 
 
+def layers_text(count: int) -> str:
+    """``1 layer``, ``3 layers``."""
+    return f"{count} layer" if count == 1 else f"{count} layers"
+
+
 # --- plans -----------------------------------------------------------------------------------
 
 
@@ -475,7 +481,8 @@ def render_tar_plan(
     ]
     if left_out is not None:
         lines.append(
-            f"  left out: {len(left_out.layers)} layers, {left_out.size} bytes ({left_out.reason})"
+            f"  left out: {layers_text(len(left_out.layers))}, {left_out.size} bytes "
+            f"({left_out.reason})"
         )
     if plan.skipped:
         lines.append(f"  {len(plan.skipped)} non-distributable layers skipped")

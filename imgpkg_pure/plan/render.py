@@ -65,7 +65,8 @@ def left_out_summary(plan: Plan) -> str | None:
     if plan.left_out is None:
         return None
     left = plan.left_out
-    return f"left out: {len(left.layers)} layers, {left.size} bytes ({left.reason})"
+    count = len(left.layers)
+    return f"left out: {count} layer{'' if count == 1 else 's'}, {left.size} bytes ({left.reason})"
 
 
 def render_plan(plan: Plan) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ from imgpkg_pure.copy.delta import (
     DeltaMarker,
     delta_marker,
     is_marker,
+    layers_text,
     parse_delta_document,
     select_delta,
     snapshot_layers,
@@ -78,13 +79,13 @@ class Delta:
 
     def summary(self, since: str | None) -> str:
         """The closing line: how many layers and bytes were left out, and why."""
-        count, size = len(self.marker.left_out), self.marker.left_out_bytes
+        count, size = layers_text(len(self.marker.left_out)), self.marker.left_out_bytes
         if self.writes_marker:
             return (
-                f"copy | left out {count} layers ({size} bytes) that {self.marker.since} "
+                f"copy | left out {count} ({size} bytes) that {self.marker.since} "
                 f"already holds (--since {since})"
             )
-        return f"copy | {count} layers ({size} bytes) the delta leaves out: {self.reason}"
+        return f"copy | {count} ({size} bytes) the delta leaves out: {self.reason}"
 
 
 def _destination_name(request: CopyRequest) -> str:

@@ -147,6 +147,41 @@ def _padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
+#: The fields of ggcr's ``v1.ConfigFile`` (JSON names, compared without case as Go does).
+GO_CONFIG_FIELDS = {
+    "architecture", "author", "container", "created", "docker_version", "history", "os",
+    "rootfs", "config", "os.version", "variant", "os.features",
+}  # fmt: skip
+
+
+def _check_marker(delta: Path, left_out: set[str]) -> None:
+    """What makes imgpkg refuse the delta before any manifest (docs/formats/delta.md): one
+    marker element, from a host no destination has, whose only layer has no entry (so its
+    upload fails with "not found in tar", and MultiWrite writes manifests only once every
+    blob is up), and whose config Go reads as an image config without error."""
+    with tarfile.open(delta) as tar:
+        names = set(tar.getnames())
+        handle = tar.extractfile("manifest.json")
+        assert handle is not None
+        elements = json.loads(handle.read())
+    markers = [
+        e["Image"] for e in elements
+        if e["Image"] and "dev.carvel.imgpkg-pure.delta" in (e["Image"]["Labels"] or {})
+    ]  # fmt: skip
+    assert len(markers) == 1
+    marker = markers[0]
+    assert marker["Refs"][0].startswith("imgpkg-pure-delta.invalid/delta@sha256:")
+    (sentinel,) = marker["Layers"]
+    assert f"sha256-{sentinel['Digest'][7:]}.tar.gz" not in names
+    assert sentinel["MediaType"] == OCI_LAYER_GZIP  # distributable: ggcr uploads it
+    document = json.loads(marker["Config"]["Raw"])
+    assert not {key.casefold() for key in document} & GO_CONFIG_FIELDS
+    assert {layer["digest"] for layer in document["leftOut"]} == left_out
+    manifest = json.loads(marker["Manifest"]["Raw"])
+    assert manifest["layers"][0]["digest"] == sentinel["Digest"]
+    assert manifest["config"]["digest"] == marker["Config"]["Digest"]
+
+
 @pytest.fixture(autouse=True)
 def _umask_022() -> Iterator[None]:
     old = os.umask(0o022)
@@ -222,6 +257,7 @@ def test_release_two_crosses_as_a_delta_of_the_shared_layers(  # noqa: PLR0917
         + _padded(delta_json) - _padded(full_json)
     )  # fmt: skip
     assert delta_tar.stat().st_size == expected_size
+    _check_marker(delta_tar, set(shared))
 
     # a delta where the layers it leaves out are missing: refused, nothing written
     code, _, stderr = run_cli(capsys, "copy", "--tar", str(delta_tar), "--to-repo", empty)
