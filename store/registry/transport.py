@@ -3,8 +3,11 @@
 * **TLS**: the system trust store (``ssl.create_default_context()``; certifi's
   bundle when the system has none) plus every ``--registry-ca-cert-path``
   file; ``verify_certs=False`` turns verification off.
-* **HTTP/1.1 only**, one connection pool per transport, keep-alive; httpcore's
-  read size is raised to 1 MiB (python-measurements.md §httpx: 1.7x faster
+* **HTTP/1.1 only**, one connection pool per route, keep-alive: standard-library
+  ``http.client`` connections under the httpx client (``_wire``; 1 MiB reads, one
+  copy fewer per chunk and ~0.3 ms less CPU per exchange than httpcore, measured in
+  ``docs/benchmarks.md``).  A proxy that is not ``http://`` goes through httpcore,
+  its read size raised to 1 MiB (python-measurements.md §httpx: 1.7x faster
   downloads), a process-wide class attribute set once.
 * **Proxies** follow Go's ``http.ProxyFromEnvironment`` (which imgpkg uses),
   read from the environment mapping the client was given, not by httpx:
@@ -33,8 +36,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Final, final
 
-import certifi  # httpx's own dependency: the fallback when the system has no CAs
-import httpcore
 import httpx
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -46,6 +47,7 @@ from imgpkg_pure.http_dump import (
     dump_response,
     shown_body,
 )
+from imgpkg_pure.store.registry._wire import WireTransport
 from imgpkg_pure.store.registry.errors import CaCertFailure
 from imgpkg_pure.store.registry.options import RegistryOptions
 
@@ -65,10 +67,14 @@ __all__ = [
 MAX_REDIRECTS: Final = 10
 #: httpcore's per-``recv`` read size once :func:`raise_read_size` ran.
 READ_SIZE: Final = 1 << 20
+#: How long an idle connection is kept for the next request.
+KEEPALIVE_SECONDS: Final = 90.0
 
 
 def raise_read_size() -> None:
     """Make httpcore read up to 1 MiB per ``recv`` (its default is 64 KiB)."""
+    import httpcore  # noqa: PLC0415 (only the proxies WireTransport does not speak)
+
     connection = httpcore._sync.http11.HTTP11Connection
     if getattr(connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
         connection.READ_NUM_BYTES = READ_SIZE
@@ -85,6 +91,8 @@ def build_ssl_context(options: RegistryOptions) -> IOResult[ssl.SSLContext, CaCe
         context.verify_mode = ssl.CERT_NONE
         return IOSuccess(context)
     if context.cert_store_stats().get("x509_ca", 0) == 0:
+        import certifi  # noqa: PLC0415 (httpx's dependency: when the system has no CAs)
+
         context.load_verify_locations(cafile=certifi.where())
     for path in options.ca_cert_paths:
         try:
@@ -313,11 +321,20 @@ def build_transport(
     context: ssl.SSLContext,
     write_debug: Callable[[str], None] | None,
 ) -> httpx.BaseTransport:
-    """The transport stack: proxy routing over HTTP/1.1 pools, logging on top when debugging."""
-    raise_read_size()
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=90)
+    """The transport stack: proxy routing over HTTP/1.1 pools, logging on top when debugging.
+
+    Direct and ``http://``-proxied routes use :class:`WireTransport` (``http.client``
+    connections; ``docs/benchmarks.md`` says why); a proxy of another scheme
+    (``https://``, ``socks5://``) goes through httpx's own transport.
+    """
 
     def make(proxy: str | None) -> httpx.BaseTransport:
+        if proxy is None or proxy.lower().startswith("http://"):
+            return WireTransport(context, proxy, keepalive_expiry=KEEPALIVE_SECONDS)
+        raise_read_size()
+        limits = httpx.Limits(
+            max_connections=100, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_SECONDS
+        )
         return httpx.HTTPTransport(
             verify=context,
             http1=True,
