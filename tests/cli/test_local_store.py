@@ -10,8 +10,12 @@ image layout it is.
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import json
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ import pytest
 
 from tests.cli.helpers import run_cli
 from tests.cli.test_copy_registry import _upload
-from tests.registry_fixtures import RegistryServer
+from tests.registry_fixtures import RegistryServer, running_registry
 
 _REQUEST = re.compile(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (/v2/[^ ]*) HTTP')
 
@@ -90,3 +94,206 @@ def test_second_copy_reads_no_blob_from_the_source(
     )
     assert code == 0, stderr
     assert _blob_gets(_requests(registry, third), unique_repo) == fetched + 1
+
+
+def test_offline_pull_from_a_carried_store_with_the_registry_stopped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The air-gap story: copy to an OCI layout on the connected side (the store keeps what
+    it read), carry the store (a directory copy), pull --offline on the other side."""
+    near = tmp_path / "store-near"
+    with running_registry(tmp_path / "registry") as server:
+        _, ref = _bundle(server, "airgap/bundle")
+        code, _, stderr = run_cli(
+            capsys, "copy", "--cache", str(near), "-b", ref, "--to-repo", f"oci:{tmp_path / 'l'}"
+        )
+        assert code == 0, stderr
+        code, _, stderr = run_cli(
+            capsys, "pull", "--no-cache", "-b", ref, "-o", str(tmp_path / "online")
+        )
+        assert code == 0, stderr
+    far = tmp_path / "store-far"
+    shutil.copytree(near, far)  # carried: a plain directory copy
+
+    code, stdout, stderr = run_cli(
+        capsys, "pull", "--tty", "--offline", "--cache", str(far), "-b", ref,
+        "-o", str(tmp_path / "offline"),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert f"--offline: '{ref}' is sha256:" in stdout
+    assert "as the local store recorded it at 20" in stdout
+    _same_tree(tmp_path / "online", tmp_path / "offline")
+    code, _, stderr = run_cli(capsys, "describe", "--offline", "--cache", str(far), "-b", ref)
+    assert code == 0, stderr
+    code, _, stderr = run_cli(
+        capsys, "copy", "--offline", "--cache", str(far), "-b", ref,
+        "--to-tar", str(tmp_path / "again.tar"),
+    )  # fmt: skip
+    assert code == 0, stderr
+
+    # what the store does not hold: one line naming it
+    missing = ref.replace("airgap/bundle", "airgap/other")
+    code, _, stderr = run_cli(
+        capsys, "pull", "--offline", "--cache", str(far), "-b", missing, "-o", str(tmp_path / "x")
+    )
+    assert code == 1
+    assert stderr.count("\n") == 1
+    assert f"{missing}: 404 Not Found: the local store {far} recorded no resolution" in stderr
+    digest = "sha256:" + "0" * 64
+    image = f"{ref.rsplit(':', 1)[0]}@{digest}"
+    code, _, stderr = run_cli(
+        capsys, "pull", "--offline", "--cache", str(far), "-i", image, "-o", str(tmp_path / "y")
+    )
+    assert (code, stderr.count("\n")) == (1, 1)
+    assert f"--offline: manifest {image}: not in the local store (local store {far})" in stderr
+
+
+def _largest_blob(store: Path) -> Path:
+    return max((store / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+
+
+def _flip(path: Path) -> None:
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_verify_catches_a_flipped_byte_and_removes_the_blob(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    _, ref = _bundle(registry, unique_repo)
+    assert run_cli(capsys, "pull", "-b", ref, "-o", str(tmp_path / "one"))[0] == 0
+    code, stdout, _ = run_cli(capsys, "store", "verify")
+    assert code == 0 and " 0 corrupt" in stdout
+    corrupt = _largest_blob(_store())
+    _flip(corrupt)
+    code, stdout, stderr = run_cli(capsys, "store", "verify")
+    assert code == 1
+    assert f"corrupt: sha256:{corrupt.name} (hashes to sha256:" in stdout
+    found = f"1 corrupt blob(s) found in the local store {_store()}, and removed"
+    assert stderr == f"imgpkg-pure: Error: {found}\n"
+    assert not corrupt.exists()
+    assert run_cli(capsys, "store", "verify")[0] == 0
+
+
+def test_a_blob_that_fails_reverification_is_dropped_and_fetched_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    _, ref = _bundle(registry, unique_repo)
+    assert run_cli(capsys, "pull", "-b", ref, "-o", str(tmp_path / "one"))[0] == 0
+    corrupt = _largest_blob(_store())
+    _flip(corrupt)
+    since = registry.log_size()
+    code, _, stderr = run_cli(capsys, "pull", "-b", ref, "-o", str(tmp_path / "two"))
+    assert code == 0, stderr
+    gets = [p for m, p in _requests(registry, since) if m == "GET" and "/blobs/" in p]
+    assert gets == [f"/v2/{unique_repo}/blobs/sha256:{corrupt.name}"]
+    _same_tree(tmp_path / "one", tmp_path / "two")
+    code, stdout, _ = run_cli(capsys, "store", "verify")
+    assert code == 0 and " 0 corrupt" in stdout
+
+
+def _du(capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, str]:
+    code, stdout, stderr = run_cli(capsys, "store", "du", "--json", *extra)
+    assert code == 0, stderr
+    rows: list[dict[str, str]] = json.loads(stdout)["Tables"][0]["Rows"]
+    return rows[0]
+
+
+def test_the_size_bound_and_prune_evict_least_recently_used_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for n in range(3):
+        (tree / f"file{n}").write_bytes(os.urandom(40_000))
+    refs = []
+    for n in range(3):
+        ref = f"{registry.host}/{unique_repo}:v{n}"
+        (tree / "which").write_text(str(n))
+        assert run_cli(capsys, "push", "-i", ref, "-f", str(tree), "--no-cache")[0] == 0
+        refs.append(ref)
+    # each image is ~120 kB (its layer does not compress); a bound of 200 kB keeps the last
+    for n, ref in enumerate(refs):
+        code, _, stderr = run_cli(
+            capsys, "pull", "-i", ref, "-o", str(tmp_path / f"o{n}"), "--cache-max-size", "200KB"
+        )
+        assert code == 0, stderr
+        assert int(_du(capsys)["bytes"]) <= 200_000
+    code, stdout, _ = run_cli(capsys, "store", "ls", "--json")
+    names = [row["reference"] for row in json.loads(stdout)["Tables"][0]["Rows"]]
+    assert refs[2] in names and refs[0] not in names  # least recently used went first
+    # the last one pulled is served from the store again, unasked for its blobs
+    since = registry.log_size()
+    assert run_cli(capsys, "pull", "-i", refs[2], "-o", str(tmp_path / "again"))[0] == 0
+    assert _blob_gets(_requests(registry, since), unique_repo) == 0
+    # prune: by size, then by age
+    code, _, stderr = run_cli(capsys, "store", "prune", "--max-size", "1KB")
+    assert code == 0, stderr
+    assert int(_du(capsys)["bytes"]) <= 1000
+    assert run_cli(capsys, "pull", "-i", refs[1], "-o", str(tmp_path / "o1b"))[0] == 0
+    assert int(_du(capsys)["bytes"]) > 100_000
+    assert run_cli(capsys, "store", "prune", "--older-than", "0s")[0] == 0
+    usage = _du(capsys)
+    assert (usage["blobs"], usage["references"]) == ("0", "0")
+
+
+def test_gc_drops_what_no_reference_reaches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    _, ref = _bundle(registry, unique_repo)
+    assert run_cli(capsys, "pull", "-b", ref, "-o", str(tmp_path / "one"))[0] == 0
+    before = _du(capsys)
+    stray = _store() / "blobs" / "sha256"
+    data = b"nothing names me"
+    (stray / hashlib.sha256(data).hexdigest()).write_bytes(data)
+    code, stdout, stderr = run_cli(capsys, "store", "gc")
+    assert code == 0, stderr
+    assert stdout.startswith("Removed 1 blobs (16 B) and 0 references")
+    assert _du(capsys)["blobs"] == before["blobs"]
+
+
+def test_skopeo_reads_the_store_as_an_oci_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    """skopeo's ``oci:`` transport names OCI-typed roots (it passes over entries of docker
+    media types), so the image is pushed with OCI media types."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "hello.txt").write_text("hello from the local store\n")
+    ref = f"{registry.host}/{unique_repo}:v1"
+    code, _, stderr = run_cli(capsys, "push", "-i", ref, "-f", str(tree), "--media-types", "oci")
+    assert code == 0, stderr
+    assert run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "one"))[0] == 0
+    inspected = subprocess.run(
+        ["skopeo", "inspect", f"oci:{_store()}:{ref}"], capture_output=True, text=True, check=False
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    layer = json.loads(inspected.stdout)["Layers"][0]
+    copied = subprocess.run(
+        ["skopeo", "copy", f"oci:{_store()}:{ref}", f"dir:{tmp_path / 'dir'}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    assert (tmp_path / "dir" / layer.removeprefix("sha256:")).is_file()
+
+
+def test_export_and_import_move_a_recorded_bundle_between_stores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    _, ref = _bundle(registry, unique_repo)
+    assert run_cli(capsys, "copy", "-b", ref, "--to-repo", f"oci:{tmp_path / 'l'}")[0] == 0
+    tarball = tmp_path / "bundle.tar"
+    code, _, stderr = run_cli(capsys, "store", "export", ref, "--to-tar", str(tarball))
+    assert code == 0, stderr
+    code, _, stderr = run_cli(capsys, "store", "export", ref, "--to-repo", f"oci:{tmp_path / 'e'}")
+    assert code == 0, stderr
+    other = tmp_path / "other-store"
+    code, stdout, stderr = run_cli(capsys, "store", "import", str(tarball), "--cache", str(other))
+    assert code == 0, stderr
+    assert "new blobs" in stdout
+    code, _, stderr = run_cli(
+        capsys, "pull", "--offline", "--cache", str(other), "-b", ref, "-o", str(tmp_path / "p")
+    )
+    assert code == 0, stderr
