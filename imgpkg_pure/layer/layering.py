@@ -41,7 +41,7 @@ LAYERING_MODES: Final[tuple[Layering, ...]] = get_args(Layering)
 
 #: The expected tar bytes of one layer, and the size from which a file is alone.
 #: Changing it changes every digest an ``auto`` push makes.
-DEFAULT_TARGET: Final = 8 << 20
+DEFAULT_TARGET: Final = 4 << 20
 
 _SCALE: Final = 1 << 64
 

@@ -27,7 +27,8 @@ from imgpkg_pure.layer import (
     layer_recipes,
     plan_layer,
 )
-from imgpkg_pure.plan.steps import Plan
+from imgpkg_pure.media_types import is_layer
+from imgpkg_pure.plan.steps import Plan, PutBlob
 from imgpkg_pure.push import (
     LayoutDestination,
     PushRequest,
@@ -49,6 +50,11 @@ from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from imgpkg_pure.store.ui.console import Ui
+
+#: Blobs put at once when a push has several layers (``--layering=auto``): they travel
+#: side by side, so that many layers cost no more time than one.  A one-layer push keeps
+#: its one sequence of requests.  (imgpkg's push has no ``--concurrency`` flag.)
+PUSH_CONCURRENCY = 4
 
 PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
 
@@ -194,7 +200,12 @@ def _plan_only(
 def _apply(ui: Ui, plan: Plan, env: Env) -> int:
     for line in plan.log:
         ui.log(line)
-    applied = apply_plan(plan, env)
+    layers = sum(
+        1
+        for step in plan.steps
+        if isinstance(step, PutBlob) and is_layer(step.descriptor.media_type)
+    )
+    applied = apply_plan(plan, env, concurrency=PUSH_CONCURRENCY if layers > 1 else 1)
     if isinstance(applied, IOFailure):
         return ui.fail(unsafe_perform_io(applied.failure()))
     ui.result(f"Pushed '{plan.result_name}'")

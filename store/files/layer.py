@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from attrs import frozen
@@ -34,6 +35,8 @@ GZIP_BLOCK: Final = 1 << 20
 GZIP_LEVEL: Final = 1
 #: Blocks queued between the tar reader and the compressor (bounds memory).
 QUEUE_BLOCKS: Final = 4
+#: Layers built at once by ``build_layers`` (each holds at most ``QUEUE_BLOCKS`` blocks).
+BUILD_WORKERS: Final = 2
 
 LayerBuildError = InputError | StoreError
 
@@ -149,16 +152,25 @@ def build_layer(
 def build_layers(
     recipes: tuple[LayerRecipe, ...], inputs: tuple[InputTree, ...], store: BlobIngester
 ) -> IOResult[tuple[LayerBlob, ...], LayerBuildError]:
-    """Write each layer (``push --layering``) into ``store``, in order; the first failure wins.
+    """Write each layer (``push --layering``) into ``store``; the blobs in recipe order.
 
-    Layers are built one after the other: each reads only its own files, so the
-    tree is read once whatever the number of layers.  A layer already in the
-    store is written again and committed as the same blob.
+    Each layer reads only its own files, so the tree is read once whatever the number
+    of layers.  Several layers are built ``BUILD_WORKERS`` at a time: while one drains
+    its compressor and commits (fsync), the next is already reading, so many small
+    layers cost about the time of one large one.  The first failure (in recipe order)
+    is returned; layers not yet started are not built, and those already committed stay
+    in the store as blobs nothing refers to.
     """
+    if len(recipes) == 1:
+        return build_layer(recipes[0], inputs, store).map(lambda blob: (blob,))
     built: list[LayerBlob] = []
-    for recipe in recipes:
-        layer = build_layer(recipe, inputs, store)
-        if isinstance(layer, IOFailure):
-            return IOFailure(unsafe_perform_io(layer.failure()))
-        built.append(unsafe_perform_io(layer.unwrap()))
+    with ThreadPoolExecutor(max_workers=BUILD_WORKERS, thread_name_prefix="layer") as pool:
+        futures = [pool.submit(build_layer, recipe, inputs, store) for recipe in recipes]
+        for future in futures:
+            layer = future.result()
+            if isinstance(layer, IOFailure):
+                for pending in futures:
+                    pending.cancel()
+                return IOFailure(unsafe_perform_io(layer.failure()))
+            built.append(unsafe_perform_io(layer.unwrap()))
     return IOSuccess(tuple(built))
