@@ -49,31 +49,8 @@ And one that is more lenient: for Docker Hub, config entries (``auths`` and
 ``docker.io`` all count, in that order (podman writes ``docker.io``).
 """
 
-from imgpkg_pure.registry_auth._aws import (
-    ECR_PUBLIC_HOST,
-    EcrPrivate,
-    EcrPublic,
-    EcrRegistry,
-    aws_credentials,
-    decode_ecr_authorization,
-    ecr_api_host,
-    ecr_token_call,
-    parse_aws_ini,
-    parse_ecr_registry,
-)
-from imgpkg_pure.registry_auth._azure import (
-    AZURE_CLOUDS,
-    MCR_HOST,
-    AzureCloud,
-    AzureSettings,
-    aad_token_call,
-    acr_applies,
-    acr_auth,
-    acr_exchange_call,
-    parse_aad_token,
-    parse_acr_refresh_token,
-    parse_azure_settings,
-)
+from typing import TYPE_CHECKING, Final
+
 from imgpkg_pure.registry_auth._docker import (
     DOCKER_HUB,
     DOCKER_HUB_ALIASES,
@@ -98,23 +75,6 @@ from imgpkg_pure.registry_auth._env import (
     target_matches,
 )
 from imgpkg_pure.registry_auth._go import go_path_match
-from imgpkg_pure.registry_auth._google import (
-    CLOUD_PLATFORM_SCOPE,
-    GCLOUD_ARGS,
-    GOOGLE_TOKEN_URI,
-    GOOGLE_TOKEN_USERNAME,
-    AuthorizedUser,
-    GoogleCredentials,
-    ServiceAccount,
-    google_applies,
-    google_auth,
-    google_token_call,
-    metadata_token_call,
-    parse_gcloud_output,
-    parse_google_credentials,
-    parse_google_token,
-    service_account_assertion,
-)
 from imgpkg_pure.registry_auth._iaas import (
     ACTIVE_KEYCHAINS_VARIABLE,
     ALL_IAAS_KEYCHAINS,
@@ -143,17 +103,6 @@ from imgpkg_pure.registry_auth._order import (
     flags_with_env,
     resolve_credential_source,
 )
-from imgpkg_pure.registry_auth._rsa import RsaPrivateKey, parse_rsa_private_key, rs256_sign
-from imgpkg_pure.registry_auth._sigv4 import (
-    SIGV4_ALGORITHM,
-    AwsCredentials,
-    SignedRequest,
-    canonical_request,
-    hmac_sha256,
-    sign_v4,
-    signing_key,
-    string_to_sign,
-)
 from imgpkg_pure.registry_auth._values import (
     AuthConfig,
     BadHostPattern,
@@ -162,6 +111,130 @@ from imgpkg_pure.registry_auth._values import (
     InvalidEnvVariable,
     KeychainError,
 )
+
+if TYPE_CHECKING:  # the IaaS keychains' rules load on first use (``__getattr__``)
+    from imgpkg_pure.registry_auth._aws import (
+        ECR_PUBLIC_HOST,
+        EcrPrivate,
+        EcrPublic,
+        EcrRegistry,
+        aws_credentials,
+        decode_ecr_authorization,
+        ecr_api_host,
+        ecr_token_call,
+        parse_aws_ini,
+        parse_ecr_registry,
+    )
+    from imgpkg_pure.registry_auth._azure import (
+        AZURE_CLOUDS,
+        MCR_HOST,
+        AzureCloud,
+        AzureSettings,
+        aad_token_call,
+        acr_applies,
+        acr_auth,
+        acr_exchange_call,
+        parse_aad_token,
+        parse_acr_refresh_token,
+        parse_azure_settings,
+    )
+    from imgpkg_pure.registry_auth._google import (
+        CLOUD_PLATFORM_SCOPE,
+        GCLOUD_ARGS,
+        GOOGLE_TOKEN_URI,
+        GOOGLE_TOKEN_USERNAME,
+        AuthorizedUser,
+        GoogleCredentials,
+        ServiceAccount,
+        google_applies,
+        google_auth,
+        google_token_call,
+        metadata_token_call,
+        parse_gcloud_output,
+        parse_google_credentials,
+        parse_google_token,
+        service_account_assertion,
+    )
+    from imgpkg_pure.registry_auth._rsa import RsaPrivateKey, parse_rsa_private_key, rs256_sign
+    from imgpkg_pure.registry_auth._sigv4 import (
+        SIGV4_ALGORITHM,
+        AwsCredentials,
+        SignedRequest,
+        canonical_request,
+        hmac_sha256,
+        sign_v4,
+        signing_key,
+        string_to_sign,
+    )
+
+#: The names the IaaS keychains' rules export (``_aws``, ``_azure``, ``_google``, ``_rsa``,
+#: ``_sigv4``): loaded on first use, since their classes, RSA, SigV4 and regular
+#: expressions would cost start-up time every run without those keychains would pay.
+_LAZY: Final = frozenset(
+    {
+        "ECR_PUBLIC_HOST",
+        "EcrPrivate",
+        "EcrPublic",
+        "EcrRegistry",
+        "aws_credentials",
+        "decode_ecr_authorization",
+        "ecr_api_host",
+        "ecr_token_call",
+        "parse_aws_ini",
+        "parse_ecr_registry",
+        "AZURE_CLOUDS",
+        "MCR_HOST",
+        "AzureCloud",
+        "AzureSettings",
+        "aad_token_call",
+        "acr_applies",
+        "acr_auth",
+        "acr_exchange_call",
+        "parse_aad_token",
+        "parse_acr_refresh_token",
+        "parse_azure_settings",
+        "CLOUD_PLATFORM_SCOPE",
+        "GCLOUD_ARGS",
+        "GOOGLE_TOKEN_URI",
+        "GOOGLE_TOKEN_USERNAME",
+        "AuthorizedUser",
+        "GoogleCredentials",
+        "ServiceAccount",
+        "google_applies",
+        "google_auth",
+        "google_token_call",
+        "metadata_token_call",
+        "parse_gcloud_output",
+        "parse_google_credentials",
+        "parse_google_token",
+        "service_account_assertion",
+        "RsaPrivateKey",
+        "parse_rsa_private_key",
+        "rs256_sign",
+        "SIGV4_ALGORITHM",
+        "AwsCredentials",
+        "SignedRequest",
+        "canonical_request",
+        "hmac_sha256",
+        "sign_v4",
+        "signing_key",
+        "string_to_sign",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from imgpkg_pure.registry_auth import _aws, _azure, _google, _rsa, _sigv4  # noqa: PLC0415
+
+    for module in (_aws, _azure, _google, _rsa, _sigv4):
+        if hasattr(module, name):
+            value = getattr(module, name)
+            globals()[name] = value
+            return value
+    raise AttributeError(name)  # pragma: no cover (every lazy name is in one of them)
+
 
 __all__ = [
     "ACTIVE_KEYCHAINS_VARIABLE",

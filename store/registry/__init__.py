@@ -20,6 +20,8 @@ operations it offers: ``manifests``, ``blobs`` (reads, mounts, uploads) and
 retry pacing, error values from answers).
 """
 
+from typing import TYPE_CHECKING
+
 from imgpkg_pure.store.registry.auth import ANONYMOUS, Credential, Keychain
 from imgpkg_pure.store.registry.client import (
     BlobPushed,
@@ -45,9 +47,21 @@ from imgpkg_pure.store.registry.foreign import (
     ForeignLayerUnavailable,
     UrlFetcher,
 )
-from imgpkg_pure.store.registry.iaas_keychains import IaasKeychains
 from imgpkg_pure.store.registry.options import RegistryOptions
 from imgpkg_pure.store.registry.verify import VerifiedStream
+
+if TYPE_CHECKING:
+    from imgpkg_pure.store.registry.iaas_keychains import IaasKeychains
+
+
+def __getattr__(name: str) -> object:
+    """``IaasKeychains`` on first use (its module costs start-up time most runs never use)."""
+    if name != "IaasKeychains":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from imgpkg_pure.store.registry.iaas_keychains import IaasKeychains  # noqa: PLC0415
+
+    return IaasKeychains
+
 
 __all__ = [
     "ANONYMOUS",

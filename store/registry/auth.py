@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final, TypeVar, assert_never, final
+from typing import TYPE_CHECKING, Final, TypeVar, assert_never, final
 
 from attrs import frozen
 from returns.io import IO, IOFailure, IOResult, IOSuccess
@@ -69,8 +69,10 @@ from imgpkg_pure.registry_auth import (
     resolve_credential_source,
 )
 from imgpkg_pure.store.registry.errors import KeychainFailure
-from imgpkg_pure.store.registry.iaas_keychains import Found, IaasKeychains
 from imgpkg_pure.store.registry.options import RegistryOptions
+
+if TYPE_CHECKING:  # loaded only when a keychain is active (most runs have none)
+    from imgpkg_pure.store.registry.iaas_keychains import Found, IaasKeychains
 
 __all__ = [
     "ANONYMOUS",
@@ -226,7 +228,9 @@ class Keychain:
         self._iaas_names: Result[tuple[IaasKeychain, ...], UnknownKeychain] = (
             parse_active_keychains(self._environ)
         )
-        self._iaas = IaasKeychains(self._iaas_names.value_or(()), self._environ)
+        self._iaas: IaasKeychains | None = None
+        if self._iaas_names.value_or(()):
+            self._iaas = self.iaas
         self._run_helper = run_helper
         self._helper_tries = max(1, helper_tries)
         self._helper_delay = helper_delay
@@ -241,7 +245,17 @@ class Keychain:
 
     @property
     def iaas(self) -> IaasKeychains:
-        """The active IaaS keychains (their :attr:`~IaasKeychains.failures` tell what failed)."""
+        """The active IaaS keychains (their :attr:`~IaasKeychains.failures` tell what failed).
+
+        Their module (token requests, SigV4, RSA) is imported only when one is active or
+        this is asked for: a run without them does not pay for it at start-up.
+        """
+        if self._iaas is None:
+            from imgpkg_pure.store.registry.iaas_keychains import (  # noqa: PLC0415
+                IaasKeychains,
+            )
+
+            self._iaas = IaasKeychains(self._iaas_names.value_or(()), self._environ)
         return self._iaas
 
     def check(self) -> IOResult[None, KeychainFailure]:
@@ -300,6 +314,8 @@ class Keychain:
                 return IOSuccess(Credential(config=found[0], label=found[1]))
             return self._after_keychains(later, registry, repository)
 
+        if self._iaas is None:
+            return after_iaas(None)
         return IOResult.from_io(self._iaas.resolve(registry)).bind(after_iaas)
 
     def _after_keychains(
