@@ -46,6 +46,7 @@ __all__ = [
     "EntryKind",
     "Found",
     "ImageInfo",
+    "ReferrerInfo",
     "check_output_type",
     "describe",
     "render_text",
@@ -91,6 +92,18 @@ def check_output_type(value: str) -> DescribeRefused | None:
 
 @final
 @frozen(kw_only=True)
+class ReferrerInfo:
+    """A referrer of an image (``describe --referrers``): its artifact type (its own, else
+    its config's media type), digest and size, and its own referrers."""
+
+    artifact_type: str
+    digest: str
+    size: int
+    referrers: tuple[ReferrerInfo, ...] = ()
+
+
+@final
+@frozen(kw_only=True)
 class Found:
     """One entry of a bundle's content, as the walk found it.
 
@@ -109,16 +122,19 @@ class Found:
     annotations: Pairs = field(default=(), converter=_sorted_pairs)
     layers: tuple[str, ...] = ()
     error: str = ""
+    referrers: tuple[ReferrerInfo, ...] = ()
 
 
 @final
 @frozen(kw_only=True)
 class BundleFacts:
-    """A bundle as the walk found it: where, its layers, and its content entries."""
+    """A bundle as the walk found it: where, its layers, its content entries, and (with
+    ``--referrers``) its own referrers."""
 
     location: Reference
     layers: tuple[str, ...] = ()
     content: tuple[Found, ...] = ()
+    referrers: tuple[ReferrerInfo, ...] = ()
 
 
 # --- imgpkg's Description ----------------------------------------------------------------
@@ -135,6 +151,7 @@ class ImageInfo:
     annotations: Pairs = ()
     layers: tuple[str, ...] = ()
     error: str = ""
+    referrers: tuple[ReferrerInfo, ...] = ()
 
 
 @final
@@ -149,6 +166,7 @@ class Description:
     layers: tuple[str, ...] = ()
     bundles: tuple[tuple[str, Description], ...] = ()
     images: tuple[tuple[str, ImageInfo], ...] = ()
+    referrers: tuple[ReferrerInfo, ...] = ()
 
     @property
     def sha(self) -> str:
@@ -197,6 +215,7 @@ def _describe_bundle(
                 origin=entry.origin,
                 annotations=entry.annotations,
                 layers=entry.layers,
+                referrers=entry.referrers,
             )
     return Description(
         image=str(location),
@@ -205,6 +224,7 @@ def _describe_bundle(
         layers=facts.layers,
         bundles=_in_key_order(bundles),
         images=_in_key_order(images),
+        referrers=facts.referrers,
     )
 
 
@@ -224,6 +244,20 @@ def _layers_tree(layers: tuple[str, ...]) -> Tree:
     return [{"digest": digest} for digest in layers]
 
 
+def _referrers_tree(referrers: tuple[ReferrerInfo, ...]) -> Tree:
+    out: list[Tree] = []
+    for referrer in referrers:
+        tree: dict[str, Tree] = {
+            "artifactType": referrer.artifact_type,
+            "digest": referrer.digest,
+            "size": str(referrer.size),
+        }
+        if referrer.referrers:
+            tree["referrers"] = _referrers_tree(referrer.referrers)
+        out.append(tree)
+    return out
+
+
 def _image_tree(info: ImageInfo) -> Tree:
     tree: dict[str, Tree] = {}
     if info.image:
@@ -237,6 +271,8 @@ def _image_tree(info: ImageInfo) -> Tree:
         tree["error"] = info.error
     if info.layers:
         tree["layers"] = _layers_tree(info.layers)
+    if info.referrers:
+        tree["referrers"] = _referrers_tree(info.referrers)
     return tree
 
 
@@ -253,6 +289,8 @@ def _description_tree(description: Description) -> Tree:
     tree["content"] = content
     if description.layers:
         tree["layers"] = _layers_tree(description.layers)
+    if description.referrers:
+        tree["referrers"] = _referrers_tree(description.referrers)
     return tree
 
 
@@ -301,6 +339,17 @@ def _layers(out: _Text, layers: tuple[str, ...], depth: int) -> None:
         out.log(depth, f"    - Digest: {digest}\n")
 
 
+def _referrers(out: _Text, referrers: tuple[ReferrerInfo, ...], depth: int) -> None:
+    if not referrers:
+        return
+    out.log(depth, "  Referrers:\n")
+    for referrer in referrers:
+        out.log(depth, f"    - Digest: {referrer.digest}\n")
+        out.log(depth, f"      Artifact Type: {referrer.artifact_type}\n")
+        out.log(depth, f"      Size: {referrer.size}\n")
+        _referrers(out, referrer.referrers, depth + 2)
+
+
 def _content(out: _Text, description: Description, depth: int) -> None:
     indent = depth + 1
     if not description.bundles and not description.images:
@@ -313,6 +362,7 @@ def _content(out: _Text, description: Description, depth: int) -> None:
         out.log(indent, "  Type: Bundle\n")
         out.log(indent, f"  Origin: {bundle.origin}\n")
         _layers(out, bundle.layers, indent)
+        _referrers(out, bundle.referrers, indent)
         _annotations(out, bundle.annotations, indent + 1)
         _content(out, bundle, indent)
     for _, image in description.images:
@@ -321,6 +371,7 @@ def _content(out: _Text, description: Description, depth: int) -> None:
         if image.image_type == "Image":
             out.log(indent, f"  Origin: {image.origin}\n")
         _layers(out, image.layers, indent)
+        _referrers(out, image.referrers, indent)
         _annotations(out, image.annotations, indent + 1)
 
 
@@ -328,6 +379,8 @@ def render_text(description: Description) -> str:
     """``describe -o text``: ``Bundle SHA: …``, an empty line, then the indented content."""
     out = _Text()
     out.log(0, f"Bundle SHA: {description.sha}\n")
+    if description.referrers:
+        _referrers(out, description.referrers, -1)
     out.log(0, "\n")
     _content(out, description, 0)
     return "".join(out.parts)

@@ -16,6 +16,8 @@ from returns.result import Failure, Result, Success
 from imgpkg_pure.bundle import ImagesLock, relocate_images_lock
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import Fact
+from imgpkg_pure.oci.values import Descriptor, ImageIndex
+from imgpkg_pure.platform import PlatformSpec, parse_platforms, pick
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
 
@@ -36,6 +38,9 @@ class PullRequest:
     output: str
     recursive: bool
     image_is_bundle_check: bool
+    #: ``--platform``: which child of an index ``-i`` extracts (the first that has one);
+    #: empty: the running machine's.
+    platforms: tuple[PlatformSpec, ...] = ()
 
 
 def parse_pull_request(
@@ -46,8 +51,9 @@ def parse_pull_request(
     output: str | None,
     recursive: bool,
     image_is_bundle_check: bool,
+    platforms: tuple[str, ...] = (),
 ) -> Result[PullRequest, UsageError]:
-    """Check the pull flags in imgpkg's order (§1.3, "Validation")."""
+    """Check the pull flags in imgpkg's order (§1.3, "Validation"), then ``--platform``."""
     if not output:
         return Failure(UsageError(reason='required flag(s) "output" not set'))
     if output in ("/", ".", ".."):
@@ -61,6 +67,9 @@ def parse_pull_request(
         return Failure(UsageError(reason="Cannot use --recursive (-r) flag when pulling a bundle"))
     if not image_is_bundle_check and bundle:
         return Failure(UsageError(reason="Cannot set --image-is-bundle-check while using -b flag"))
+    specs = parse_platforms(platforms)
+    if isinstance(specs, Failure):
+        return specs
     source: Source = "lock" if lock else "bundle" if bundle else "image"
     reference: Reference | None = None
     if image or bundle:
@@ -77,6 +86,27 @@ def parse_pull_request(
             output=output,
             recursive=recursive,
             image_is_bundle_check=image_is_bundle_check,
+            platforms=specs.unwrap(),
+        )
+    )
+
+
+def choose_child(
+    index: ImageIndex, where: str, specs: tuple[PlatformSpec, ...]
+) -> Result[tuple[Descriptor, PlatformSpec], PullRefused]:
+    """The child of an index ``pull -i`` extracts: for the first of ``specs`` the index has
+    (``imgpkg_pure.platform.pick``), that child; a refusal naming what it has otherwise."""
+    platforms = tuple(child.platform for child in index.manifests)
+    for spec in specs:
+        position = pick(spec, platforms)
+        if position is not None:
+            return Success((index.manifests[position], spec))
+    offered = sorted({str(p) for p in platforms if p is not None}) or ["none"]
+    asked = ", ".join(str(spec) for spec in specs)
+    return Failure(
+        PullRefused(
+            reason=f"Unable to pull index {where}: it has no image for platform {asked} "
+            f"(it has: {', '.join(offered)}). (hint: use --platform with one of those)"
         )
     )
 

@@ -35,6 +35,7 @@ from returns.result import Failure, Result, Success
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import Fact
 from imgpkg_pure.reference import Repository
+from imgpkg_pure.referrers import is_fallback_tag
 
 __all__ = [
     "UnknownColumn",
@@ -62,8 +63,10 @@ _KEY_SPLIT: Final = r"[^a-zA-Z0-9]+"  # compiled on first use (``re``'s cache)
 
 
 def is_internal_tag(tag: str) -> bool:
-    """Whether imgpkg hides ``tag`` unless ``--imgpkg-internal-tags`` (``.sig`` tags are shown)."""
-    return tag.endswith(INTERNAL_TAG_SUFFIX)
+    """Whether ``tag`` is hidden unless ``--imgpkg-internal-tags``: imgpkg's own tags, and
+    the referrers tag schema's indexes (``sha256-<hex>``; imgpkg shows those).  ``.sig``
+    tags are shown, as imgpkg shows them."""
+    return tag.endswith(INTERNAL_TAG_SUFFIX) or is_fallback_tag(tag)
 
 
 def listed_tags(tags: Iterable[str], *, include_internal: bool) -> tuple[str, ...]:

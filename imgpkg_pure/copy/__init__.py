@@ -11,7 +11,9 @@ indexes) into a ``CopySnapshot``; everything decided from it is here, pure:
 * ``planner``: the plan's steps, the lock output (§5.6) and the
   non-distributable layer rule (§5.8);
 * ``tarball``: imgpkg tarballs as a source (``copy --tar``) and destination
-  (``copy --to-tar``).
+  (``copy --to-tar``);
+* ``platforms``: ``--platform``, indexes narrowed to the children asked for, and the
+  selection file that records it.
 """
 
 from imgpkg_pure.copy.layouts import (
@@ -35,6 +37,17 @@ from imgpkg_pure.copy.naming import (
     upload_tag,
 )
 from imgpkg_pure.copy.planner import foreign_source, plan_copy, skipped_layers
+from imgpkg_pure.copy.platforms import (
+    PLATFORM_SELECTION_FILE,
+    NoMatchingPlatform,
+    PlatformSelection,
+    encode_platform_selection,
+    narrow_snapshot,
+    node_platform,
+    parse_platform_selection,
+    select_lock,
+    selected_digests,
+)
 from imgpkg_pure.copy.request import CopyRequest, parse_copy_request, source_root
 from imgpkg_pure.copy.snapshot import (
     BundleImages,
@@ -46,9 +59,26 @@ from imgpkg_pure.copy.snapshot import (
     node_descriptor,
     node_digest,
 )
-from imgpkg_pure.copy.tarball import snapshot_from_tar, tar_bundles, tar_manifest
+from imgpkg_pure.copy.tarball import (
+    REFERRER_LABEL,
+    SELECTED_FROM_LABEL,
+    snapshot_from_tar,
+    tar_bundles,
+    tar_manifest,
+)
 
 __all__ = [
+    "PLATFORM_SELECTION_FILE",
+    "REFERRER_LABEL",
+    "SELECTED_FROM_LABEL",
+    "NoMatchingPlatform",
+    "PlatformSelection",
+    "encode_platform_selection",
+    "narrow_snapshot",
+    "node_platform",
+    "parse_platform_selection",
+    "select_lock",
+    "selected_digests",
     "ARCHIVE_PREFIX",
     "COSIGN_SUFFIXES",
     "LAYOUT_REGISTRY",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from attrs import evolve
 from returns.result import Failure, Result, Success
 
 from imgpkg_pure.bundle import (
@@ -30,6 +31,7 @@ from imgpkg_pure.bundle import (
 )
 from imgpkg_pure.copy.layouts import LAYOUT_REGISTRY, ArchiveDestination
 from imgpkg_pure.copy.naming import default_tag, locations_tag, upload_tag
+from imgpkg_pure.copy.platforms import selected_digests
 from imgpkg_pure.copy.request import CopyRequest
 from imgpkg_pure.copy.snapshot import (
     CopyImage,
@@ -49,16 +51,20 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    PutReferrers,
+    Referrer,
     RegistrySource,
     RegistryTarget,
     Step,
     Tag,
     TarballSource,
+    Target,
     UrlSource,
     WriteLockFile,
 )
 from imgpkg_pure.push import LAYOUT_PREFIX, LayoutDestination, UsageError
 from imgpkg_pure.reference import Reference, Repository
+from imgpkg_pure.referrers import referrer_entry
 
 __all__ = ["foreign_source", "plan_copy", "skipped_layers"]
 
@@ -119,9 +125,10 @@ def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, U
             )
         )
     if snapshot.images_lock is not None:
-        return Success(encode_images_lock(relocate_images_lock(snapshot.images_lock, destination)))
+        relocated = relocate_images_lock(snapshot.images_lock, destination)
+        return Success(encode_images_lock(_selected(relocated, selected_digests(snapshot))))
     ordered = sorted(
-        (item for item in snapshot.items if not item.is_signature),
+        (item for item in snapshot.items if not item.is_signature and item.referrer_of is None),
         key=lambda item: str(item.node.source),
     )
     return Success(
@@ -131,6 +138,20 @@ def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, U
                     ImageRef(image=destination.digest(node_digest(item.node))) for item in ordered
                 )
             )
+        )
+    )
+
+
+def _selected(lock: ImagesLock, copied: dict[Digest, Digest]) -> ImagesLock:
+    """``--platform``'s lock rule: an index narrowed is listed as what was copied for it."""
+    if not copied:
+        return lock
+    return ImagesLock(
+        images=tuple(
+            evolve(entry, image=entry.image.with_digest(copied[entry.digest]))
+            if entry.digest in copied
+            else entry
+            for entry in lock.images
         )
     )
 
@@ -210,9 +231,13 @@ def plan_copy(
             else:
                 raw = node.index.raw
             desc = node_descriptor(node)
+            if node is item.node and item.referrer_of is not None:
+                continue  # stored by its PutReferrers step
             manifests.setdefault(desc.digest, PutManifest(target=target, descriptor=desc, raw=raw))
     tags: list[Step] = []
     for item in snapshot.items:
+        if item.referrer_of is not None:
+            continue
         tags.append(
             Tag(
                 target=target,
@@ -239,7 +264,14 @@ def plan_copy(
         for item in snapshot.items
         if item.tag
     ]
-    steps: list[Step] = [*blobs.values(), *manifests.values(), *tags, *user_tags]
+    referrers = _referrer_steps(target, snapshot)
+    steps: list[Step] = [
+        *blobs.values(),
+        *manifests.values(),
+        *referrers,
+        *tags,
+        *user_tags,
+    ]
     if request.lock_output and isinstance(dst, Repository):
         text = _lock_text(snapshot, dst)
         if isinstance(text, Failure):
@@ -253,6 +285,37 @@ def plan_copy(
             result_name=str(target),
         )
     )
+
+
+def _referrer_steps(target: Target, snapshot: CopySnapshot) -> list[PutReferrers]:
+    """One ``PutReferrers`` per subject, subjects before their own referrers (a signature
+    of an SBOM after the SBOM), referrers in snapshot order."""
+    by_subject: dict[Digest, list[Referrer]] = {}
+    subjects: dict[Digest, Descriptor] = {}
+    for item in snapshot.items:
+        if item.referrer_of is None:
+            continue
+        document = item.node.manifest if isinstance(item.node, CopyImage) else item.node.index
+        if document.subject is None:  # pragma: no cover - the walk checks it
+            continue
+        listed = by_subject.setdefault(item.referrer_of, [])
+        if all(r.entry.digest != document.digest for r in listed):
+            listed.append(Referrer(entry=referrer_entry(document), raw=document.raw))
+        subjects.setdefault(item.referrer_of, document.subject)
+    parent = {r.entry.digest: subject for subject, rs in by_subject.items() for r in rs}
+
+    def depth(subject: Digest) -> int:
+        seen: set[Digest] = set()
+        while subject in parent and subject not in seen:
+            seen.add(subject)
+            subject = parent[subject]
+        return len(seen)
+
+    ordered = sorted(by_subject, key=depth)
+    return [
+        PutReferrers(target=target, subject=subjects[subject], referrers=tuple(by_subject[subject]))
+        for subject in ordered
+    ]
 
 
 def _destination_text(dst: Repository | LayoutDestination | ArchiveDestination) -> str:

@@ -15,6 +15,7 @@ from imgpkg_pure.copy.layouts import (
     parse_archive_location,
     shown,
 )
+from imgpkg_pure.platform import PlatformSpec, parse_platforms
 from imgpkg_pure.push import (
     LAYOUT_PREFIX,
     LayoutDestination,
@@ -55,6 +56,10 @@ class CopyRequest:
     #: ``--since X``: write a delta, leaving out the layers X holds (an inventory file,
     #: an imgpkg tarball, an OCI layout or archive; ``imgpkg_pure.copy.delta``).
     since: str | None = None
+    #: ``--referrers``: copy every artefact whose ``subject`` is a copied manifest.
+    referrers: bool = False
+    #: ``--platform``: narrow indexes to these children (``imgpkg_pure.copy.platforms``).
+    platforms: tuple[PlatformSpec, ...] = ()
 
     def source_reference(self) -> str:
         """The ``-b``/``-i`` text, for messages."""
@@ -84,6 +89,8 @@ def parse_copy_request(
     resume: bool,
     cosign_signatures: bool = False,
     since: str | None = None,
+    referrers: bool = False,
+    platforms: tuple[str, ...] = (),
 ) -> Result[CopyRequest, UsageError]:
     """Check the copy flags in imgpkg's order (§1.4, "Validation")."""
     if sum(1 for v in (lock, tar, bundle, image) if v) != 1:
@@ -104,6 +111,9 @@ def parse_copy_request(
         return Failure(UsageError(reason="Flag --resume can only be used when copying to tar"))
     if concurrency < 1:
         return Failure(UsageError(reason=f"--concurrency must be at least 1, got {concurrency}"))
+    specs = parse_platforms(platforms)
+    if isinstance(specs, Failure):
+        return specs
     source_layout: str | None = None
     source_archive: str | None = None
     source_text = bundle or image or ""
@@ -191,6 +201,8 @@ def parse_copy_request(
             resume=resume,
             source_archive=source_archive,
             since=since,
+            referrers=referrers,
+            platforms=specs.unwrap(),
         )
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import final
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from imgpkg_pure.bundle import ImagesLock
 from imgpkg_pure.digest import Digest
@@ -23,6 +23,7 @@ __all__ = [
     "CopyItem",
     "CopyNode",
     "CopySnapshot",
+    "merge_items",
     "node_descriptor",
     "node_digest",
     "walk",
@@ -84,6 +85,22 @@ class CopyItem:
     is_bundle: bool
     is_root_bundle: bool
     is_signature: bool = False
+    #: A referrer found with ``--referrers``: the digest of its subject (an item or
+    #: another referrer).  It gets no tag of its own at the destination; it is made
+    #: findable there through the subject (the referrers API, else the tag schema).
+    referrer_of: Digest | None = None
+    #: ``--platform`` narrowed the indexes the source names (these digests) to ``node``
+    #: (one child, or a new index of the matching children); usually one.
+    selected_from: tuple[Digest, ...] = ()
+
+
+def merge_items(kept: CopyItem, again: CopyItem) -> CopyItem:
+    """One item seen twice (same node and tag): the first, with what either says it was
+    copied in place of (a child that is also listed on its own keeps its index's record)."""
+    extra = tuple(d for d in again.selected_from if d not in kept.selected_from)
+    if not extra:
+        return kept
+    return evolve(kept, selected_from=kept.selected_from + extra)
 
 
 @final
@@ -93,6 +110,9 @@ class BundleImages:
 
     digest: Digest
     images: tuple[tuple[str, bool], ...]
+    #: The images ``--platform`` narrowed: (ImagesLock reference, digest copied in its
+    #: place); written as the locations image's ``platform-selection.yml``.
+    selected: tuple[tuple[str, Digest], ...] = ()
 
 
 @final
@@ -112,3 +132,5 @@ class CopySnapshot:
     #: them (``--since``), or a delta source leaves them out and the destination was
     #: checked to hold them.
     left_out: frozenset[Digest] = frozenset()
+    #: The ``--platform`` values asked for (``str`` of each), for the selection file.
+    platforms: tuple[str, ...] = ()

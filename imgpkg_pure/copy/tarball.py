@@ -9,10 +9,12 @@ ImagesLock the shell must read from their layers.  ``copy --to-tar``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from returns.result import Failure, Result, Success
 
 from imgpkg_pure.bundle import ImagesLock
+from imgpkg_pure.copy.platforms import with_bundle_selections
 from imgpkg_pure.copy.snapshot import (
     BundleImages,
     CopyImage,
@@ -22,7 +24,7 @@ from imgpkg_pure.copy.snapshot import (
     CopySnapshot,
     node_digest,
 )
-from imgpkg_pure.digest import Digest
+from imgpkg_pure.digest import Digest, parse_digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.imgpkg_tar import (
     ROOT_BUNDLE_LABELS,
@@ -36,7 +38,40 @@ from imgpkg_pure.oci.codec import parse_config, parse_index, parse_manifest
 from imgpkg_pure.oci.values import Annotations
 from imgpkg_pure.reference import Reference, parse_digest_reference
 
-__all__ = ["snapshot_from_tar", "tar_bundles", "tar_manifest"]
+__all__ = [
+    "REFERRER_LABEL",
+    "SELECTED_FROM_LABEL",
+    "item_labels",
+    "snapshot_from_tar",
+    "tar_bundles",
+    "tar_manifest",
+]
+
+#: imgpkg-pure's label on a referrer copied with ``--referrers``: its subject's digest.
+#: The element is otherwise an ordinary image (``Tag`` empty), which imgpkg imports as one.
+REFERRER_LABEL: Final = "dev.imgpkg-pure.referrer-of"
+#: imgpkg-pure's label on what ``--platform`` copied in place of an index: its digest
+#: (several, comma-separated, when two indexes were narrowed to the same manifest).
+SELECTED_FROM_LABEL: Final = "dev.imgpkg-pure.selected-from"
+
+
+def item_labels(item: CopyItem) -> Annotations | None:
+    """An item's ``Labels`` in ``manifest.json``: imgpkg's root-bundle marker, ours for
+    referrers and narrowed indexes; None (Go's nil map) when it has none."""
+    labels = dict(ROOT_BUNDLE_LABELS.as_dict()) if item.is_root_bundle else {}
+    if item.referrer_of is not None:
+        labels[REFERRER_LABEL] = str(item.referrer_of)
+    if item.selected_from:
+        labels[SELECTED_FROM_LABEL] = ",".join(str(d) for d in item.selected_from)
+    return Annotations.of(labels) if labels else None
+
+
+def _label_digests(element: TarImage | TarIndex, key: str) -> tuple[Digest, ...]:
+    """The digests a label of ours lists (comma-separated); those that do not parse are
+    not ours to act on and are left out."""
+    value = element.labels.get(key) if element.labels is not None else None
+    parsed = (parse_digest(text.strip()) for text in (value or "").split(",") if text.strip())
+    return tuple(digest.unwrap() for digest in parsed if isinstance(digest, Success))
 
 
 def _tar_node(element: TarImage | TarIndex) -> Result[CopyNode, MalformedDocument]:
@@ -108,6 +143,8 @@ def snapshot_from_tar(
                 orig_ref=element.orig_ref,
                 is_bundle=is_bundle,
                 is_root_bundle=element.is_root_bundle,
+                referrer_of=next(iter(_label_digests(element, REFERRER_LABEL)), None),
+                selected_from=_label_digests(element, SELECTED_FROM_LABEL),
             )
         )
     bundle_digests = {node_digest(i.node) for i in items if i.is_bundle}
@@ -122,7 +159,7 @@ def snapshot_from_tar(
             )
             for digest, lock in locks
         )
-    return Success(CopySnapshot(items=tuple(items), bundles=bundles))
+    return Success(with_bundle_selections(CopySnapshot(items=tuple(items), bundles=bundles)))
 
 
 def _describe(
@@ -157,7 +194,7 @@ def tar_manifest(
     """The ``manifest.json`` of ``copy --to-tar`` for what was observed (§2.8)."""
     elements: list[TarImage | TarIndex] = []
     for item in snapshot.items:
-        labels = ROOT_BUNDLE_LABELS if item.is_root_bundle else None
+        labels = item_labels(item)
         described = _describe(
             item.node,
             tag=item.tag or "",

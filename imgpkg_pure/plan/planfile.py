@@ -32,6 +32,8 @@ from imgpkg_pure.plan.steps import (
     Precondition,
     PutBlob,
     PutManifest,
+    PutReferrers,
+    Referrer,
     RegistrySource,
     RegistryTarget,
     Step,
@@ -100,6 +102,9 @@ def _step(step: Step) -> list[Any]:
             return ["put-blob", _target(t), _descriptor(d), data, _source(source)]
         case PutManifest(target=t, descriptor=d, raw=raw):
             return ["put-manifest", _target(t), _descriptor(d), raw]
+        case PutReferrers(target=t, subject=d, referrers=referrers):
+            listed = [[_descriptor(r.entry), r.raw] for r in referrers]
+            return ["put-referrers", _target(t), _descriptor(d), listed]
         case Tag(target=t, tag=tag, descriptor=d):
             return ["tag", _target(t), tag, _descriptor(d)]
         case WriteLockFile(path=path, text=text):
@@ -302,6 +307,19 @@ def _decode_step(v: Any) -> Step:
                 target=_decode_target(t),
                 descriptor=_decode_descriptor(d),
                 raw=_bytes(raw, "put-manifest raw"),
+            )
+        case "put-referrers":
+            t, d, listed = rest
+            return PutReferrers(
+                target=_decode_target(t),
+                subject=_decode_descriptor(d),
+                referrers=tuple(
+                    Referrer(
+                        entry=_decode_descriptor(entry),
+                        raw=_bytes(raw, "put-referrers raw"),
+                    )
+                    for entry, raw in (_list(r, "referrer", 2) for r in _list(listed, "referrers"))
+                ),
             )
         case "tag":
             t, tag, d = rest

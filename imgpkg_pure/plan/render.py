@@ -11,6 +11,7 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    PutReferrers,
     Step,
     Tag,
     WriteLockFile,
@@ -31,6 +32,8 @@ def _line(step: Step, present: set[Digest]) -> str:
             return f"+ blob {d.digest} ({d.size} bytes, {origin}) -> {target}"
         case PutManifest(target=target, descriptor=d):
             return f"+ manifest {d.digest} ({d.media_type}) -> {target}"
+        case PutReferrers(target=target, subject=d, referrers=referrers):
+            return f"+ {len(referrers)} referrers of {d.digest} -> {target}"
         case Tag(target=target, tag=tag, descriptor=d):
             return f"~ tag {target}:{tag} -> {d.digest}"
         case WriteLockFile(path=path):

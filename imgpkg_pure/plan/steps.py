@@ -30,6 +30,8 @@ __all__ = [
     "Precondition",
     "PutBlob",
     "PutManifest",
+    "PutReferrers",
+    "Referrer",
     "RegistrySource",
     "RegistryTarget",
     "Step",
@@ -173,6 +175,33 @@ class PutManifest:
 
 @final
 @frozen(kw_only=True)
+class Referrer:
+    """A referrer's manifest (its exact bytes) and its entry in a referrers list."""
+
+    entry: Descriptor
+    raw: bytes
+
+
+@final
+@frozen(kw_only=True)
+class PutReferrers:
+    """Store the referrers of ``subject`` at ``target`` and make them findable from it.
+
+    A registry that implements the referrers API indexes them itself (it answers
+    the ``PUT`` of a manifest with a subject with ``OCI-Subject``, and
+    ``GET /v2/<name>/referrers/<digest>`` with 200).  Anywhere else (a registry
+    without the API, an OCI layout) the tag schema's index ``<alg>-<hex>`` is
+    read, the missing entries appended (entries already there are kept) and the
+    index written back (``imgpkg_pure.referrers``).
+    """
+
+    target: Target
+    subject: Descriptor
+    referrers: tuple[Referrer, ...]
+
+
+@final
+@frozen(kw_only=True)
 class Tag:
     """Point ``tag`` at ``descriptor`` in ``target`` (a layout root name, a registry tag)."""
 
@@ -204,7 +233,7 @@ class ExtractImage:
     output: str
 
 
-Step = PutBlob | PutManifest | Tag | WriteLockFile | ExtractImage
+Step = PutBlob | PutManifest | PutReferrers | Tag | WriteLockFile | ExtractImage
 
 
 @final

@@ -19,7 +19,7 @@ from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.unsafe import unsafe_perform_io
 
-from imgpkg_pure.errors import Fact
+from imgpkg_pure.errors import Fact, MalformedDocument
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import (
     ArchiveSource,
@@ -29,6 +29,7 @@ from imgpkg_pure.plan.steps import (
     Plan,
     PutBlob,
     PutManifest,
+    PutReferrers,
     RegistrySource,
     RegistryTarget,
     Step,
@@ -40,6 +41,11 @@ from imgpkg_pure.plan.steps import (
 )
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.apply.extract_errors import ExtractError
+from imgpkg_pure.store.apply.referrers import (
+    ReferrersTagInvalid,
+    put_referrers_in_layout,
+    put_referrers_in_registry,
+)
 from imgpkg_pure.store.apply.schedule import UNASKED, phases, survey
 from imgpkg_pure.store.content.atomic import WriteFailure, write_atomically
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE, BlobReader, BlobStore
@@ -122,6 +128,8 @@ ApplyError = (
     | SourceBlobFailed
     | ExtractError
     | ForeignLayerError
+    | ReferrersTagInvalid
+    | MalformedDocument
 )
 
 
@@ -406,6 +414,27 @@ def _put_manifest(env: Env, step: PutManifest) -> IOResult[bool, ApplyError]:
             assert_never(target)
 
 
+def _put_referrers(env: Env, step: PutReferrers) -> IOResult[bool, ApplyError]:
+    """The referrers of one subject, stored and findable (``imgpkg_pure.store.apply.referrers``)."""
+    target = step.target
+    match target:
+        case LayoutTarget():
+            return _layout(env, target).bind(
+                lambda store: put_referrers_in_layout(store, str(target), step).alt(_widen_any)
+            )
+        case RegistryTarget():
+            repo = _repository(target)
+            return _client(env, target).bind(
+                lambda client: put_referrers_in_registry(client, repo, step).alt(_widen_any)
+            )
+        case _:
+            assert_never(target)
+
+
+def _widen_any(error: ApplyError) -> ApplyError:
+    return error
+
+
 def _tag(
     env: Env,
     step: Tag,
@@ -471,6 +500,8 @@ def run_step(env: Env, step: Step) -> IOResult[bool, ApplyError]:
             return _put_blob(env, step)
         case PutManifest():
             return _put_manifest(env, step)
+        case PutReferrers():
+            return _put_referrers(env, step)
         case Tag():
             return _tag(env, step)
         case WriteLockFile(path=path, text=text):
@@ -515,6 +546,8 @@ def describe_step(step: Step) -> str:
             return f"blob {d.digest} ({d.size} bytes) -> {_where(t)}"
         case PutManifest(target=t, descriptor=d):
             return f"manifest {d.digest} -> {_where(t)}"
+        case PutReferrers(target=t, subject=d, referrers=referrers):
+            return f"{len(referrers)} referrers of {d.digest} -> {_where(t)}"
         case Tag(target=t, tag=tag, descriptor=d):
             return f"tag {_where(t)}:{tag} -> {d.digest}"
         case WriteLockFile(path=path):

@@ -6,7 +6,13 @@ children), then tags, then the lock file.  Consecutive steps of one kind that do
 depend on each other form a phase, run ``concurrency`` at a time: every run of blobs;
 a run of manifests, split before a manifest that names one in the same phase (an index
 and its children); a run of tags of registries, split before a tag name already in the
-phase (a layout's tags stay in plan order: they are the order of its ``index.json``).
+phase, and before a tag of a manifest that a tag of the phase points at or lists (a
+registry writes a manifest's links again when it is tagged, and distribution's
+filesystem storage can be read half-written by the check of an index listing it,
+answered ``DIGEST_INVALID``); a layout's tags stay in plan order: they are the order of
+its ``index.json``;
+a run of ``PutReferrers`` into registries, split before one whose subject is already in
+the phase, as a subject or as a referrer stored there (a layout's go one by one).
 
 **Survey** (registry targets).  Before the first phase, every tag the plan sets is asked
 once (``HEAD``, ``concurrency`` at a time).  A tag that already points at its manifest
@@ -34,7 +40,15 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci.codec import parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageIndex
-from imgpkg_pure.plan.steps import PutBlob, PutManifest, RegistryTarget, Step, Tag, Target
+from imgpkg_pure.plan.steps import (
+    PutBlob,
+    PutManifest,
+    PutReferrers,
+    RegistryTarget,
+    Step,
+    Tag,
+    Target,
+)
 from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.registry import RegistryClient
 
@@ -71,6 +85,11 @@ def phases(steps: Sequence[Step]) -> list[tuple[int, ...]]:
     run: list[int] = []
     kind: type | None = None
     names: set[object] = set()
+    children: dict[Digest, tuple[Digest, ...]] = {
+        step.descriptor.digest: _references(step) or ()
+        for step in steps
+        if isinstance(step, PutManifest)
+    }
 
     def close() -> None:
         nonlocal kind
@@ -95,12 +114,23 @@ def phases(steps: Sequence[Step]) -> list[tuple[int, ...]]:
                 run.append(index)
                 close()
                 continue
+        elif isinstance(step, PutReferrers) and isinstance(step.target, RegistryTarget):
+            # distinct subjects, none of them a referrer stored in the same phase
+            subject = (step.target, step.subject.digest)
+            if kind is not PutReferrers or subject in names:
+                close()
+            kind = PutReferrers
+            names.add(subject)
+            names.update((step.target, r.entry.digest) for r in step.referrers)
         elif isinstance(step, Tag) and isinstance(step.target, RegistryTarget):
             name = (step.target, step.tag)
-            if kind is not Tag or name in names:
+            digest = step.descriptor.digest
+            touched = {(step.target, d) for d in (digest, *children.get(digest, ()))}
+            if kind is not Tag or name in names or names.intersection(touched):
                 close()
             kind = Tag
             names.add(name)
+            names.update(touched)
         else:
             close()
             out.append((index,))

@@ -325,7 +325,7 @@ def _run(
                 snapshot = evolve(snapshot, foreign_absent=absent)
         if request.to_tar is None:
             built = tuple(
-                (bundle.digest, build_locations_image(bundle, staging))
+                (bundle.digest, build_locations_image(bundle, staging, snapshot.platforms))
                 for bundle in snapshot.bundles
             )
     except WalkFailed as failed:
@@ -540,6 +540,8 @@ def run_copy(options: CopyOptions, ui: Ui) -> int:
         repo_based_tags=options.repo_based_tags,
         resume=options.resume,
         cosign_signatures=options.cosign_signatures,
+        referrers=options.referrers,
+        platforms=options.platforms,
         since=options.since,
     )
     if isinstance(request, Failure):

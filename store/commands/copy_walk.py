@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from attrs import evolve
 from returns.io import IOFailure, IOResult
 from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
@@ -34,6 +35,7 @@ from imgpkg_pure.bundle import (
 from imgpkg_pure.copy import (
     COSIGN_SUFFIXES,
     LAYOUT_REGISTRY,
+    PLATFORM_SELECTION_FILE,
     BundleImages,
     CopyImage,
     CopyIndex,
@@ -41,22 +43,30 @@ from imgpkg_pure.copy import (
     CopyNode,
     CopyRequest,
     CopySnapshot,
+    PlatformSelection,
     cosign_tag,
+    encode_platform_selection,
     image_locations_text,
+    narrow_snapshot,
     skipped_layers,
     snapshot_from_tar,
     source_root,
     tar_bundles,
 )
+from imgpkg_pure.copy.platforms import with_bundle_selections
+from imgpkg_pure.copy.snapshot import merge_items, node_digest
+from imgpkg_pure.copy.snapshot import walk as walk_nodes
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.image_build import DOCKER_TYPES, BuiltImage, build_image
 from imgpkg_pure.layer import LayerOptions, bundle_lock_layer, plan_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
+from imgpkg_pure.platform import matches_any
 from imgpkg_pure.pull import PullRefused
 from imgpkg_pure.reference import Reference, parse_reference
-from imgpkg_pure.store.commands.locations import fetch_locations
+from imgpkg_pure.store.commands.locations import fetch_bundle_locations
+from imgpkg_pure.store.commands.referrers import ReferrerFinder, is_referrer
 from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore, Ingest
 from imgpkg_pure.store.files.layer import build_layer
 from imgpkg_pure.store.files.text import read_text_file
@@ -107,6 +117,8 @@ class BundleWalk:
         self.items: dict[str, CopyItem] = {}
         self.bundles: dict[Digest, BundleImages] = {}
         self.located: dict[tuple[object, ...], tuple[CopyNode, bool] | WalkFailed] = {}
+        #: The platforms a source bundle was narrowed to by an earlier ``copy --platform``.
+        self.source_platforms: tuple[str, ...] = ()
 
     def node(self, reference: Reference) -> tuple[CopyNode, bool]:
         """The manifest or index at ``reference`` (children included) and whether it is a bundle."""
@@ -115,16 +127,20 @@ class BundleWalk:
             return self.nodes[key]
         return self._node_from(reference, _ok(self.client.get_manifest(reference)))
 
-    def _node_from(
-        self, reference: Reference, response: ManifestResponse
-    ) -> tuple[CopyNode, bool]:
+    def _node_from(self, reference: Reference, response: ManifestResponse) -> tuple[CopyNode, bool]:
         key = str(reference)
         raw, media_type, digest = response.raw, response.media_type, response.digest
         document = _ok_pure(parse_manifest_or_index(raw, f"manifest {reference}", media_type))
         source = reference.context().digest(digest)
         if isinstance(document, ImageIndex):
+            platforms = self.request.platforms
+            wanted = tuple(
+                child
+                for child in document.manifests
+                if not platforms or child.platform is None or matches_any(platforms, child.platform)
+            )  # with --platform, children that cannot match are never fetched
             children = tuple(
-                self.node(source.context().digest(child.digest))[0] for child in document.manifests
+                self.node(source.context().digest(child.digest))[0] for child in wanted
             )
             found: tuple[CopyNode, bool] = (
                 CopyIndex(source=source, index=document, children=children),
@@ -144,7 +160,8 @@ class BundleWalk:
 
     def add(self, item: CopyItem) -> None:
         key = f"{item.node.source}:{item.tag or ''}"
-        self.items.setdefault(key, item)
+        known = self.items.get(key)
+        self.items[key] = item if known is None else merge_items(known, item)
 
     def images_lock(self, bundle: CopyImage) -> ImagesLock:
         """A bundle's ``.imgpkg/images.yml``, read from its single layer (§5.2 step 1),
@@ -181,14 +198,22 @@ class BundleWalk:
             lock = self.images_lock(node)
         except WalkFailed as failed:
             raise WalkFailed(failed.error, _READING + "Reading ImagesLock file") from None
-        locations = _ok(fetch_locations(self.client, node.source))
+        found = _ok(fetch_bundle_locations(self.client, node.source))
+        locations = None if found is None else found.locations
+        selection = None if found is None else found.selection
         assert locations is None or isinstance(locations, ImageLocations)
+        if selection is not None and selection.platforms:
+            self.source_platforms = selection.platforms
         entries: list[tuple[str, bool]] = []
         self.bundles[digest] = BundleImages(digest=digest, images=())
         wanted: list[tuple[list[Reference], bool]] = []
         for entry in lock.images:
             original = str(entry.image)
             assert entry.image.digest is not None
+            copied = _copied(selection, original)
+            if copied is not None:  # an earlier --platform copied this in the index's place
+                wanted.append(([node.source.context().digest(copied)], True))
+                continue
             candidates = [node.source.context().digest(entry.image.digest)]
             if str(candidates[0]) != original:
                 candidates.append(entry.image)
@@ -202,6 +227,7 @@ class BundleWalk:
             if is_bundle and isinstance(child, CopyImage):
                 self.bundle(child, None, original, root=False)
             else:
+                narrowed = _copied(selection, original) is not None
                 self.add(
                     CopyItem(
                         node=child,
@@ -209,6 +235,7 @@ class BundleWalk:
                         orig_ref=original,
                         is_bundle=False,
                         is_root_bundle=False,
+                        selected_from=(entry.digest,) if narrowed else (),
                     )
                 )
         self.bundles[digest] = BundleImages(digest=digest, images=tuple(entries))
@@ -277,6 +304,10 @@ class BundleWalk:
         if last is None:
             last = PullRefused(reason=f"{candidates[-1]} not found")
         raise WalkFailed(last, _READING + "Checking image existence")
+
+
+def _copied(selection: PlatformSelection | None, image: str) -> Digest | None:
+    return None if selection is None else selection.copied(image)
 
 
 def _check_bundle_layer(manifest: Manifest) -> Descriptor:
@@ -378,13 +409,89 @@ def observe_sources(walk: BundleWalk, request: CopyRequest) -> CopySnapshot:
                     node=node, tag=user_tag, orig_ref="", is_bundle=False, is_root_bundle=False
                 )
             )
+    snapshot = _narrowed(
+        CopySnapshot(
+            items=tuple(walk.items.values()),
+            bundles=tuple(walk.bundles.values()),
+            images_lock=images_lock,
+        ),
+        request,
+        walk.source_platforms,
+    )
+    walk.items = {_item_key(item): item for item in snapshot.items}
     if request.cosign_signatures:
         _add_signatures(walk)
-    return CopySnapshot(
-        items=tuple(walk.items.values()),
-        bundles=tuple(walk.bundles.values()),
-        images_lock=images_lock,
-    )
+    if request.referrers:
+        _add_referrers(walk)
+    return evolve(snapshot, items=tuple(walk.items.values()))
+
+
+def _item_key(item: CopyItem) -> str:
+    return f"{item.node.source}:{item.tag or ''}"
+
+
+def _narrowed(
+    snapshot: CopySnapshot, request: CopyRequest, source_platforms: tuple[str, ...]
+) -> CopySnapshot:
+    """``--platform``: every index narrowed (``imgpkg_pure.copy.platforms``); without it,
+    what an earlier narrowing recorded (a bundle's selection, a tarball's labels) is
+    carried on with the platforms it was made for."""
+    if request.platforms:
+        return _ok_pure(narrow_snapshot(snapshot, request.platforms))
+    return evolve(with_bundle_selections(snapshot), platforms=source_platforms)
+
+
+def _add_referrers(walk: BundleWalk) -> None:
+    """``--referrers``: every manifest copied (index children included) is asked for its
+    referrers, and each referrer for its own, level by level, ``concurrency`` at a time.
+
+    Each referrer is an item of its own (``referrer_of`` its subject), fetched like any
+    image (manifest, config); an entry whose manifest does not name the subject is passed
+    over.  A referrer reached twice is copied once.
+    """
+    finder = ReferrerFinder(walk.client.client, walk.client)
+    level: list[CopyNode] = []
+    seen: set[Digest] = set()
+    for item in list(walk.items.values()):
+        for node in walk_nodes(item.node):
+            if node_digest(node) not in seen:
+                seen.add(node_digest(node))
+                level.append(node)
+
+    def find(subject: CopyNode) -> list[tuple[CopyNode, CopyNode]]:
+        entries = _ok(finder.entries(subject.source))
+        found: list[tuple[CopyNode, CopyNode]] = []
+        for entry in entries:
+            node, _ = walk.node(subject.source.context().digest(entry.digest))
+            document = node.manifest if isinstance(node, CopyImage) else node.index
+            if is_referrer(document, node_digest(subject)):
+                found.append((subject, node))
+        return found
+
+    workers = max(1, walk.request.concurrency)
+    while level:
+        if workers > 1 and len(level) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(level))) as pool:
+                results = list(pool.map(find, level))
+        else:
+            results = [find(subject) for subject in level]
+        following: list[CopyNode] = []
+        for found in results:
+            for subject, node in found:
+                walk.add(
+                    CopyItem(
+                        node=node,
+                        tag=None,
+                        orig_ref="",
+                        is_bundle=False,
+                        is_root_bundle=False,
+                        referrer_of=node_digest(subject),
+                    )
+                )
+                if node_digest(node) not in seen:
+                    seen.add(node_digest(node))
+                    following.append(node)
+        level = following
 
 
 def _add_signatures(walk: BundleWalk) -> None:
@@ -429,15 +536,27 @@ _NOT_A_BUNDLE = PullRefused(
 )
 
 
-def build_locations_image(bundle: BundleImages, staging: BlobStore) -> BuiltImage:
+def build_locations_image(
+    bundle: BundleImages, staging: BlobStore, platforms: tuple[str, ...] = ()
+) -> BuiltImage:
     """The locations image of a bundle, built as ``push -i`` of a directory holding only
-    ``image-locations.yml`` (§2.5), its layer staged in ``staging``."""
+    ``image-locations.yml`` (§2.5), its layer staged in ``staging``.
+
+    When ``--platform`` narrowed some of the bundle's images, the directory also holds
+    ``platform-selection.yml`` (after ``image-locations.yml`` in the layer, where imgpkg,
+    which reads the first entry of that name, never looks).
+    """
     with tempfile.TemporaryDirectory(prefix="imgpkg-pure-locations-") as work:
         root = Path(work) / "locations"
         root.mkdir(mode=0o700)
         path = root / "image-locations.yml"
         path.write_text(image_locations_text(bundle), encoding="utf-8")
         path.chmod(0o600)
+        if bundle.selected:
+            selection = PlatformSelection(platforms=platforms, images=bundle.selected)
+            extra = root / PLATFORM_SELECTION_FILE
+            extra.write_text(encode_platform_selection(selection), encoding="utf-8")
+            extra.chmod(0o600)
         inputs = _ok(observe_inputs([str(root)]))
         recipe = _ok_pure(plan_layer(inputs, LayerOptions(exclusions=())))
         layer = _ok(build_layer(recipe, inputs, staging))
@@ -456,7 +575,10 @@ def observe_tarball(request: CopyRequest) -> tuple[ImgpkgTarball, CopySnapshot]:
             parse_manifest(bundle.manifest_raw, "bundle manifest", bundle.manifest_media_type)
         )
         locks.append((bundle.manifest_digest, _read_images_lock(tarball, manifest)))
-    return tarball, _ok_pure(snapshot_from_tar(tarball.manifest, tuple(locks)))
+    snapshot = _ok_pure(snapshot_from_tar(tarball.manifest, tuple(locks)))
+    if request.platforms:
+        snapshot = _ok_pure(narrow_snapshot(snapshot, request.platforms))
+    return tarball, snapshot
 
 
 def missing_foreign_layers(sources: Sources, snapshot: CopySnapshot) -> frozenset[Digest]:

@@ -32,10 +32,12 @@ from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.bundle import ImageLocations, ImageRef, ImagesLock, parse_images_lock
+from imgpkg_pure.copy import PlatformSelection
 from imgpkg_pure.describe import (
     BundleFacts,
     DescribeRefused,
     Found,
+    ReferrerInfo,
     check_output_type,
     describe,
     render_text,
@@ -49,9 +51,10 @@ from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
 from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
-from imgpkg_pure.store.commands.locations import fetch_locations
+from imgpkg_pure.store.commands.locations import fetch_bundle_locations
 from imgpkg_pure.store.commands.mirroring import open_client
 from imgpkg_pure.store.commands.options import DescribeOptions
+from imgpkg_pure.store.commands.referrers import ReferrerFinder
 from imgpkg_pure.store.registry import AuthFailure, RegistryClient, RegistryFailure
 from imgpkg_pure.store.ui.console import Ui
 
@@ -162,12 +165,19 @@ class _Walk:
     """One describe run: the client, the options, and what was observed."""
 
     def __init__(
-        self, client: RegistryClient, *, layers: bool, cosign: bool, concurrency: int
+        self,
+        client: RegistryClient,
+        *,
+        layers: bool,
+        cosign: bool,
+        concurrency: int,
+        referrers: bool = False,
     ) -> None:
         self.client = client
         self.layers = layers
         self.cosign = cosign
         self.concurrency = concurrency
+        self.finder = ReferrerFinder(client, client) if referrers else None
         self.graph: dict[str, BundleFacts] = {}
         self._nodes: dict[tuple[str, bool], _Node] = {}
         self._lock = threading.Lock()
@@ -272,6 +282,27 @@ class _Walk:
         where = f"ImagesLock from image with Digest '{document.digest}'"
         return _ok_pure(parse_images_lock(text, where), prefix)
 
+    def referrers_of(
+        self, location: Reference | None, seen: frozenset[str] = frozenset()
+    ) -> tuple[ReferrerInfo, ...]:
+        """``--referrers``: the referrers of the manifest at ``location``, and theirs."""
+        if self.finder is None or location is None or location.digest is None:
+            return ()
+        if str(location.digest) in seen:
+            return ()
+        prefix = f"Retrieving referrers of '{location}'"
+        entries = _ok(self.finder.entries(location), prefix)
+        inner = seen | {str(location.digest)}
+        return tuple(
+            ReferrerInfo(
+                artifact_type=entry.artifact_type or "",
+                digest=str(entry.digest),
+                size=entry.size,
+                referrers=self.referrers_of(location.context().digest(entry.digest), inner),
+            )
+            for entry in entries
+        )
+
     # -- one bundle's content ----------------------------------------------------------
 
     def _first_existing(self, candidates: list[Reference]) -> Reference:
@@ -286,16 +317,24 @@ class _Walk:
         raise _Failed(DescribeRefused(reason=f"Checking image existence: {last}"))
 
     def entry(
-        self, bundle: _Node, entry: ImageRef, locations: ImageLocations | None
+        self,
+        bundle: _Node,
+        entry: ImageRef,
+        locations: ImageLocations | None,
+        selection: PlatformSelection | None = None,
     ) -> tuple[Found, _Node | None]:
-        """Where an ImagesLock image is, and whether it is a bundle (§5.2 steps 2-4)."""
+        """Where an ImagesLock image is, and whether it is a bundle (§5.2 steps 2-4).
+
+        An image an earlier ``copy --platform`` narrowed is where its selection says.
+        """
         origin = str(entry.image)
         assert entry.image.digest is not None
-        candidates = [bundle.location.context().digest(entry.image.digest)]
-        if str(candidates[0]) != origin:
+        copied = None if selection is None else selection.copied(origin)
+        candidates = [bundle.location.context().digest(copied or entry.image.digest)]
+        if str(candidates[0]) != origin and copied is None:
             candidates.append(entry.image)
         known = None if locations is None else locations.is_bundle(origin)
-        if known is False:
+        if known is False or copied is not None:
             where = candidates[0]
             layers = self._layers_at(where) if self.layers else ()
             found = Found(
@@ -304,6 +343,7 @@ class _Walk:
                 location=where,
                 annotations=entry.annotations,
                 layers=layers,
+                referrers=self.referrers_of(where),
             )
             return found, None
         where = self._first_existing(candidates)
@@ -314,6 +354,7 @@ class _Walk:
             location=where,
             annotations=entry.annotations,
             layers=() if node.is_bundle else self.layers_of(node),
+            referrers=() if node.is_bundle else self.referrers_of(node.location),
         )
         return found, node
 
@@ -373,8 +414,10 @@ class _Walk:
             return
         lock = self.images_lock(node)
         prefix = f"Retrieving images for bundle '{node.location}'"
-        locations = _ok(fetch_locations(self.client, node.location), prefix)
-        resolved = self._parallel(lambda e: self.entry(node, e, locations), lock.images)
+        found = _ok(fetch_bundle_locations(self.client, node.location), prefix)
+        locations = None if found is None else found.locations
+        selection = None if found is None else found.selection
+        resolved = self._parallel(lambda e: self.entry(node, e, locations, selection), lock.images)
         content = [found for found, _ in resolved]
         if self.cosign:
             located = [node.location] + [f.location for f in content if f.location is not None]
@@ -385,7 +428,10 @@ class _Walk:
             if internal is not None:
                 content.append(internal)
         self.graph[key] = BundleFacts(
-            location=node.location, layers=self.layers_of(node), content=tuple(content)
+            location=node.location,
+            layers=self.layers_of(node),
+            content=tuple(content),
+            referrers=self.referrers_of(node.location),
         )
         for _, child in resolved:
             if child is not None and child.is_bundle:
@@ -441,6 +487,7 @@ def run_describe(options: DescribeOptions, ui: Ui) -> int:
             layers=options.layers,
             cosign=options.cosign_artifacts,
             concurrency=concurrency,
+            referrers=options.referrers,
         )
         return _describe(ui, bundle, walk, output_type, options.show_annotations)
 

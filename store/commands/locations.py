@@ -18,7 +18,12 @@ from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure
 from returns.unsafe import unsafe_perform_io
 
-from imgpkg_pure.bundle import ImageLocations, parse_image_locations
+from imgpkg_pure.bundle import IMAGE_LOCATIONS_FILE, ImageLocations, parse_image_locations
+from imgpkg_pure.copy import (
+    PLATFORM_SELECTION_FILE,
+    PlatformSelection,
+    parse_platform_selection,
+)
 from imgpkg_pure.errors import Fact, MalformedDocument
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_manifest_or_index
@@ -26,7 +31,14 @@ from imgpkg_pure.oci.values import Descriptor, Manifest
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.registry import ManifestResponse, RegistryError, RegistryFailure
 
-__all__ = ["LocationsError", "LocationsImageInvalid", "ManifestReader", "fetch_locations"]
+__all__ = [
+    "BundleLocations",
+    "LocationsError",
+    "LocationsImageInvalid",
+    "ManifestReader",
+    "fetch_bundle_locations",
+    "fetch_locations",
+]
 
 
 #: The largest locations image layer read (it holds one small YAML file).
@@ -56,10 +68,29 @@ class ManifestReader(Protocol):
     ) -> IOResult[Descriptor, RegistryError]: ...
 
 
+@frozen(kw_only=True)
+class BundleLocations:
+    """What a bundle's locations image says: imgpkg's ImageLocations and, when ``copy
+    --platform`` narrowed some of its images, which digests were copied in their place
+    (``platform-selection.yml``, beside ``image-locations.yml`` in the one layer)."""
+
+    locations: ImageLocations
+    selection: PlatformSelection | None = None
+
+
 def fetch_locations(
     client: ManifestReader, bundle: Reference
 ) -> IOResult[ImageLocations | None, LocationsError]:
     """The locations image of a bundle (§2.5), or None when there is none."""
+    return fetch_bundle_locations(client, bundle).map(
+        lambda found: None if found is None else found.locations
+    )
+
+
+def fetch_bundle_locations(
+    client: ManifestReader, bundle: Reference
+) -> IOResult[BundleLocations | None, LocationsError]:
+    """The locations image of a bundle (§2.5) with its platform selection, or None."""
     assert bundle.digest is not None
     tag = f"{bundle.digest.tag_form}.image-locations.imgpkg"
     where = Reference(registry=bundle.registry, repository=bundle.repository, tag=tag, digest=None)
@@ -96,7 +127,8 @@ def fetch_locations(
     fetched_layer = client.fetch_blob_to(where.context(), layer, data.extend)
     if isinstance(fetched_layer, IOFailure):
         return IOFailure(unsafe_perform_io(fetched_layer.failure()))
-    text = _locations_file(bytes(data))
+    files = _layer_files(bytes(data))
+    text = files.get(IMAGE_LOCATIONS_FILE)
     if text is None:
         return IOFailure(
             LocationsImageInvalid(
@@ -104,21 +136,32 @@ def fetch_locations(
                 reason="Expected to find image-locations.yml in location image",
             )
         )
-    return (
-        IOResult.from_result(parse_image_locations(text, f"image-locations.yml of {where}"))
-        .map(lambda locations: locations)
-        .alt(lambda e: e)
-    )
+    read_locations = parse_image_locations(text, f"image-locations.yml of {where}")
+    if isinstance(read_locations, Failure):
+        return IOFailure(read_locations.failure())
+    selection: PlatformSelection | None = None
+    selection_text = files.get(PLATFORM_SELECTION_FILE)
+    if selection_text is not None:
+        read = parse_platform_selection(selection_text, f"{PLATFORM_SELECTION_FILE} of {where}")
+        if isinstance(read, Failure):
+            return IOFailure(read.failure())
+        selection = read.unwrap()
+    return IOSuccess(BundleLocations(locations=read_locations.unwrap(), selection=selection))
 
 
-def _locations_file(layer: bytes) -> str | None:
-    """The first ``image-locations.yml`` (by basename) in a gzip layer, as imgpkg reads it."""
+def _layer_files(layer: bytes) -> dict[str, str]:
+    """The first ``image-locations.yml`` (by basename, as imgpkg reads it) and the first
+    ``platform-selection.yml`` of a gzip layer, by basename."""
+    wanted = {IMAGE_LOCATIONS_FILE, PLATFORM_SELECTION_FILE}
+    found: dict[str, str] = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer)), mode="r:") as tar:
             for member in tar:
-                if os.path.basename(member.name) == "image-locations.yml" and member.isfile():
+                name = os.path.basename(member.name)
+                if name in wanted and name not in found and member.isfile():
                     handle = tar.extractfile(member)
-                    return None if handle is None else handle.read().decode("utf-8")
+                    if handle is not None:
+                        found[name] = handle.read().decode("utf-8")
     except (OSError, tarfile.TarError, EOFError, UnicodeDecodeError):
-        return None
-    return None
+        return found
+    return found

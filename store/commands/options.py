@@ -356,6 +356,9 @@ class PullOptions:
         help="Error when image is a bundle (disable to pull a bundle's contents as a plain image)",
         default=True,
     )
+    platforms: tuple[str, ...] = _platforms(
+        "With -i of an index, the platform to extract (os/arch[/variant]; default: this machine's)"
+    )
     offline: bool = _offline()
     dry_run: bool = _dry_run("Print what would be pulled; write nothing")
     plan_out: str | None = None
@@ -390,6 +393,14 @@ class CopyOptions:
         "--cosign-signatures", help="Find and copy cosign signatures"
     )
     resume: bool = bool_flag("--resume", help="Resume a copy to a tarball")
+    referrers: bool = bool_flag(
+        "--referrers",
+        help="Also copy every artefact whose subject is a copied image or bundle (signatures, "
+        "SBOMs, attestations), recursively: OCI 1.1 referrers API, else the referrers tag schema",
+    )
+    platforms: tuple[str, ...] = _platforms(
+        "Copy only the children of indexes for this platform (os/arch[/variant]; repeatable)"
+    )
     since: str | None = flag(
         "--since",
         help="Write a delta: leave out the layers X holds (X: an inventory file, an imgpkg "
@@ -432,7 +443,9 @@ class TagListOptions:
     )
     digests: bool = bool_flag("--digests", help="Include digests")
     imgpkg_internal_tags: bool = bool_flag(
-        "--imgpkg-internal-tags", help="Include imgpkg's internal tags (sha256-<hex>.imgpkg)"
+        "--imgpkg-internal-tags",
+        help="Include internal tags: imgpkg's (sha256-<hex>.imgpkg) and the referrers tag "
+        "schema's (sha256-<hex>)",
     )
     registry: RegistryOptions = field(factory=_no_registry_flags)
     cache: CacheFlags = field(factory=CacheFlags)
@@ -470,6 +483,10 @@ class DescribeOptions:
         "--show-annotations",
         help="Include the images' annotations (=false to leave them out)",
         default=True,
+    )
+    referrers: bool = bool_flag(
+        "--referrers",
+        help="List each image's referrers (artifact type, digest, size), recursively",
     )
     offline: bool = _offline()
     registry: RegistryOptions = field(factory=_no_registry_flags)

@@ -11,6 +11,7 @@ relocation check and the rewrite of ``.imgpkg/images.yml`` (pure decisions in
 from __future__ import annotations
 
 import io
+import platform as host
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -25,7 +26,9 @@ from imgpkg_pure.bundle import (
     encode_images_lock,
     parse_bundle_lock,
     parse_images_lock,
+    relocate_images_lock,
 )
+from imgpkg_pure.copy import select_lock
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.layer import bundle_lock_layer
@@ -41,9 +44,11 @@ from imgpkg_pure.plan.steps import (
     TagPointsTo,
     WriteLockFile,
 )
+from imgpkg_pure.platform import host_platform
 from imgpkg_pure.pull import (
     PullRefused,
     PullRequest,
+    choose_child,
     decide,
     lock_update_message,
     nested_bundle_dir,
@@ -56,7 +61,7 @@ from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.apply.extract import ExtractError, extract_image, resolve_output
 from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
-from imgpkg_pure.store.commands.locations import LocationsImageInvalid, fetch_locations
+from imgpkg_pure.store.commands.locations import LocationsImageInvalid, fetch_bundle_locations
 from imgpkg_pure.store.commands.mirroring import cache_location, open_client
 from imgpkg_pure.store.commands.options import PullOptions
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
@@ -391,6 +396,25 @@ class _StreamedLayers:
             self._layers[layer.digest] = layer
 
 
+def _platform_child(pull: _Pull, observed: Observed) -> IOResult[Observed, PullError]:
+    """``pull -i`` of an index: the child for ``--platform`` (default: this machine's,
+    Go's names: ``x86_64`` is ``amd64``, ``aarch64`` ``arm64``), nested indexes followed."""
+    specs = pull.request.platforms or (host_platform(host.system(), host.machine()),)
+    seen: set[str] = set()
+    while isinstance(observed.document, ImageIndex) and str(observed.reference) not in seen:
+        seen.add(str(observed.reference))
+        chosen = choose_child(observed.document, str(observed.reference), specs)
+        if isinstance(chosen, Failure):
+            return IOFailure(chosen.failure())
+        child, spec = chosen.unwrap()
+        pull.ui.log(f"Selected platform {spec} of index '{observed.reference}'")
+        found = pull.observe(observed.reference.context().digest(child.digest))
+        if isinstance(found, IOFailure):
+            return found
+        observed = unsafe_perform_io(found.unwrap())
+    return IOSuccess(observed)
+
+
 def _reference_of(request: PullRequest) -> IOResult[Reference, PullError]:
     if request.reference is not None:
         return IOSuccess(request.reference)
@@ -409,10 +433,12 @@ def relocation_check(
 ) -> IOResult[tuple[ImagesLock | None, ImageLocations | None], PullError]:
     """§4.3 step 3-4: the bundle's locations image, else each image looked up next to the
     bundle; the rewritten ImagesLock when the bundle counts as relocated (else None)."""
-    located = fetch_locations(client, bundle)
+    located = fetch_bundle_locations(client, bundle)
     if isinstance(located, IOFailure):
         return IOFailure(unsafe_perform_io(located.failure()))
-    locations = unsafe_perform_io(located.unwrap())
+    found_locations = unsafe_perform_io(located.unwrap())
+    locations = None if found_locations is None else found_locations.locations
+    selection = None if found_locations is None else found_locations.selection
     repository = bundle.context()
     found: list[bool] = []
     if locations is None:
@@ -428,6 +454,10 @@ def relocation_check(
     rewritten = relocated_lock(
         lock, repository, has_locations_image=locations is not None, found=tuple(found)
     )
+    if rewritten is not None and selection is not None:
+        # ``copy --platform`` copied a child (or a narrowed index) in an index's place:
+        # the pulled images.yml names what is there (docs/formats/referrers-and-platforms.md)
+        rewritten = relocate_images_lock(select_lock(lock, selection), repository)
     return IOSuccess((rewritten, locations))
 
 
@@ -583,6 +613,11 @@ def _run(
     if isinstance(checked, IOFailure):
         return ui.fail(unsafe_perform_io(checked.failure()))
     observed = unsafe_perform_io(observed_io.unwrap())
+    if request.source == "image" and isinstance(observed.document, ImageIndex):
+        picked = _platform_child(pull, observed)
+        if isinstance(picked, IOFailure):
+            return ui.fail(unsafe_perform_io(picked.failure()))
+        observed = unsafe_perform_io(picked.unwrap())
     action = decide(
         request.source,
         isinstance(observed.document, Manifest),
@@ -627,6 +662,7 @@ def run_pull(options: PullOptions, ui: Ui) -> int:
         output=options.output,
         recursive=options.recursive,
         image_is_bundle_check=options.image_is_bundle_check,
+        platforms=options.platforms,
     )
     if isinstance(request, Failure):
         return ui.fail(request.failure())

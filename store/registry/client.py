@@ -70,7 +70,7 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.reference import Reference, Repository
-from imgpkg_pure.store.registry import blobs, manifests, mirror, tags
+from imgpkg_pure.store.registry import blobs, manifests, mirror, referrers, tags
 from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry._connection import Connection
 from imgpkg_pure.store.registry._http import CHUNK_SIZE, Endpoint
@@ -328,3 +328,26 @@ class RegistryClient(Closing):
         if isinstance(offline, IOFailure):
             return IOFailure(unsafe_perform_io(offline.failure()))
         return IOResult.from_result(tags.list_tags(self._session, repo, page_size))
+
+    def referrers(
+        self, repo: Repository, subject: Digest, artifact_type: str | None = None
+    ) -> IOResult[tuple[Descriptor, ...] | None, RegistryError]:
+        """``GET /v2/<name>/referrers/<digest>`` (every page): the referrers list's entries,
+        or None when the registry has no referrers API (404; read the tag schema then).
+
+        An offline mirror answers None: the tag schema is then read from the store."""
+        if self._mirror is not None and self._mirror.offline:
+            return IOSuccess(None)
+        found = referrers.list_referrers(self._session, repo, subject, artifact_type)
+        return IOResult.from_result(found)
+
+    def put_referrer(
+        self, repo: Repository, digest: Digest, raw: bytes, media_type: str
+    ) -> IOResult[bool, RegistryError]:
+        """``PUT`` a manifest that has a ``subject``, by digest; whether the registry
+        acknowledged the subject (``OCI-Subject``: it indexes referrers itself)."""
+        offline = mirror.refuse_offline(self._mirror, f"pushing a referrer to {repo}")
+        if isinstance(offline, IOFailure):
+            return IOFailure(unsafe_perform_io(offline.failure()))
+        pushed = referrers.put_referrer(self._session, repo, digest, raw, media_type)
+        return IOResult.from_result(pushed)

@@ -99,18 +99,27 @@ def test_multi_layer_image_with_whiteouts(
     assert not (out / "remove-me.txt").exists()
 
 
-def test_index_is_refused_for_image_pull(
+def test_image_pull_of_an_index_takes_the_platform_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
 ) -> None:
+    """imgpkg refuses an index (``Unable to pull non-images``); here ``--platform`` (default:
+    this machine's) picks the child, and an index without it is refused, nothing written."""
     subprocess.run([sys.executable, str(LAYOUT_MAKER), str(tmp_path / "layouts")], check=True,
                    capture_output=True)  # fmt: skip
     ref = f"{registry.host}/{unique_repo}:v1"
     _skopeo("copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
             f"oci:{tmp_path}/layouts/multiarch:v1", f"docker://{ref}")  # fmt: skip
-    code, _, stderr = run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "out"))
+    code, _, stderr = run_cli(
+        capsys, "pull", "-i", ref, "--platform", "linux/arm64", "-o", str(tmp_path / "out")
+    )
+    assert code == 0, stderr
+    assert (tmp_path / "out" / "etc" / "arch").read_text() == "arm64\n"
+    code, _, stderr = run_cli(
+        capsys, "pull", "-i", ref, "--platform", "linux/ppc64le", "-o", str(tmp_path / "none")
+    )
     assert code == 1
-    assert "Unable to pull non-images, such as image indexes." in stderr
-    assert not (tmp_path / "out").exists()
+    assert "has no image for platform linux/ppc64le (it has: linux/amd64, linux/arm64" in stderr
+    assert not (tmp_path / "none").exists()
 
 
 def test_wrong_flag_for_kind(
