@@ -19,7 +19,15 @@ import pytest
 import yaml
 
 from tests.cli.helpers import run_cli
-from tests.cli.supply_chain import manifest, multi_platform, push_bundle, push_image
+from tests.cli.supply_chain import (
+    SBOM,
+    attach,
+    fallback_index,
+    manifest,
+    multi_platform,
+    push_bundle,
+    push_image,
+)
 from tests.registry_fixtures import RegistryServer
 
 
@@ -135,6 +143,10 @@ def test_bundle_copied_for_one_platform_pulls_with_the_child_in_its_lock(
     with registry.client() as http:
         index, children = multi_platform(http, images, None)
         app = push_image(http, images, None, os="linux", arch="s390x")
+        arm_sbom, amd_sbom = (
+            attach(http, images, child, SBOM, child.hex.encode(), fallback=True)
+            for child in (children[1], children[0])
+        )
     push_bundle(
         capsys, tmp_path, f"{reg}/{bundles}:v1",
         [f"{reg}/{images}@{app.digest}", f"{reg}/{images}@{index.digest}"],
@@ -142,9 +154,15 @@ def test_bundle_copied_for_one_platform_pulls_with_the_child_in_its_lock(
     lock = tmp_path / "bundle.lock.yml"
     code, _, stderr = run_cli(
         capsys, "copy", "-b", f"{reg}/{bundles}:v1", "--platform", "linux/arm64",
-        "--to-repo", f"{reg}/{dst}", "--lock-output", str(lock),
+        "--to-repo", f"{reg}/{dst}", "--lock-output", str(lock), "--referrers",
     )  # fmt: skip
     assert code == 0, stderr
+    with registry.client() as http:  # the referrers of what was copied, and only those
+        listed = fallback_index(http, dst, children[1].digest)
+        assert listed is not None
+        assert [entry["digest"] for entry in listed["manifests"]] == [arm_sbom.digest]
+        assert fallback_index(http, dst, children[0].digest) is None
+        assert manifest(http, dst, amd_sbom.digest).status_code == 404
     for where, out in ((dst, "first"),):
         code, _, stderr = run_cli(
             capsys, "pull", "-b", f"{reg}/{where}:v1", "-o", str(tmp_path / out)

@@ -234,6 +234,12 @@ def test_bundle_with_referrers_repo_tar_repo_through_the_tag_schema(
         assert f"digest: {attestation.digest}" in stdout
         assert f'size: "{len(attestation.raw)}"' in stdout
         assert f"digest: {chain.referrers[chain.bundle.digest][0].digest}" in stdout
+        code, stdout, stderr = run_cli(
+            capsys, "describe", "-b", f"{registry.host}/{dst}:v1", "--referrers"
+        )
+        assert code == 0, stderr
+        assert f"      - Digest: {sbom.digest}\n        Artifact Type: {SBOM}\n" in stdout
+        assert f"        Referrers:\n          - Digest: {attestation.digest}\n" in stdout
 
         # the pulled bundle works as before
         code, _, stderr = run_cli(
@@ -342,6 +348,19 @@ def test_referrers_into_an_oci_layout_and_out_again(
         )  # fmt: skip
         assert code == 0, stderr
         _check_arrived(http, dst, chain, api=False)
+    archive = tmp_path / "bundle.oci.tar"  # a tar of a layout: the same roots
+    code, _, stderr = run_cli(
+        capsys, "copy", "-b", f"{registry.host}/{bundles}:v1", "--referrers",
+        "--to-repo", f"oci-archive:{archive}",
+    )  # fmt: skip
+    assert code == 0, stderr
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--raw", f"oci-archive:{archive}:{fallback_tag(chain.app.digest)}"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert inspected.returncode == 0, inspected.stderr
+    listed = sorted(e["digest"] for e in json.loads(inspected.stdout)["manifests"])
+    assert listed == sorted(r.digest for r in chain.referrers[chain.app.digest])
 
 
 def test_a_tag_schema_tag_that_is_not_an_index_is_left_alone(
