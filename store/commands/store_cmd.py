@@ -94,9 +94,8 @@ def _show(ui: Ui, table: Table, lines: list[str]) -> int:
     """The table in JSON mode (and with a TTY), the summary lines otherwise too."""
     if ui.json_mode or ui.tty:
         ui.table(table)
-    if not ui.json_mode:
-        for line in lines:
-            ui.result(line)
+    if not ui.json_mode and lines:
+        ui.block("".join(f"{line}\n" for line in lines))
     ui.succeeded()
     return 0
 
@@ -191,8 +190,7 @@ def run_store_verify(options: StoreVerifyOptions, ui: Ui) -> int:
     if ui.json_mode or ui.tty:
         ui.table(table)
     if not ui.json_mode:
-        for line in lines:
-            ui.result(line)
+        ui.block("".join(f"{line}\n" for line in lines))
     if outcome.corrupt:
         return ui.fail(StoreCorrupt(count=len(outcome.corrupt), store=str(store.root)))
     ui.succeeded()
