@@ -505,7 +505,7 @@ def _import(
         plan = evolve(plan, preconditions=conditions)
         plan = observe_present(plan, env.registry)
         if mode.out is not None:
-            return write_plan(ui, mode.out, plan)
+            return write_plan(ui, mode.out, plan, env.staging)
         return print_dry_run(ui, plan)
     ui.log(f"copy | importing {len(snapshot.items)} images...")
     progress = Progress(

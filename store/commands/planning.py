@@ -102,13 +102,27 @@ def tag_precondition(reference: Reference, digest: Digest) -> tuple[Precondition
     )
 
 
-def write_plan(ui: Ui, path: str, plan: Plan) -> int:
-    """Write the plan file atomically and say where it is."""
+def write_plan(ui: Ui, path: str, plan: Plan, staging: BlobReader | None = None) -> int:
+    """Write the plan file atomically and say where it is.
+
+    The blobs the plan staged in the local store (``staging``) are recorded there as roots
+    ``plans/<plan digest>@<blob digest>``, so that no gc, prune or size bound takes them
+    before ``apply`` reads them (``docs/cache.md``)."""
     data = encode_plan(plan)
     written = write_atomically(path, data, new_mode=0o600)
     if isinstance(written, IOFailure):
         error = unsafe_perform_io(written.failure())
         return ui.fail(error)
+    if isinstance(staging, LocalStore):
+        name = f"plans/{plan_digest(data).removeprefix('sha256:')[:16]}"
+        staged = tuple(
+            (f"{name}@{step.descriptor.digest}", step.descriptor)
+            for step in plan.steps
+            if isinstance(step, PutBlob) and step.data is None and step.source is None
+        )
+        kept = staging.set_roots(staged)
+        if isinstance(kept, IOFailure):
+            return ui.fail(unsafe_perform_io(kept.failure()))
     ui.result(f"Wrote plan '{path}' ({plan_digest(data)})")
     for summary in (layer_summary(plan), left_out_summary(plan)):
         if summary is not None:

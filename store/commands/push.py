@@ -187,11 +187,12 @@ def _plan_only(
         store = cache_store(cache_location(cache.cache_dir))
         if isinstance(store, IOFailure):
             return ui.fail(unsafe_perform_io(store.failure()))
-        planned = build_push_plan(request, unsafe_perform_io(store.unwrap()))
+        staging = unsafe_perform_io(store.unwrap())
+        planned = build_push_plan(request, staging)
         if isinstance(planned, IOFailure):
             return ui.fail(unsafe_perform_io(planned.failure()))
         plan = observe_present(unsafe_perform_io(planned.unwrap()), client)
-        return write_plan(ui, plan_out, plan)
+        return write_plan(ui, plan_out, plan, staging)
     finally:
         if client is not None:
             client.close()

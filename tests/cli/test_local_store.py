@@ -297,3 +297,24 @@ def test_export_and_import_move_a_recorded_bundle_between_stores(
         capsys, "pull", "--offline", "--cache", str(other), "-b", ref, "-o", str(tmp_path / "p")
     )
     assert code == 0, stderr
+
+
+def test_the_blobs_a_plan_staged_survive_gc_until_it_is_applied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "app.yml").write_text("replicas: 2\n")
+    ref = f"{registry.host}/{unique_repo}:v1"
+    plan = tmp_path / "push.plan"
+    code, _, stderr = run_cli(
+        capsys, "plan", "push", "-i", ref, "-f", str(tree), "--out", str(plan)
+    )
+    assert code == 0, stderr
+    assert run_cli(capsys, "store", "gc")[0] == 0
+    code, stdout, _ = run_cli(capsys, "store", "ls")
+    assert "plans/" in stdout
+    code, _, stderr = run_cli(capsys, "apply", str(plan))
+    assert code == 0, stderr
+    assert run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "out"))[0] == 0
+    assert (tmp_path / "out" / "app.yml").read_text() == "replicas: 2\n"
