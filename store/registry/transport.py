@@ -3,10 +3,10 @@
 * **TLS**: the system trust store (``ssl.create_default_context()``; certifi's
   bundle when the system has none) plus every ``--registry-ca-cert-path``
   file; ``verify_certs=False`` turns verification off.
-* **HTTP/1.1 only**, one connection pool per route, keep-alive: standard-library
-  ``http.client`` connections under the httpx client (``_wire``; 1 MiB reads, one
-  copy fewer per chunk and ~0.3 ms less CPU per exchange than httpcore, measured in
-  ``docs/benchmarks.md``).  A proxy that is not ``http://`` goes through httpcore,
+* **HTTP/1.1 only**, one connection pool per route, keep-alive: pooled sockets with
+  the framing done in ``_wire`` under httpx's request and response values (1 MiB
+  reads, one copy fewer per chunk and ~0.3 ms less CPU per exchange than httpcore,
+  measured in ``docs/benchmarks.md``).  A proxy that is not ``http://`` goes through httpcore,
   its read size raised to 1 MiB (python-measurements.md §httpx: 1.7x faster
   downloads), a process-wide class attribute set once.
 * **Proxies** follow Go's ``http.ProxyFromEnvironment`` (which imgpkg uses),
@@ -323,8 +323,8 @@ def build_transport(
 ) -> httpx.BaseTransport:
     """The transport stack: proxy routing over HTTP/1.1 pools, logging on top when debugging.
 
-    Direct and ``http://``-proxied routes use :class:`WireTransport` (``http.client``
-    connections; ``docs/benchmarks.md`` says why); a proxy of another scheme
+    Direct and ``http://``-proxied routes use :class:`WireTransport` (pooled sockets,
+    framing of its own; ``docs/benchmarks.md`` says why); a proxy of another scheme
     (``https://``, ``socks5://``) goes through httpx's own transport.
     """
 
