@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +144,16 @@ def _entries(path: Path) -> tuple[dict[str, int], int]:
     return layers, next(m.size for m in members if m.name == "manifest.json")
 
 
+_REQUEST = re.compile(r"http\.request\.method=(\w+) .*?http\.request\.uri=\"?([^ \"]+)")
+
+
+def _requests(log: str, repository: str) -> list[tuple[str, str]]:
+    """(method, path) of every request the registry log shows for ``repository``."""
+    prefix = f"/v2/{repository.split('/', 1)[1]}/"
+    found = (_REQUEST.search(line) for line in log.splitlines() if "response completed" in line)
+    return [(m[1], m[2]) for m in found if m is not None and m[2].startswith(prefix)]
+
+
 def _padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
@@ -260,8 +271,12 @@ def test_release_two_crosses_as_a_delta_of_the_shared_layers(  # noqa: PLR0917
     _check_marker(delta_tar, set(shared))
 
     # a delta where the layers it leaves out are missing: refused, nothing written
+    offset = registry_basic_auth.log_size()
     code, _, stderr = run_cli(capsys, "copy", "--tar", str(delta_tar), "--to-repo", empty)
     assert code == 1
+    asked = _requests(registry_basic_auth.read_log_since(offset, max_lines=100_000), empty)
+    assert {method for method, _ in asked} == {"HEAD"}  # read-only: one HEAD per layer
+    assert {uri for _, uri in asked} == {f"/v2/{empty.split('/', 1)[1]}/blobs/{d}" for d in shared}
     assert stderr.count("\n") == 1 and "lacks 3 of the layers it leaves out" in stderr
     assert sorted(shared)[0] in stderr
     empty_repo = empty.split("/", 1)[1]
@@ -371,6 +386,16 @@ def test_deltas_through_layouts_and_the_plans_that_show_the_saving(  # noqa: PLR
     with tarfile.open(archive) as tar:
         names = set(tar.getnames())
     assert not {f"blobs/sha256/{d[7:]}" for d in shared} & names
+
+    # --since a layout or an archive (told from a tarball by its content): what it holds
+    carried = {d: size for d, (_, size) in rel2.layers.items() if d not in shared}
+    for since in (f"oci:{layout}", str(archive)):
+        code, out, stderr = run_cli(
+            capsys, "copy", "-b", rel2.bundle, "--to-tar", str(never), "--since", since,
+            "--dry-run",
+        )  # fmt: skip
+        assert code == 0, stderr
+        assert f"left out: 3 layers, {sum(carried.values())} bytes" in out, since
 
     # importing the layout delta: refused where the layers are missing, planned, then done
     code, _, stderr = run_cli(capsys, "copy", "-b", f"oci-archive:{archive}:v2", "--to-repo", empty)
