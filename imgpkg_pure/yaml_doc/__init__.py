@@ -74,8 +74,11 @@ The modules, in the order a document goes through them:
 * ``_go_text``: Go's quoting of strings and formatting of floats.
 """
 
-from imgpkg_pure.yaml_doc._decode import decode_yaml
-from imgpkg_pure.yaml_doc._emit import encode_yaml
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from imgpkg_pure.yaml_doc._go_text import go_quote
 from imgpkg_pure.yaml_doc._go_types import (
     DocumentError,
@@ -87,8 +90,45 @@ from imgpkg_pure.yaml_doc._go_types import (
     Schema,
     Tree,
 )
-from imgpkg_pure.yaml_doc._key_order import natural_key_order
-from imgpkg_pure.yaml_doc._resolve import resolve_plain
+
+if TYPE_CHECKING:
+    from returns.result import Result
+
+    from imgpkg_pure.yaml_doc._resolve import Scalar
+
+# PyYAML, the composer, the emitter and the resolver's patterns load on first use: a
+# command that reads and writes no YAML document does not pay for them at start-up.
+
+
+def decode_yaml(
+    data: str | bytes, schema: GoStruct, *, strict: bool
+) -> Result[dict[str, Tree], DocumentError]:
+    """``yaml.Unmarshal``/``UnmarshalStrict`` into ``schema`` (``_decode.decode_yaml``)."""
+    from imgpkg_pure.yaml_doc import _decode  # noqa: PLC0415
+
+    return _decode.decode_yaml(data, schema, strict=strict)
+
+
+def encode_yaml(tree: Tree, *, document_marker: bool = True) -> str:
+    """``yaml.Marshal`` with imgpkg's ``---`` line (``_emit.encode_yaml``)."""
+    from imgpkg_pure.yaml_doc import _emit  # noqa: PLC0415
+
+    return _emit.encode_yaml(tree, document_marker=document_marker)
+
+
+def natural_key_order(keys: Sequence[str]) -> list[str]:
+    """Keys in the order go-yaml v2 writes a map's keys (``_key_order``)."""
+    from imgpkg_pure.yaml_doc import _key_order  # noqa: PLC0415
+
+    return _key_order.natural_key_order(keys)
+
+
+def resolve_plain(text: str) -> tuple[str, Scalar]:
+    """The tag and value go-yaml v2 gives an untagged plain scalar (``_resolve``)."""
+    from imgpkg_pure.yaml_doc import _resolve  # noqa: PLC0415
+
+    return _resolve.resolve_plain(text)
+
 
 __all__ = [
     "DocumentError",
