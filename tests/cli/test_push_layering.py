@@ -5,7 +5,7 @@
 * our pull, and skopeo's copies (``dir:`` and ``oci:``) with the layers extracted here by
   ``tarfile``, give the input tree exactly;
 * pushing again after changing one file uploads one layer (counted in the registry log),
-  and ``--dry-run`` says so before;
+  and ``--dry-run``, ``plan push --out`` and ``show`` say so before;
 * an ``auto`` bundle is copied, described and pulled by imgpkg-pure.
 """
 
@@ -118,9 +118,11 @@ def _skopeo(*args: str) -> None:
 def test_auto_push_pull_and_a_one_file_change(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     registry: RegistryServer,
     unique_repo: str,
 ) -> None:
+    monkeypatch.setenv("IMGPKG_PURE_CACHE", str(tmp_path / "cache"))
     tree = _tree(tmp_path / "tree")
     ref = f"{registry.host}/{unique_repo}:v1"
     code, stdout, stderr = run_cli(capsys, "push", "-i", ref, "-f", str(tree), "--layering=auto")
@@ -158,6 +160,14 @@ def test_auto_push_pull_and_a_one_file_change(
     )
     assert code == 0, stderr
     assert f"layers: 1 new of {len(layers)}, " in stdout
+    plan = tmp_path / "push.plan"
+    code, stdout, stderr = run_cli(
+        capsys, "plan", "push", "-i", ref, "-f", str(tree), "--layering=auto", "--out", str(plan)
+    )
+    assert code == 0, stderr
+    assert f"\nLayers: 1 new of {len(layers)}, " in stdout
+    code, stdout, _ = run_cli(capsys, "show", str(plan))
+    assert code == 0 and f"  layers: 1 new of {len(layers)}, " in stdout
     since = registry.log_size()
     code, stdout, stderr = run_cli(capsys, "push", "-i", ref, "-f", str(tree), "--layering=auto")
     assert code == 0, stderr
