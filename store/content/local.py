@@ -121,18 +121,23 @@ class LocalStore(BlobStore):
     processes may use the same root at once.
     """
 
-    def __init__(self, root: Path) -> None:
-        """Wrap a root already prepared by ``LocalStore.at`` (no I/O here)."""
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        """Wrap a root already prepared by ``LocalStore.at`` (no I/O here).
+
+        ``durable=False`` skips the ``fsync`` of each blob and of its directory (``index.json``
+        is still synced): for the local mirror, whose every read re-verifies what it serves,
+        so that a blob a power cut tore is found and fetched again (``docs/cache.md``)."""
         self.root = root
+        self._durable = durable
         self._blobs = root / BLOBS_DIR
         self._ingest = root / INGEST_DIR
         self._index = root / INDEX_FILE
         self._lock = root / LOCK_FILE
 
     @classmethod
-    def at(cls, root: Path) -> IOResult[LocalStore, StoreError]:
+    def at(cls, root: Path, *, durable: bool = True) -> IOResult[LocalStore, StoreError]:
         """Open the layout at ``root``, creating it if the directory is missing or empty."""
-        return effect(prepare_layout)(Path(root)).map(cls)
+        return effect(prepare_layout)(Path(root)).map(lambda r: cls(r, durable=durable))
 
     # --- internal ---------------------------------------------------------
 
@@ -158,7 +163,8 @@ class LocalStore(BlobStore):
                 os.replace(temp, target)
         else:
             existed = False
-        fsync_dir(target.parent)
+        if self._durable:
+            fsync_dir(target.parent)
         return existed
 
     def _read_index(self) -> ImageIndex:
@@ -285,7 +291,18 @@ class LocalStore(BlobStore):
     def ingest(self, algorithm: Algorithm = "sha256") -> Ingest:
         ensure_dir(self._ingest)
         fd, path = new_locked_file(self._ingest, "blob")
-        return LocalIngest(self._publish, fd, path, algorithm)
+        return LocalIngest(self._publish, fd, path, algorithm, durable=self._durable)
+
+    @effect
+    def ingest_vouched(self, digest: Digest) -> Ingest:
+        """A writer for bytes its caller verifies against ``digest`` as they pass (the
+        mirror's tee, behind a verified registry stream, commits only on the stream's
+        successful verdict): it checks their size at commit, and does not hash them again."""
+        ensure_dir(self._ingest)
+        fd, path = new_locked_file(self._ingest, "blob")
+        return LocalIngest(
+            self._publish, fd, path, digest.algorithm, durable=self._durable, vouched=digest
+        )
 
     # --- BlobDeleter ------------------------------------------------------
 

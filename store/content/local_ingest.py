@@ -44,8 +44,19 @@ Publish = Callable[[Path, Digest], bool]
 class LocalIngest(Ingest):
     """A writer into a ``LocalStore``: a locked temporary file under ``ingest/``."""
 
-    def __init__(self, publish: Publish, fd: int, path: Path, algorithm: Algorithm) -> None:
+    def __init__(
+        self,
+        publish: Publish,
+        fd: int,
+        path: Path,
+        algorithm: Algorithm,
+        *,
+        durable: bool = True,
+        vouched: Digest | None = None,
+    ) -> None:
         self._publish = publish
+        self._durable = durable
+        self._vouched = vouched
         self._file = io.FileIO(fd, "r+", closefd=True)  # closed (lock dropped) if leaked
         self._path = path
         self._algorithm: Algorithm = algorithm
@@ -82,7 +93,8 @@ class LocalIngest(Ingest):
             # Part of the chunk may be in the file but not in the hash: never commit it.
             self._discard()
             raise
-        self._hash.update(chunk)
+        if self._vouched is None:
+            self._hash.update(chunk)
         self._offset += len(chunk)
         return self._offset
 
@@ -100,10 +112,13 @@ class LocalIngest(Ingest):
 
     def _commit(self, expected_size: int | None, expected_digest: Digest | None) -> Committed:
         fd = self._file.fileno()
+        if self._vouched is not None and expected_digest != self._vouched:
+            raise StoreAbort(IngestClosed(ref=self.ref, state="vouched for another digest"))
+        hashed = self._vouched or Digest(self._algorithm, self._hash.hexdigest())
         checked = check_commit(
             self.ref,
             self._offset,
-            Digest(self._algorithm, self._hash.hexdigest()),
+            hashed,
             expected_size=expected_size,
             expected_digest=expected_digest,
             rehash=lambda algorithm: hash_fd(fd, algorithm, self._path)[0],
@@ -112,7 +127,8 @@ class LocalIngest(Ingest):
             raise StoreAbort(checked.failure())
         actual = checked.unwrap()
         with os_errors("sync", self._path):
-            os.fsync(fd)
+            if self._durable:
+                os.fsync(fd)
             os.fchmod(fd, 0o444)
         existed = self._publish(self._path, actual)
         self._state = "committed"

@@ -301,30 +301,43 @@ def open_blob(
     return opened
 
 
-def _teed(
-    mirror: Mirror, descriptor: Descriptor, open_chunks: Callable[[], Iterable[bytes]]
-) -> Callable[[], Iterable[bytes]]:
-    """``open_chunks`` whose bytes, when an upload reads them all, are kept in the store
-    (the ingest checks their size and digest before they become visible)."""
+class _UploadTee:
+    """An upload's content, written through into the store as the upload reads it; kept
+    only once the registry accepted the upload (the ingest then checks the size)."""
 
-    def reopen() -> Iterator[bytes]:
-        sink = mirror.tee(descriptor)
+    def __init__(
+        self, mirror: Mirror, descriptor: Descriptor, open_chunks: Callable[[], Iterable[bytes]]
+    ) -> None:
+        self._mirror = mirror
+        self._descriptor = descriptor
+        self._open_chunks = open_chunks
+        self._whole: BlobSink | None = None
+
+    def open(self) -> Iterator[bytes]:
+        """The content from its start (called again when an upload is retried or resumed)."""
+        sink = None if self._whole is not None else self._mirror.tee(self._descriptor)
         if sink is None:
-            yield from open_chunks()
+            yield from self._open_chunks()
             return
         done = False
         try:
-            for chunk in open_chunks():
+            for chunk in self._open_chunks():
                 sink.write(chunk)
                 yield chunk
             done = True
         finally:
-            if done:
-                sink.commit()
+            if done and self._whole is None:
+                self._whole = sink
             else:
                 sink.abort()
 
-    return reopen
+    def settle(self, accepted: bool) -> None:
+        sink, self._whole = self._whole, None
+        if sink is not None:
+            if accepted:
+                sink.commit()
+            else:
+                sink.abort()
 
 
 def push_blob(
@@ -336,7 +349,10 @@ def push_blob(
     """``push`` with the uploaded bytes written through into the store."""
     if mirror.offline:
         return Failure(offline_refusal(mirror, f"pushing blob {descriptor.digest}"))
-    return push(_teed(mirror, descriptor, open_chunks))
+    tee = _UploadTee(mirror, descriptor, open_chunks)
+    pushed = push(tee.open)
+    tee.settle(isinstance(pushed, Success))
+    return pushed
 
 
 def put_manifest(
