@@ -9,7 +9,7 @@ from returns.result import Failure, Result, Success
 from imgpkg_pure.push import UsageError
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_PART = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)"  # compiled on first use
 
 
 def parse_go_duration(text: str, flag: str) -> Result[float, UsageError]:
@@ -26,7 +26,7 @@ def parse_go_duration(text: str, flag: str) -> Result[float, UsageError]:
     position = 0
     total = 0.0
     while position < len(body):
-        match = _PART.match(body, position)
+        match = re.compile(_PART).match(body, position)
         if match is None:
             return Failure(invalid)
         total += float(match.group(1)) * _UNITS[match.group(2)]

@@ -43,7 +43,7 @@ Kind = Literal["image", "bundle"]
 #: A layout root name must be a valid tag (distribution spec: ``[\w][\w.-]{0,127}``)
 #: and a valid ``org.opencontainers.image.ref.name`` component (image-spec
 #: annotations.md: alphanumerics joined by single ``-._`` separators or ``--``).
-_TAG = re.compile(r"(?=[\w][\w.-]{0,127}$)[A-Za-z0-9]+(?:(?:--|[-._])[A-Za-z0-9]+)*")
+_TAG = r"(?=[\w][\w.-]{0,127}$)[A-Za-z0-9]+(?:(?:--|[-._])[A-Za-z0-9]+)*"  # compiled on first use
 LAYOUT_PREFIX = "oci:"
 
 
@@ -81,7 +81,7 @@ def parse_layout_destination(value: str) -> Result[LayoutDestination, UsageError
     path, sep, tag = rest.rpartition(":")
     if not sep or "/" in tag or not path:
         path, tag = rest, "latest"
-    elif _TAG.fullmatch(tag) is None:
+    elif re.fullmatch(_TAG, tag) is None:
         return Failure(
             UsageError(
                 reason=f"invalid tag '{tag}' in '{value}' (expected letters and digits "

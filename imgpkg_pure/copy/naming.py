@@ -33,7 +33,7 @@ __all__ = [
     "upload_tag",
 ]
 
-_CLEAN = re.compile(r"^[^a-zA-Z0-9_]+|[^a-zA-Z0-9._-]+")
+_CLEAN = r"^[^a-zA-Z0-9_]+|[^a-zA-Z0-9._-]+"  # compiled on first use
 
 
 def default_tag(digest: Digest) -> str:
@@ -50,8 +50,8 @@ def repo_based_tag(orig_ref: str, digest: Digest) -> str:
     """imgpkg's ``--repo-based-tags`` tag (§2.6): ``<cleaned repo path>-sha256-<hex>.imgpkg``."""
     name = orig_ref.split("@", 1)[0]
     path = "-".join(name.split("/")[1:])
-    cleaned = _CLEAN.sub("", path)
-    cleaned = _CLEAN.sub("", cleaned[-49:])
+    cleaned = re.sub(_CLEAN, "", path)
+    cleaned = re.sub(_CLEAN, "", cleaned[-49:])
     tag = f"{cleaned}-{digest.tag_form}.imgpkg"
     if tag.startswith("-"):
         tag = tag[1:]

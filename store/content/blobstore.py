@@ -383,12 +383,12 @@ def check_commit(
 #   alphanum  ::= [A-Za-z0-9]+
 #   separator ::= [-._:@+] | "--"
 _COMPONENT = r"[A-Za-z0-9]+(?:(?:--|[-._:@+])[A-Za-z0-9]+)*"
-_REF_NAME = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_REF_NAME = rf"{_COMPONENT}(?:/{_COMPONENT})*"  # compiled on first use
 
 
 def check_root_name(name: str) -> Result[str, InvalidRootName]:
     """A root name must follow the ``ref.name`` grammar of image-spec ``annotations.md``."""
-    if _REF_NAME.fullmatch(name) is None:
+    if re.fullmatch(_REF_NAME, name) is None:
         return Failure(
             InvalidRootName(
                 name=name,
