@@ -8,8 +8,8 @@ incompressible layers, and a bundle listing them) in a source registry, then, ro
 round, each run a separate process into a fresh destination registry (or tarball):
 
 * ``no store``: ``copy --no-cache`` (the streaming copy as it was);
-* ``cold store``: ``copy`` with an empty store: every blob is streamed through the tee into
-  the store while it goes to the destination;
+* ``cold store``: ``copy`` with an empty store (made beforehand): every blob is streamed
+  through the tee into the store while it goes to the destination;
 * ``warm store``: the same copy again with the store the cold run filled, into a fresh
   destination: no blob is read from the source.
 
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from bench._common import CLI, Sample, registry, run_timed
 from bench.copy import Bench, populate_images, push_bundle
+from imgpkg_pure.store.content.local import LocalStore
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 
 _BLOB_GET = re.compile(rb'"GET /v2/[^" ]*/blobs/sha256:[0-9a-f]+ HTTP')
@@ -72,8 +73,9 @@ def main() -> None:
                         )
                         env = {**os.environ, "IMGPKG_PURE_CACHE": str(store)}
                         flags = ["--no-cache"] if mode == "no store" else []
-                        if mode == "cold store":
+                        if mode == "cold store":  # empty, as a store is after its first use
                             shutil.rmtree(store, ignore_errors=True)
+                            LocalStore.at(store)
                         mark = src.log_size()
                         marks = [(s, s.log_size()) for s in (src, dst) if s is not None]
                         sample = run_timed(
