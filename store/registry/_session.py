@@ -4,10 +4,11 @@ Private to ``imgpkg_pure.store.registry``.  :class:`Session` owns the first
 and last steps of every request (the module doc of
 ``imgpkg_pure.store.registry.client`` has the whole list):
 
-1. **Endpoint** (once per registry, cached): ``GET /v2/`` over https; for an
-   insecure registry (``--registry-insecure``, or the hosts of reference
-   §2.7) over plain http when https gets no answer.  A 401 there names the
-   auth scheme (``WWW-Authenticate``).
+1. **Endpoint** (once per registry, cached; threads that ask at once wait for
+   the one probe): ``GET /v2/`` over https; for an insecure registry
+   (``--registry-insecure``, or the hosts of reference §2.7) over plain http
+   when https gets no answer.  A 401 there names the auth scheme
+   (``WWW-Authenticate``).
 2. **Credentials** (once per repository, cached by the keychain):
    ``imgpkg_pure.store.registry.auth``.
 3. **Authorization**: ``imgpkg_pure.store.registry._tokens``.
@@ -80,6 +81,7 @@ class Session:
         self._tokens = TokenSource(connection, clock)
         self._endpoints: dict[str, Endpoint] = {}
         self._endpoint_lock = threading.Lock()
+        self._probing: dict[str, threading.Lock] = {}
         self._accepted: set[tuple[str, str]] = set()  # (registry, credential) tokens worked
         self.setup_error: RegistryError | None = connection.setup_error
         checked = unsafe_perform_io(IO.from_ioresult(keychain.check()))
@@ -94,14 +96,20 @@ class Session:
             return Failure(self.setup_error)
         with self._endpoint_lock:
             known = self._endpoints.get(registry)
-        if known is not None:
-            return Success(known)
-        found = self._discover(registry)
-        if isinstance(found, Success):
+            if known is not None:
+                return Success(known)
+            probing = self._probing.setdefault(registry, threading.Lock())
+        with probing:  # one probe per registry: the threads that start together wait for it
             with self._endpoint_lock:
-                self._endpoints.setdefault(registry, found.unwrap())
-                return Success(self._endpoints[registry])
-        return found
+                known = self._endpoints.get(registry)
+            if known is not None:
+                return Success(known)
+            found = self._discover(registry)
+            if isinstance(found, Success):
+                with self._endpoint_lock:
+                    self._endpoints.setdefault(registry, found.unwrap())
+                    return Success(self._endpoints[registry])
+            return found
 
     def _discover(self, registry: str) -> Result[Endpoint, RegistryError]:
         plain_allowed = self.connection.options.insecure or is_insecure_by_default(registry)
