@@ -24,6 +24,7 @@ from imgpkg_pure.store.commands.copy import run_copy
 from imgpkg_pure.store.commands.describe import run_describe
 from imgpkg_pure.store.commands.inventory import run_inventory
 from imgpkg_pure.store.commands.options import (
+    CacheFlags,
     CopyOptions,
     DescribeOptions,
     InventoryOptions,
@@ -40,6 +41,7 @@ from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.tags import Table
 
 __all__ = [
+    "CacheFlags",
     "CopyOptions",
     "CopyResult",
     "DescribeOptions",

@@ -4,9 +4,12 @@ A :class:`RegistryClient` made with a ``mirror`` (``imgpkg_pure.store.content.mi
 implements :class:`Mirror`; this room only names what it asks of one) sends
 its reads through it:
 
-* **manifests by digest** come from the store when it holds them, unasked
-  (content is named by its hash: what was verified on the way in is trusted
-  by its address); otherwise they are fetched, and kept;
+* **manifests by digest** come from the store, unasked, when it saw them in
+  that repository before (content is named by its hash: what was verified on
+  the way in is trusted by its address; the repository says *where* it is,
+  which is what copy and pull ask when they look for an image next to a
+  bundle); one the store holds from elsewhere is served once a ``HEAD`` says
+  the repository has it; otherwise it is fetched, and kept;
 * **manifests by tag** are re-validated: when the store recorded a
   resolution of the tag, one ``HEAD`` asks the registry for the digest now,
   and only a different answer fetches the manifest again.  A tag never seen
@@ -17,11 +20,15 @@ its reads through it:
   registry *through* a :class:`imgpkg_pure.store.registry.verify.BlobSink`
   (the tee): every chunk the reader takes is also written to an ingest of
   the store, committed when the stream's verdict is a success;
-* **writes** (a pushed blob's bytes, a pushed manifest) are kept too, so what
-  ``push`` and ``copy`` wrote is there for the next read.
+* **writes** (a pushed blob's bytes, a pushed manifest) are kept too, once the
+  registry accepted them, so what ``push`` and ``copy`` wrote is there for the
+  next read.
 
 ``offline`` mirrors never touch the network: what they do not hold is an
-:class:`OfflineUnavailable` naming it, a tag is served from its last recorded
+:class:`OfflineUnavailable` naming it (a tag they never resolved, or a digest
+never seen in the repository asked, is a not-found answer, so lookups that may
+find nothing, a locations image, a signature, go on as online), a tag is served
+from its last recorded
 resolution (the mirror tells the user when it was made), and every operation
 that only a registry can answer (uploads, tag lists, blob ``HEAD``\\ s at a
 destination) is refused the same way.
@@ -29,13 +36,16 @@ destination) is refused the same way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, Protocol
 
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure, Result, Success
+from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest, digest_of
+from imgpkg_pure.errors import DigestMismatch
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.registry import blobs, manifests
@@ -264,6 +274,15 @@ def _held_stream(mirror: Mirror, descriptor: Descriptor) -> VerifiedStream | Non
         return None
     digest = descriptor.digest
     what = f"blob {digest} in the local store {mirror.location}"
+    try:
+        stored_size = os.fstat(handle.fileno()).st_size
+    except (OSError, ValueError):
+        stored_size = -1
+    if stored_size != descriptor.size:
+        # a descriptor that disagrees with the blob named by its digest: the registry's
+        # answer decides (the stored blob is not blamed for it)
+        handle.close()
+        return None
     if descriptor.size <= VERIFY_FIRST_LIMIT:
         with handle:
             whole = handle.read(descriptor.size + 1)
@@ -276,8 +295,11 @@ def _held_stream(mirror: Mirror, descriptor: Descriptor) -> VerifiedStream | Non
 
     def closed() -> None:
         handle.close()
-        if holder and holder[0].bytes_read and isinstance(holder[0].verdict(), IOFailure):
-            mirror.drop(digest)  # the reader's retry fetches it again
+        verdict = holder[0].verdict() if holder else None
+        if isinstance(verdict, IOFailure) and isinstance(
+            unsafe_perform_io(verdict.failure()), DigestMismatch
+        ):
+            mirror.drop(digest)  # read whole, and not its digest: the reader's retry refetches
 
     stream = VerifiedStream(_store_chunks(handle), descriptor, what=what, close=closed)
     holder.append(stream)

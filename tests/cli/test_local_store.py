@@ -318,3 +318,27 @@ def test_the_blobs_a_plan_staged_survive_gc_until_it_is_applied(
     assert code == 0, stderr
     assert run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "out"))[0] == 0
     assert (tmp_path / "out" / "app.yml").read_text() == "replicas: 2\n"
+
+
+def test_a_large_cached_layer_that_fails_reverification_is_fetched_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
+) -> None:
+    """Above 4 MiB a stored blob streams (re-hashed as it goes); the extraction it fed is
+    thrown away, the blob dropped, and the retry reads it from the registry."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.bin").write_bytes(os.urandom(6 << 20))
+    ref = f"{registry.host}/{unique_repo}:v1"
+    assert run_cli(capsys, "push", "--no-cache", "-i", ref, "-f", str(tree))[0] == 0
+    assert run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "one"))[0] == 0
+    corrupt = _largest_blob(_store())
+    assert corrupt.stat().st_size > 4 << 20
+    _flip(corrupt)
+    since = registry.log_size()
+    code, _, stderr = run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "two"))
+    assert code == 0, stderr
+    gets = [p for m, p in _requests(registry, since) if m == "GET" and "/blobs/" in p]
+    assert gets == [f"/v2/{unique_repo}/blobs/sha256:{corrupt.name}"]
+    _same_tree(tmp_path / "one", tmp_path / "two")
+    code, stdout, _ = run_cli(capsys, "store", "verify")
+    assert code == 0 and " 0 corrupt" in stdout
