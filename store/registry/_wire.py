@@ -188,6 +188,11 @@ class _Connection:
         self.reader = io.BufferedReader(socket.SocketIO(sock, "rb"), _BUFFER)
         self.idle_since = 0.0
 
+    def take(self, count: int) -> bytes:
+        """Up to ``count`` body bytes (at most :data:`READ_SIZE`; b"" at the end), from at
+        most one read of the socket, straight into the ``bytes`` returned."""
+        return self.reader.read1(min(count, READ_SIZE))
+
     def close(self) -> None:
         self.reader.close()
         self.sock.close()
@@ -212,9 +217,9 @@ class _Body(httpx.SyncByteStream):
             return
         try:
             if self._head.chunked:
-                yield from self._chunks(connection.reader)
+                yield from self._chunks(connection)
             else:
-                yield from self._plain(connection.reader, self._head.length)
+                yield from self._plain(connection, self._head.length)
         except TimeoutError as error:
             self._discard()
             raise httpx.ReadTimeout(_text(error)) from error
@@ -226,10 +231,10 @@ class _Body(httpx.SyncByteStream):
             raise httpx.ReadError(_text(error)) from error
         self._done = True
 
-    def _plain(self, reader: BinaryIO, length: int | None) -> Iterator[bytes]:
+    def _plain(self, connection: _Connection, length: int | None) -> Iterator[bytes]:
         while length is None or self._read < length:
             want = READ_SIZE if length is None else min(READ_SIZE, length - self._read)
-            chunk = reader.read(want)
+            chunk = connection.take(want)
             if not chunk:
                 if length is None:
                     return
@@ -240,7 +245,8 @@ class _Body(httpx.SyncByteStream):
             self._read += len(chunk)
             yield chunk
 
-    def _chunks(self, reader: BinaryIO) -> Iterator[bytes]:
+    def _chunks(self, connection: _Connection) -> Iterator[bytes]:
+        reader = connection.reader
         while True:
             line = _read_line(reader)
             if not line:
@@ -258,7 +264,7 @@ class _Body(httpx.SyncByteStream):
                     pass  # trailers
                 return
             while size:
-                chunk = reader.read(min(READ_SIZE, size))
+                chunk = connection.take(size)
                 if not chunk:
                     raise _Broken(
                         "peer closed connection without sending complete message body: "
