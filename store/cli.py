@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import attrs
 import click
@@ -139,8 +139,35 @@ def _warn_deprecated(cls: type, values: dict[str, Any]) -> None:
             )
 
 
+#: glibc's ``mallopt`` parameters (``malloc.h``) and the values :func:`_steady_heap` sets.
+_M_TRIM_THRESHOLD: Final = -1
+_M_MMAP_THRESHOLD: Final = -3
+_TRIM_AT: Final = 16 << 20
+_MMAP_FROM: Final = 4 << 20
+
+
+def _steady_heap() -> None:
+    """Keep glibc's heap from being trimmed, then faulted in again, for every 1 MiB piece a
+    stream hands from thread to thread: pieces stay in the heap (mapped apart only from
+    4 MiB) and up to 16 MiB may stay free at its top.  Measured on a 269 MB pull: 96,000
+    fewer page faults and ~0.25 s less system time (``docs/benchmarks.md``).  Linux with
+    glibc only; elsewhere nothing happens.  The command line's process only: the Python
+    API leaves its host's allocator alone."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library to ask, or not glibc (musl)
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_AT)
+
+
 def _run(runner: str, options: object, ui: Ui) -> int:
     """Call ``module:function`` (imported now, not at start-up) with the options."""
+    _steady_heap()
     module, function = runner.split(":")
     run: Callable[[object, Ui], int] = getattr(
         importlib.import_module(f"imgpkg_pure.store.commands.{module}"), function
