@@ -7,13 +7,18 @@ Rules kept by every leg (issue 10):
 * ours, the floor and skopeo move the same bytes between the same registries on the same
   disk, one after the other inside a round; rounds interleave, medians are reported;
 * each tool is a separate process, timed from spawn to exit (start-up included);
-* requests are counted from the registries' access logs (one line per request).
+* requests are counted from the registries' access logs (one line per request);
+* every timed process runs with byte-code caching on (``PYTHONDONTWRITEBYTECODE``
+  removed, as for an installed package) and without the local store
+  (``IMGPKG_PURE_NO_CACHE=1``: these legs time the transfer; ``bench.cache`` times the
+  store).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -72,15 +77,23 @@ class Sample:
 TIME = "/usr/bin/time"
 
 
+#: The environment of every timed process (see the module doc).
+TIMED_ENV: dict[str, str] = {
+    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    "IMGPKG_PURE_NO_CACHE": "1",
+}
+
+
 def run_timed(args: Sequence[str], *, env: dict[str, str] | None = None) -> Sample:
-    """Run one process to its end; its wall time and peak RSS."""
+    """Run one process to its end (in ``env``, else :data:`TIMED_ENV`); its wall time and
+    peak RSS."""
     with tempfile.NamedTemporaryFile("r", prefix="bench-rss-") as rss:
         start = time.perf_counter()
         done = subprocess.run(
             [TIME, "-q", "-o", rss.name, "-f", "%M", *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env=env,
+            env=TIMED_ENV if env is None else env,
             check=False,
         )
         elapsed = time.perf_counter() - start

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._common import CLI, registry, run_timed
+from bench._common import CLI, TIMED_ENV, registry, run_timed
 
 _SPY = r"""
 import collections, json, re, sys, traceback
@@ -53,7 +52,7 @@ finally:
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return dict(TIMED_ENV)
 
 
 def import_time(args: Sequence[str]) -> tuple[float, int]:
