@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, final
 
-import yaml
 from attrs import evolve, frozen
 from returns.result import Failure, Result, Success
 
@@ -264,11 +263,15 @@ def encode_platform_selection(selection: PlatformSelection) -> str:
             {"image": image, "copied": str(digest)} for image, digest in sorted(selection.images)
         ],
     }
+    import yaml  # noqa: PLC0415 (PyYAML loads when a selection is written, not at start-up)
+
     return "---\n" + yaml.safe_dump(tree, sort_keys=True, default_flow_style=False)
 
 
 def parse_platform_selection(text: str, where: str) -> Result[PlatformSelection, MalformedDocument]:
     """Read ``platform-selection.yml`` (written by ``encode_platform_selection``)."""
+    import yaml  # noqa: PLC0415 (PyYAML loads when a selection is read, not at start-up)
+
     try:
         tree = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -48,7 +48,6 @@ from imgpkg_pure.media_types import is_distributable
 from imgpkg_pure.oci.codec import parse_manifest
 from imgpkg_pure.push import LayoutDestination, UsageError
 from imgpkg_pure.reference import Reference, Repository
-from imgpkg_pure.store.commands.inventories import read_since
 from imgpkg_pure.store.content.local import LocalStore
 from imgpkg_pure.store.content.local_layout import LAYOUT_FILE
 from imgpkg_pure.store.registry import RegistryClient, RegistryError
@@ -169,6 +168,9 @@ def destination_lacks(
 
 
 def _making(request: CopyRequest, snapshot: CopySnapshot, since: str) -> IOResult[Delta, object]:
+    # The inventory readers (OCI layouts, archives, tarballs) load only for --since.
+    from imgpkg_pure.store.commands.inventories import read_since  # noqa: PLC0415
+
     inventory = read_since(since)
     if isinstance(inventory, IOFailure):
         return IOFailure(unsafe_perform_io(inventory.failure()))

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from imgpkg_pure.tags import Table, render_table, render_table_data, table_document
+if TYPE_CHECKING:
+    from imgpkg_pure.tags import Table
 
 
 class Ui:
@@ -85,6 +86,9 @@ class Ui:
 
     def table(self, table: Table) -> None:
         """A table (``tag list``): printed in every mode, data rows only without a TTY."""
+        # The renderers load with the first table: most commands print none.
+        from imgpkg_pure.tags import render_table, render_table_data, table_document  # noqa: PLC0415
+
         if self.json_mode:
             self._tables.append(table_document(table))
         elif self.tty:
