@@ -35,7 +35,8 @@ GZIP_BLOCK: Final = 1 << 20
 GZIP_LEVEL: Final = 1
 #: Blocks queued between the tar reader and the compressor (bounds memory).
 QUEUE_BLOCKS: Final = 4
-#: Layers built at once by ``build_layers`` (each holds at most ``QUEUE_BLOCKS`` blocks).
+#: Layers built at once by ``build_layers`` (memory: each has its own queues of at most
+#: ``QUEUE_BLOCKS`` blocks).
 BUILD_WORKERS: Final = 2
 
 LayerBuildError = InputError | StoreError
