@@ -25,21 +25,21 @@ from imgpkg_pure.store.commands.inventories import (
     inventory_of_repository,
     inventory_of_tarball,
 )
+from imgpkg_pure.store.commands.mirroring import open_client
 from imgpkg_pure.store.commands.options import InventoryOptions
 from imgpkg_pure.store.content.atomic import write_atomically
-from imgpkg_pure.store.registry import RegistryClient
 from imgpkg_pure.store.ui.console import Ui
 
 
-def _observe(options: InventoryOptions) -> IOResult[Inventory, object]:
+def _observe(options: InventoryOptions, ui: Ui) -> IOResult[Inventory, object]:
     if options.tar:
         return inventory_of_tarball(options.tar).alt(lambda e: e)
     repo = options.repo or ""
     if repo.startswith((LAYOUT_PREFIX, ARCHIVE_PREFIX)):
         return inventory_of_layout(repo).alt(lambda e: e)
-    opened = RegistryClient.open(options.registry)
+    opened = open_client(options.registry, options.cache, ui)
     if isinstance(opened, IOFailure):
-        return opened.map(lambda _: Inventory(source="")).alt(lambda e: e)
+        return IOFailure(unsafe_perform_io(opened.failure()))
     with unsafe_perform_io(opened.unwrap()) as client:
         if options.lock:
             return inventory_of_lock(options.lock, client, options.concurrency)
@@ -60,7 +60,7 @@ def run_inventory(options: InventoryOptions, ui: Ui) -> int:
     if options.concurrency < 1:
         reason = f"--concurrency must be at least 1, got {options.concurrency}"
         return ui.fail(UsageError(reason=reason))
-    observed = _observe(options)
+    observed = _observe(options, ui)
     if isinstance(observed, IOFailure):
         return ui.fail(unsafe_perform_io(observed.failure()))
     inventory = unsafe_perform_io(observed.unwrap())

@@ -431,6 +431,7 @@ class InventoryOptions:
     )
     concurrency: int = flag("--concurrency", help=_CONCURRENCY_HELP, kind="int", default=5)
     registry: RegistryOptions = field(factory=_no_registry_flags)
+    cache: CacheFlags = field(factory=CacheFlags)
 
 
 @final
