@@ -146,6 +146,20 @@ def test_offline_pull_from_a_carried_store_with_the_registry_stopped(
     )
     assert (code, stderr.count("\n")) == (1, 1)
     assert f"--offline: manifest {image}: not in the local store (local store {far})" in stderr
+    index = json.loads((far / "index.json").read_text())
+    root = next(
+        m for m in index["manifests"]
+        if m["annotations"]["org.opencontainers.image.ref.name"] == ref
+    )  # fmt: skip
+    manifest = json.loads((far / "blobs" / "sha256" / root["digest"][7:]).read_text())
+    layer = far / "blobs" / "sha256" / manifest["layers"][0]["digest"][7:]
+    layer.unlink()
+    code, _, stderr = run_cli(
+        capsys, "pull", "--offline", "--cache", str(far), "-b", ref, "-o", str(tmp_path / "z")
+    )
+    assert (code, stderr.count("\n")) == (1, 1)
+    assert f"--offline: blob sha256:{layer.name} of " in stderr
+    assert "not in the local store" in stderr
 
 
 def _largest_blob(store: Path) -> Path:
