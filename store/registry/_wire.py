@@ -189,9 +189,9 @@ class _Connection:
         self.idle_since = 0.0
 
     def take(self, count: int) -> bytes:
-        """Up to ``count`` body bytes (at most :data:`READ_SIZE`; b"" at the end), from at
-        most one read of the socket, straight into the ``bytes`` returned."""
-        return self.reader.read1(min(count, READ_SIZE))
+        """The next ``count`` body bytes (at most :data:`READ_SIZE`; fewer only at the end),
+        read from the socket straight into the ``bytes`` returned."""
+        return self.reader.read(min(count, READ_SIZE))
 
     def close(self) -> None:
         self.reader.close()
