@@ -45,4 +45,4 @@ def test_cache_walkthrough_runs(tmp_path: Path) -> None:
         _run(first, env)
     second = BLOCK.findall(offline)
     assert len(second) >= 3
-    _run(["export IMGPKG_PURE_CACHE=\"$WORK/store\"", *second], env)
+    _run(['export IMGPKG_PURE_CACHE="$WORK/store"', *second], env)
