@@ -72,6 +72,7 @@ from imgpkg_pure.store.content.blobstore import (
     VerifyReport,
     reachable,
     root_entry,
+    root_name,
     with_root,
     without_root,
 )
@@ -363,11 +364,23 @@ class LocalStore(BlobStore):
         written: list[Descriptor] = []
 
         def add(current: tuple[Descriptor, ...]) -> tuple[Descriptor, ...]:
+            # as ``with_root`` once per entry, in one pass: a name in place, new ones appended
+            placed: dict[str, Descriptor] = {}
             for entry in checked:
                 if self.blob_path(entry.digest).is_file():
-                    current = with_root(current, entry)
+                    placed[root_name(entry) or ""] = entry
                     written.append(entry)
-            return current
+            out: list[Descriptor] = []
+            seen: set[str] = set()
+            for existing in current:
+                name = root_name(existing)
+                if name is None or name not in placed:
+                    out.append(existing)
+                elif name not in seen:
+                    out.append(placed[name])
+                    seen.add(name)
+            out.extend(entry for name, entry in placed.items() if name not in seen)
+            return tuple(out)
 
         if checked:
             self._update_roots(add)
