@@ -31,11 +31,6 @@ from pathlib import Path
 
 from tests.registry_fixtures import RegistryServer, running_registry
 
-# Every leg measures the streaming paths with no local store (docs/cache.md): a store kept
-# across rounds would serve rounds 2+ from disk, and the user's home is no place for bench
-# data.  ``bench.cache`` measures the store itself, with stores of its own.
-os.environ.setdefault("IMGPKG_PURE_NO_CACHE", "1")
-
 #: The imgpkg-pure command line, run as a module of this interpreter.
 CLI: tuple[str, ...] = (sys.executable, "-m", "imgpkg_pure.store.cli")
 #: The floor client, run as its own process (``bench/floor.py``).

@@ -72,7 +72,7 @@ def main() -> None:
                             else ["--to-tar", str(work / f"out{n}.tar")]
                         )
                         env = {**os.environ, "IMGPKG_PURE_CACHE": str(store)}
-                        env.pop("IMGPKG_PURE_NO_CACHE", None)  # bench._common's default
+                        env.pop("IMGPKG_PURE_NO_CACHE", None)  # as bench._common's TIMED_ENV has it
                         flags = ["--no-cache"] if mode == "no store" else []
                         if mode == "cold store":  # empty, as a store is after its first use
                             shutil.rmtree(store, ignore_errors=True)
