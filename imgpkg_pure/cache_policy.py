@@ -35,15 +35,15 @@ __all__ = [
 #: The size the store is kept under when nothing else is said (4 GiB).
 DEFAULT_MAX_SIZE: Final = 4 << 30
 
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*", re.IGNORECASE)
+_SIZE = r"(?i)\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*"  # compiled on first use
 _POWERS: Final = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
-_DAYS = re.compile(r"(\d+(?:\.\d*)?)([dw])")
+_DAYS = r"(\d+(?:\.\d*)?)([dw])"  # compiled on first use
 
 
 def parse_size(text: str, flag: str) -> Result[int, UsageError]:
     """Bytes in ``text``: ``4GiB``, ``4Gi``, ``4G`` and ``4g`` (powers of 1024), ``4GB``
     (of 1000), ``512MiB``, ``1.5T``, or a plain number of bytes."""
-    match = _SIZE.fullmatch(text)
+    match = re.fullmatch(_SIZE, text)
     if match is None:
         return Failure(
             UsageError(
@@ -60,9 +60,9 @@ def parse_age(text: str, flag: str) -> Result[float, UsageError]:
     """Seconds in ``text``: a Go duration (``36h``, ``90m``) that may also count days
     (``d``) and weeks (``w``): ``30d``, ``1w2d``, ``1d12h``."""
     seconds = 0.0
-    for match in _DAYS.finditer(text):
+    for match in re.finditer(_DAYS, text):
         seconds += float(match.group(1)) * (86400.0 if match.group(2) == "d" else 604800.0)
-    rest = _DAYS.sub("", text)
+    rest = re.sub(_DAYS, "", text)
     if not rest:
         if seconds:
             return Success(seconds)

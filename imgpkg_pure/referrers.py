@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: The referrers tag schema: ``<alg>-<ref>``, ``ref`` the encoded digest cut to 64 characters.
-FALLBACK_TAG: Final = re.compile(r"[a-z0-9]+-[a-f0-9]{64}")
+FALLBACK_TAG: Final = r"[a-z0-9]+-[a-f0-9]{64}"  # a pattern, compiled on first use
 
 
 def fallback_tag(subject: Digest) -> str:
@@ -46,7 +46,7 @@ def fallback_tag(subject: Digest) -> str:
 
 def is_fallback_tag(tag: str) -> bool:
     """Whether ``tag`` has the tag schema's shape (``sha256-<64 hex>``, nothing after)."""
-    return FALLBACK_TAG.fullmatch(tag) is not None
+    return re.fullmatch(FALLBACK_TAG, tag) is not None
 
 
 def referrer_entry(document: Manifest | ImageIndex) -> Descriptor:

@@ -36,8 +36,8 @@ LAYOUT_REPOSITORY = "layout"
 ARCHIVE_PREFIX = "oci-archive:"
 
 # A root name (``org.opencontainers.image.ref.name``) given as a tag: the rule of
-# ``oci:PATH[:TAG]`` (``imgpkg_pure.push.parse_layout_destination``).
-_ROOT_NAME = re.compile(r"(?=[\w][\w.-]{0,127}$)[A-Za-z0-9]+(?:(?:--|[-._])[A-Za-z0-9]+)*")
+# ``oci:PATH[:TAG]`` (``imgpkg_pure.push.parse_layout_destination``); compiled on first use.
+_ROOT_NAME = r"(?=[\w][\w.-]{0,127}$)[A-Za-z0-9]+(?:(?:--|[-._])[A-Za-z0-9]+)*"
 
 
 @final
@@ -89,7 +89,7 @@ def parse_archive_location(value: str) -> Result[ArchiveLocation, UsageError]:
                 UsageError(reason=f"'{value}' names no file (expected oci-archive:FILE[:TAG])")
             )
         )
-    if _ROOT_NAME.fullmatch(tag) is None:
+    if re.fullmatch(_ROOT_NAME, tag) is None:
         return Failure(
             UsageError(
                 reason=f"invalid tag '{tag}' in '{value}' (expected letters and digits "

@@ -40,7 +40,7 @@ ENTRY_MODE: Final = 0o644
 #: The labels imgpkg puts on the root bundle of a ``copy -b`` tarball.
 ROOT_BUNDLE_LABELS: Final = Annotations.of({ROOT_BUNDLE_LABEL: ""})
 
-_LAYER_NAME = re.compile(r"(sha256|sha512)-([0-9a-f]+)\.tar\.gz")
+_LAYER_NAME = r"(sha256|sha512)-([0-9a-f]+)\.tar\.gz"  # compiled on first use
 _DOCKER_LAYER: Final = "application/vnd.docker.image.rootfs.diff.tar"
 
 
@@ -74,7 +74,7 @@ def parse_entry_name(name: str) -> Result[EntryName, str]:
     """
     if name == MANIFEST_JSON:
         return Success(ManifestJsonName())
-    match = _LAYER_NAME.fullmatch(name)
+    match = re.fullmatch(_LAYER_NAME, name)
     if match is not None and len(match[2]) == HEX_LENGTH[match[1]]:
         algorithm: Algorithm = "sha256" if match[1] == "sha256" else "sha512"
         return Success(LayerEntryName(digest=Digest(algorithm, match[2])))
