@@ -10,11 +10,12 @@ need no I/O live in ``imgpkg_pure.registry_auth`` and ``imgpkg_pure.registry_wir
 
 Modules: ``options`` (the flags), ``errors`` (error values), ``auth`` (the
 keychain), ``iaas_keychains`` (the gke, ecr, aks and github keychains' requests,
-files and gcloud runs), ``transport`` (httpx setup), ``verify`` (verified streams),
+files and gcloud runs), ``transport`` (TLS, proxies, the debug log), ``verify`` (verified streams),
 ``client`` (:class:`RegistryClient`, which puts the rest together), and the
 operations it offers: ``manifests``, ``blobs`` (reads, mounts, uploads) and
 ``tags``; ``foreign`` reads non-distributable layers from their descriptor's
-``urls`` (:class:`UrlFetcher`).  Private: ``_connection`` (the ``httpx.Client``),
+``urls`` (:class:`UrlFetcher`).  Private: ``_connection`` (requests, redirects and
+retry budgets over the transport), ``_wire`` (the HTTP/1.1 transport: pooled sockets),
 ``_session`` (endpoints, credentials, sending with auth and retries),
 ``_tokens`` (``Authorization`` headers, Bearer tokens), ``_http`` (requests,
 retry pacing, error values from answers).
