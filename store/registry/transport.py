@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import ssl
 import threading
 import time
@@ -98,8 +99,14 @@ class _AheadContext:
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
         self._taken = False
+        self._paths = self._verify_paths()
         self._thread = threading.Thread(target=self._make, name="tls-trust", daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _verify_paths() -> tuple[str | None, str | None]:
+        """What OpenSSL reads the system store from (a change after import is honoured)."""
+        return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
 
     def _make(self) -> None:
         with contextlib.suppress(ssl.SSLError, OSError):
@@ -110,7 +117,7 @@ class _AheadContext:
             if not self._taken:
                 self._taken = True
                 self._thread.join()
-                if self._context is not None:
+                if self._context is not None and self._paths == self._verify_paths():
                     return self._context
         return ssl.create_default_context()
 
