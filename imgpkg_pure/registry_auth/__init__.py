@@ -49,7 +49,7 @@ And one that is more lenient: for Docker Hub, config entries (``auths`` and
 ``docker.io`` all count, in that order (podman writes ``docker.io``).
 """
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from imgpkg_pure.registry_auth._docker import (
     DOCKER_HUB,
@@ -167,64 +167,14 @@ if TYPE_CHECKING:  # the IaaS keychains' rules load on first use (``__getattr__`
         string_to_sign,
     )
 
-#: The names the IaaS keychains' rules export (``_aws``, ``_azure``, ``_google``, ``_rsa``,
-#: ``_sigv4``): loaded on first use, since their classes, RSA, SigV4 and regular
-#: expressions would cost start-up time every run without those keychains would pay.
-_LAZY: Final = frozenset(
-    {
-        "ECR_PUBLIC_HOST",
-        "EcrPrivate",
-        "EcrPublic",
-        "EcrRegistry",
-        "aws_credentials",
-        "decode_ecr_authorization",
-        "ecr_api_host",
-        "ecr_token_call",
-        "parse_aws_ini",
-        "parse_ecr_registry",
-        "AZURE_CLOUDS",
-        "MCR_HOST",
-        "AzureCloud",
-        "AzureSettings",
-        "aad_token_call",
-        "acr_applies",
-        "acr_auth",
-        "acr_exchange_call",
-        "parse_aad_token",
-        "parse_acr_refresh_token",
-        "parse_azure_settings",
-        "CLOUD_PLATFORM_SCOPE",
-        "GCLOUD_ARGS",
-        "GOOGLE_TOKEN_URI",
-        "GOOGLE_TOKEN_USERNAME",
-        "AuthorizedUser",
-        "GoogleCredentials",
-        "ServiceAccount",
-        "google_applies",
-        "google_auth",
-        "google_token_call",
-        "metadata_token_call",
-        "parse_gcloud_output",
-        "parse_google_credentials",
-        "parse_google_token",
-        "service_account_assertion",
-        "RsaPrivateKey",
-        "parse_rsa_private_key",
-        "rs256_sign",
-        "SIGV4_ALGORITHM",
-        "AwsCredentials",
-        "SignedRequest",
-        "canonical_request",
-        "hmac_sha256",
-        "sign_v4",
-        "signing_key",
-        "string_to_sign",
-    }
-)
+# The IaaS keychains' rules (``_aws``, ``_azure``, ``_google``, ``_rsa``, ``_sigv4``) load on
+# first use, since their classes, RSA, SigV4 and regular expressions would cost start-up
+# time every run without those keychains would pay.  A name of ``__all__`` that is not
+# bound here is one of theirs (their own ``__all__`` lists say which).
 
 
 def __getattr__(name: str) -> object:
-    if name not in _LAZY:
+    if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from imgpkg_pure.registry_auth import _aws, _azure, _google, _rsa, _sigv4  # noqa: PLC0415
 
