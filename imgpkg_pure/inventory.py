@@ -23,12 +23,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final, final
 
 from attrs import field, frozen
-from returns.result import Failure, Result, Success
+from returns.result import Failure, Result
 
 from imgpkg_pure.digest import Digest, digest_of, parse_digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import is_distributable
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
+from imgpkg_pure.strict_json import Refused, object_fields, read_document
 
 __all__ = [
     "INVENTORY_KIND",
@@ -130,46 +131,26 @@ def looks_like_inventory(head: bytes) -> bool:
     return head.lstrip(b" \t\r\n").startswith(b"{")
 
 
-class _Bad(Exception):
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(path, reason)
-        self.path = path
-        self.reason = reason
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Bad(key, "appears twice")
-        out[key] = value
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _digest(text: Any, path: str) -> Digest:
     if not isinstance(text, str):
-        raise _Bad(path, "expected a digest string")
+        raise Refused(path, "expected a digest string")
     parsed = parse_digest(text)
     if isinstance(parsed, Failure):
-        raise _Bad(path, parsed.failure().reason)
+        raise Refused(path, parsed.failure().reason)
     return parsed.unwrap()
 
 
 def _size(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _Bad(path, "expected a size (an integer)")
+        raise Refused(path, "expected a size (an integer)")
     if not 0 <= value <= _INT64_MAX:
-        raise _Bad(path, f"{value} is not a size (0 to 2^63-1)")
+        raise Refused(path, f"{value} is not a size (0 to 2^63-1)")
     return value
 
 
 def _blobs(value: Any) -> Iterator[tuple[Digest, int]]:
     if not isinstance(value, dict):
-        raise _Bad("blobs", "expected an object of digest: size")
+        raise Refused("blobs", "expected an object of digest: size")
     for key, size in value.items():
         path = f"blobs.{key}"
         yield _digest(key, path), _size(size, path)
@@ -177,38 +158,31 @@ def _blobs(value: Any) -> Iterator[tuple[Digest, int]]:
 
 def _manifests(value: Any) -> list[Digest]:
     if not isinstance(value, list):
-        raise _Bad("manifests", "expected an array of digests")
+        raise Refused("manifests", "expected an array of digests")
     found: list[Digest] = []
     seen: set[Digest] = set()
     for index, item in enumerate(value):
         digest = _digest(item, f"manifests[{index}]")
         if digest in seen:
-            raise _Bad(f"manifests[{index}]", f"{digest} is listed twice")
+            raise Refused(f"manifests[{index}]", f"{digest} is listed twice")
         seen.add(digest)
         found.append(digest)
     return found
 
 
 def _inventory(value: Any) -> Inventory:
-    if not isinstance(value, dict):
-        raise _Bad("$", "expected an object")
-    unknown = sorted(set(value) - set(_FIELDS))
-    if unknown:
-        raise _Bad(unknown[0], "unknown field")
-    missing = [name for name in _FIELDS if name not in value]
-    if missing:
-        raise _Bad(missing[0], "missing")
+    value = object_fields(value, "$", _FIELDS)
     if value["kind"] != INVENTORY_KIND:
-        raise _Bad("kind", f"expected {INVENTORY_KIND!r}, got {value['kind']!r}")
+        raise Refused("kind", f"expected {INVENTORY_KIND!r}, got {value['kind']!r}")
     version = value["version"]
     if isinstance(version, bool) or not isinstance(version, int):
-        raise _Bad("version", f"expected an integer, got {version!r}")
+        raise Refused("version", f"expected an integer, got {version!r}")
     if version != INVENTORY_VERSION:
-        raise _Bad(
+        raise Refused(
             "version", f"{version} is not supported (this build reads version {INVENTORY_VERSION})"
         )
     if not isinstance(value["source"], str):
-        raise _Bad("source", "expected a string")
+        raise Refused("source", "expected a string")
     return Inventory(
         source=value["source"],
         blobs=_blobs(value["blobs"]),
@@ -218,16 +192,4 @@ def _inventory(value: Any) -> Inventory:
 
 def parse_inventory(raw: bytes, where: str) -> Result[Inventory, MalformedDocument]:
     """Read an inventory file strictly (see the module doc); ``where`` names it in errors."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Failure(MalformedDocument(where=where, reason=f"not UTF-8 ({exc})"))
-    try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_reject_constant)
-        return Success(_inventory(value))
-    except _Bad as bad:
-        return Failure(MalformedDocument(where=where, reason=f"{bad.path}: {bad.reason}"))
-    except RecursionError:
-        return Failure(MalformedDocument(where=where, reason="nested too deeply"))
-    except ValueError as exc:
-        return Failure(MalformedDocument(where=where, reason=f"not valid JSON ({exc})"))
+    return read_document(raw, where, _inventory)

@@ -55,6 +55,7 @@ from imgpkg_pure.plan.steps import (
     Step,
     Tag,
 )
+from imgpkg_pure.strict_json import Refused, object_fields, read_document
 
 __all__ = [
     "DELTA_KIND",
@@ -214,53 +215,24 @@ def encode_delta_document(marker: DeltaMarker) -> bytes:
     )
 
 
-class _Bad(Exception):
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(path, reason)
-        self.path = path
-        self.reason = reason
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Bad(key, "appears twice")
-        out[key] = value
-    return out
-
-
-def _object(value: Any, path: str, names: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Bad(path, "expected an object")
-    prefix = "" if path == "$" else f"{path}."
-    unknown = sorted(set(value) - set(names))
-    if unknown:
-        raise _Bad(prefix + unknown[0], "unknown field")
-    for name in names:
-        if name not in value:
-            raise _Bad(prefix + name, "missing")
-    return value
-
-
 def _string(value: Any, path: str) -> str:
     if not isinstance(value, str):
-        raise _Bad(path, "expected a string")
+        raise Refused(path, "expected a string")
     return value
 
 
 def _digest(value: Any, path: str) -> Digest:
     parsed = parse_digest(_string(value, path))
     if isinstance(parsed, Failure):
-        raise _Bad(path, parsed.failure().reason)
+        raise Refused(path, parsed.failure().reason)
     return parsed.unwrap()
 
 
 def _layer(value: Any, path: str) -> Descriptor:
-    obj = _object(value, path, _LAYER_FIELDS)
+    obj = object_fields(value, path, _LAYER_FIELDS)
     size = obj["size"]
     if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= _INT64_MAX:
-        raise _Bad(f"{path}.size", f"expected a size (0 to 2^63-1), got {size!r}")
+        raise Refused(f"{path}.size", f"expected a size (0 to 2^63-1), got {size!r}")
     return Descriptor(
         media_type=_string(obj["mediaType"], f"{path}.mediaType"),
         digest=_digest(obj["digest"], f"{path}.digest"),
@@ -269,22 +241,22 @@ def _layer(value: Any, path: str) -> Descriptor:
 
 
 def _marker(value: Any) -> DeltaMarker:
-    obj = _object(value, "$", _FIELDS)
+    obj = object_fields(value, "$", _FIELDS)
     if obj["kind"] != DELTA_KIND:
-        raise _Bad("kind", f"expected {DELTA_KIND!r}, got {obj['kind']!r}")
+        raise Refused("kind", f"expected {DELTA_KIND!r}, got {obj['kind']!r}")
     version = obj["version"]
     if isinstance(version, bool) or not isinstance(version, int):
-        raise _Bad("version", f"expected an integer, got {version!r}")
+        raise Refused("version", f"expected an integer, got {version!r}")
     if version != DELTA_VERSION:
-        raise _Bad("version", f"{version} is not supported (this build reads {DELTA_VERSION})")
+        raise Refused("version", f"{version} is not supported (this build reads {DELTA_VERSION})")
     layers = obj["leftOut"]
     if not isinstance(layers, list):
-        raise _Bad("leftOut", "expected an array")
+        raise Refused("leftOut", "expected an array")
     read = [_layer(item, f"leftOut[{i}]") for i, item in enumerate(layers)]
     seen: set[Digest] = set()
     for i, desc in enumerate(read):
         if desc.digest in seen:
-            raise _Bad(f"leftOut[{i}].digest", f"{desc.digest} is listed twice")
+            raise Refused(f"leftOut[{i}].digest", f"{desc.digest} is listed twice")
         seen.add(desc.digest)
     return DeltaMarker(
         since=_string(obj["since"], "since"),
@@ -295,17 +267,7 @@ def _marker(value: Any) -> DeltaMarker:
 
 def parse_delta_document(raw: bytes, where: str) -> Result[DeltaMarker, MalformedDocument]:
     """Read a delta document strictly: every field named in what is refused."""
-    try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs)
-        return Success(_marker(value))
-    except _Bad as bad:
-        return Failure(MalformedDocument(where=where, reason=f"{bad.path}: {bad.reason}"))
-    except UnicodeDecodeError as exc:
-        return Failure(MalformedDocument(where=where, reason=f"not UTF-8 ({exc})"))
-    except RecursionError:
-        return Failure(MalformedDocument(where=where, reason="nested too deeply"))
-    except ValueError as exc:
-        return Failure(MalformedDocument(where=where, reason=f"not valid JSON ({exc})"))
+    return read_document(raw, where, _marker)
 
 
 # --- the marker image ------------------------------------------------------------------------
