@@ -210,7 +210,41 @@ _READ_AHEAD_BUFFER: Final = 64 << 10
 _READ_AHEAD_PIECE: Final = 256 << 10
 
 
-class ReadAhead(io.RawIOBase):
+class ChunksReader(io.RawIOBase):
+    """A readable file over an iterator of chunks (a verified blob stream, a queue).
+
+    A read copies from the chunk at hand and keeps the rest of it for the next read, so a
+    chunk is copied once, whatever the sizes the reader asks for.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def drain(self) -> None:
+        """Pull the chunks left, unread (a stream's verdict is on the whole blob)."""
+        self._pending = memoryview(b"")
+        for _ in self._chunks:
+            pass
+
+
+class ReadAhead(ChunksReader):
     """A layer's decompressed stream, read ``CHUNK_SIZE`` at a time by a second thread.
 
     The reading thread pulls the blob, hashes it and decompresses it (hashlib and
@@ -223,15 +257,11 @@ class ReadAhead(io.RawIOBase):
     again after that.
     """
 
-    _END: Final = b""
-
     def __init__(self, source: LayerStream, depth: int = 1) -> None:
-        super().__init__()
+        super().__init__(self._received())
         self._source = source
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._pending = memoryview(b"")
-        self._done = False
         self._thread = threading.Thread(target=self._pump, name="layer-read-ahead", daemon=True)
         self._thread.start()
 
@@ -251,26 +281,13 @@ class ReadAhead(io.RawIOBase):
                 self._queue.put(item, timeout=0.1)
                 return
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        if not self._pending:
-            if self._done:
-                return 0
-            item = self._queue.get()
+    def _received(self) -> Iterator[bytes]:
+        """The pieces the reading thread hands over, up to the empty one that ends them;
+        its error is raised here (and the pieces end with it)."""
+        while item := self._queue.get():
             if isinstance(item, BaseException):
-                self._done = True
                 raise item
-            if not item:
-                self._done = True
-                return 0
-            self._pending = memoryview(item)
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), len(self._pending))
-        view[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
+            yield item
 
     def close(self) -> None:
         if not self.closed:
@@ -352,6 +369,7 @@ __all__ = [
     "READ_ERRORS",
     "TAR_LAYER_TYPES",
     "ZSTD_MAX_WINDOW",
+    "ChunksReader",
     "Compression",
     "FillingReader",
     "HashingReader",

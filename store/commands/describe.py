@@ -19,10 +19,9 @@ without a linux/amd64 child is listed without layers (imgpkg fails).
 
 from __future__ import annotations
 
-import io
 import posixpath
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
@@ -50,7 +49,7 @@ from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
-from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
+from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, ChunksReader, open_layer_archive
 from imgpkg_pure.store.commands.locations import fetch_bundle_locations
 from imgpkg_pure.store.commands.mirroring import open_client
 from imgpkg_pure.store.commands.options import DescribeOptions
@@ -116,34 +115,7 @@ class _Node:
         return self.config is not None and self.config.is_bundle
 
 
-class _ChunkReader(io.RawIOBase):
-    """A readable file over an iterator of chunks (a verified blob stream)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        count = min(len(buffer), len(self._buffer))
-        buffer[:count] = self._buffer[:count]
-        self._buffer = self._buffer[count:]
-        return count
-
-    def drain(self) -> None:
-        for _ in self._chunks:
-            pass
-
-
-def _images_yml(reader: _ChunkReader, media_type: str) -> bytes | None:
+def _images_yml(reader: ChunksReader, media_type: str) -> bytes | None:
     """The first ``.imgpkg/images.yml`` of a layer's tar stream (gzip, zstd or plain), as
     imgpkg finds it."""
     archive = open_layer_archive(reader, media_type)
@@ -264,7 +236,7 @@ class _Walk:
             )
         stream = _ok(self.client.open_blob(bundle.location.context(), layer), prefix)
         with stream:
-            reader = _ChunkReader(iter(stream))
+            reader = ChunksReader(iter(stream))
             try:
                 text = _images_yml(reader, layer.media_type)
             except READ_ERRORS as exc:

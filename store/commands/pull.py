@@ -60,7 +60,7 @@ from imgpkg_pure.pull import (
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.apply.extract import ExtractError, extract_image, resolve_output
-from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, open_layer_archive
+from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, ChunksReader, open_layer_archive
 from imgpkg_pure.store.commands.locations import LocationsImageInvalid, fetch_bundle_locations
 from imgpkg_pure.store.commands.mirroring import cache_location, open_client
 from imgpkg_pure.store.commands.options import PullOptions
@@ -315,29 +315,12 @@ class _Pull:
         return IOSuccess(True)
 
 
-class _StreamReader(io.RawIOBase):
+class _StreamReader(ChunksReader):
     """A registry blob stream (a :class:`VerifiedStream`) as a readable file."""
 
     def __init__(self, stream: VerifiedStream) -> None:
-        super().__init__()
-        self._chunks = iter(stream)
+        super().__init__(iter(stream))
         self._stream = stream
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), len(self._pending))
-        view[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
 
     def close(self) -> None:
         self._stream.close()
