@@ -14,25 +14,20 @@ import signal
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from bench.copy import populate
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.cli.helpers import run_cli
-from tests.registry_fixtures import LOOPBACK, RegistryServer
+from tests.registry_fixtures import RegistryServer
+from tests.reverse_proxy import ProxyHandler, ReverseProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_AT: Final = 5  # the upload whose completion is never forwarded
-# Hop-by-hop and framing headers, which the gateway sets itself.
-_NOT_FORWARDED: Final = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "date", "server"}
-)
 
 
 def _uploads(log: str) -> int:
@@ -50,64 +45,23 @@ def _completes_an_upload(method: str, path: str) -> bool:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 60
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _forward(self) -> None:
-        gateway: KillingGateway = self.server.gateway  # type: ignore[attr-defined]
-        body = self._body()
+class _Handler(ProxyHandler):
+    def _handle(self) -> None:
+        gateway: KillingGateway = self.server.proxy  # type: ignore[attr-defined]
+        body = self.read_body()
         if not gateway.admit(self.command, self.path):
             self.close_connection = True
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_FORWARDED}
-        headers["Host"] = self.headers.get("Host", gateway.host)  # Location URLs come back here
-        upstream = gateway.client.request(
-            self.command, gateway.upstream + self.path, headers=headers, content=body
-        )
-        self.send_response(upstream.status_code)
-        for key, value in upstream.headers.items():
-            if key.lower() not in _NOT_FORWARDED:
-                self.send_header(key, value)
-        if self.command == "HEAD":  # no body, but the size of the one a GET would get
-            self.send_header("Content-Length", upstream.headers.get("Content-Length", "0"))
-        else:
-            self.send_header("Content-Length", str(len(upstream.content)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(upstream.content)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+        upstream = gateway.forward(self.command, self.path, self.forwarded_headers(gateway), body)
+        self.relay(gateway, upstream)
 
 
-class KillingGateway:
+class KillingGateway(ReverseProxy):
     """A reverse proxy to ``upstream`` that kills ``pid`` at the ``KILL_AT``-th request
     completing a blob upload, and forwards nothing from then on."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.client = httpx.Client(trust_env=False, timeout=60, follow_redirects=False)
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.gateway = self  # type: ignore[attr-defined]
-        self.host = f"{LOOPBACK}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,))
+        super().__init__(upstream, _Handler)
         self._lock = threading.Lock()
         self.pid: int | None = None
         self.completed = 0
@@ -126,16 +80,6 @@ class KillingGateway:
                     return False
                 self.completed += 1
             return True
-
-    def __enter__(self) -> KillingGateway:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self.client.close()
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ rerun fetched again.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import enum
 import json
@@ -43,23 +42,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 from urllib.parse import urlsplit
 
 import httpx
 from attrs import frozen
 
-from tests.registry_fixtures import LOOPBACK
+from tests.reverse_proxy import ProxyHandler, ReverseProxy
 
 __all__ = ["DRIP_PIECES", "Fault", "FaultPlan", "FaultProxy"]
 
 DRIP_PIECES: Final = 8
-UPSTREAM_TIMEOUT: Final = 60.0
-# Hop-by-hop and framing headers, which the proxy sets itself.
-_NOT_FORWARDED: Final = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "date", "server"}
-)
 _UPLOAD_ID = re.compile(r"(/blobs/uploads/)[^/?]+")
 
 
@@ -111,26 +104,7 @@ def _eligible(plan: FaultPlan, method: str, path: str, authorized: bool) -> list
     return [kind for kind in kinds if kind in plan.kinds]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 60
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
+class _Handler(ProxyHandler):
     def _reset(self) -> None:
         """Close with RST: the client sees the connection reset, no answer."""
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -138,18 +112,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, code: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         body = json.dumps({"errors": [{"code": code, "message": "fault proxy"}]}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in headers:
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.answer(status, [("Content-Type", "application/json"), *headers], body)
 
     def _handle(self) -> None:
         proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
-        body = self._body()
+        body = self.read_body()
         authorized = "Authorization" in self.headers
         if not proxy.admit():
             self._reset()
@@ -179,16 +146,13 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(proxy.plan.stall_seconds)
             case _:
                 pass
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_FORWARDED}
-        headers["Host"] = proxy.host  # the registry's Location URLs come back here
+        headers = self.forwarded_headers(proxy)
         if fault is Fault.EXPIRED:
             headers.pop("Authorization", None)
         if proxy.ignore_range:
             headers.pop("Range", None)
         try:
-            upstream = proxy.client.request(
-                self.command, proxy.upstream + self.path, headers=headers, content=body
-            )
+            upstream = proxy.forward(self.command, self.path, headers, body)
         except (httpx.HTTPError, RuntimeError):  # upstream gone, or the proxy shutting down
             self._reset()
             return
@@ -222,28 +186,19 @@ class _Handler(BaseHTTPRequestHandler):
         fault: Fault | None,
         rng: random.Random,
     ) -> None:
-        self.send_response(upstream.status_code)
-        for key, value in upstream.headers.multi_items():
-            if key.lower() in _NOT_FORWARDED:
-                continue
-            rewritten = (
-                value.replace(proxy.upstream, proxy.url) if key.lower() == "location" else value
-            )
-            self.send_header(key, rewritten)
-        length = len(content)
-        if self.command == "HEAD":  # no body, but the size of the one a GET would get
-            self.send_header("Content-Length", upstream.headers.get("Content-Length", "0"))
-            self.end_headers()
+        if self.command == "HEAD":
+            self.relay(proxy, upstream)
             return
+        headers = self.relayed_headers(proxy, upstream)
+        length = len(content)
         shortened = fault is Fault.BAD_LENGTH and rng.random() < 0.5 and length > 1
+        declared = length
         if fault is Fault.BAD_LENGTH and not shortened:
-            self.send_header("Content-Length", str(length + 1 + rng.randrange(1024)))
+            declared = length + 1 + rng.randrange(1024)
         elif shortened:
-            self.send_header("Content-Length", str(length // 2))
-            self.send_header("Connection", "close")
-        else:
-            self.send_header("Content-Length", str(length))
-        self.end_headers()
+            declared = length // 2
+            headers.append(("Connection", "close"))
+        self.start_answer(upstream.status_code, headers, declared)
         match fault:
             case Fault.TRUNCATE if length:
                 self.wfile.write(content[: length // 2])
@@ -263,21 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             case _:
                 self.wfile.write(content)
 
-    def handle(self) -> None:
-        # The client went away (a timeout of its own): nothing to answer.
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError, TimeoutError):
-            super().handle()
 
-    def _safe(self) -> None:
-        try:
-            self._handle()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _safe
-
-
-class FaultProxy:
+class FaultProxy(ReverseProxy):
     """A reverse proxy to ``upstream`` (``http://127.0.0.1:PORT``) that injects faults.
 
     Use as a context manager; ``host`` (``127.0.0.1:PORT``) goes in image
@@ -285,18 +227,9 @@ class FaultProxy:
     """
 
     def __init__(self, upstream: str, plan: FaultPlan, *, ignore_range: bool = False) -> None:
-        self.upstream = upstream.rstrip("/")
+        super().__init__(upstream, _Handler)
         self.plan = plan
         self.ignore_range = ignore_range
-        self.client = httpx.Client(
-            trust_env=False, timeout=UPSTREAM_TIMEOUT, follow_redirects=False
-        )
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.proxy = self  # type: ignore[attr-defined]
-        self.host = f"{LOOPBACK}:{self._server.server_address[1]}"
-        self.url = f"http://{self.host}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,))
         self._lock = threading.Lock()
         self._seen: Counter[tuple[str, str]] = Counter()
         self._started = time.monotonic()
@@ -383,13 +316,3 @@ class FaultProxy:
                 "blob_bytes": self.blob_bytes,
                 "exhausted": self.exhausted,
             }
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self.client.close()
