@@ -18,12 +18,12 @@ the real home.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 
 import pytest
 
+from tests.environ import environ
 from tests.registry_fixtures import (
     ACTIVE_SERVERS,
     RegistryServer,
@@ -79,19 +79,10 @@ def _own_local_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
 
     Set in ``os.environ`` directly (not with ``monkeypatch``, which hypothesis tests may
     not use), so subprocesses the test starts inherit it too."""
-    names = ("IMGPKG_PURE_CACHE", "IMGPKG_PURE_NO_CACHE", "IMGPKG_PURE_CACHE_MAX_SIZE")
-    before = {name: os.environ.get(name) for name in names}
-    for name in names[1:]:
-        os.environ.pop(name, None)
-    os.environ["IMGPKG_PURE_CACHE"] = str(tmp_path_factory.mktemp("local-store"))
-    try:
+    store = str(tmp_path_factory.mktemp("local-store"))
+    unset = {"IMGPKG_PURE_NO_CACHE": None, "IMGPKG_PURE_CACHE_MAX_SIZE": None}
+    with environ({"IMGPKG_PURE_CACHE": store, **unset}):
         yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import re
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from attrs import frozen
@@ -32,7 +33,7 @@ from tests.cli.helpers import make_tree, run_cli, stream_bytes
 from tests.cli.test_copy_registry import _tags
 from tests.cli.test_pull_registry import _files
 from tests.registry.helpers import blob, ok, tiny_manifest
-from tests.registry_fixtures import RegistryServer
+from tests.registry_fixtures import RegistryServer, RepoNameFactory
 
 BLOCK = 512
 
@@ -210,6 +211,30 @@ def dst_auth(registry_basic_auth: RegistryServer, monkeypatch: pytest.MonkeyPatc
     return registry_basic_auth.host
 
 
+class _Releases(NamedTuple):
+    """Releases 1 and 2 pushed to the source repository ``src``, and the layers they share
+    (digest -> size)."""
+
+    src: str
+    rel1: Release
+    rel2: Release
+    shared: dict[str, int]
+
+
+@pytest.fixture
+def releases(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo_factory: RepoNameFactory,
+) -> _Releases:
+    src = unique_repo_factory("src")
+    rel1 = _release(capsys, tmp_path, registry, src, "v1")
+    rel2 = _release(capsys, tmp_path, registry, src, "v2")
+    shared = {d: size for d, (_, size) in rel2.layers.items() if d in rel1.layers}
+    return _Releases(src=src, rel1=rel1, rel2=rel2, shared=shared)
+
+
 def _pulled(capsys: pytest.CaptureFixture[str], out: Path, *args: str) -> dict[str, object]:
     code, _, stderr = run_cli(capsys, "pull", *args, "-o", str(out))
     assert code == 0, stderr
@@ -222,19 +247,16 @@ def test_release_two_crosses_as_a_delta_of_the_shared_layers(  # noqa: PLR0917
     registry: RegistryServer,
     registry_basic_auth: RegistryServer,
     dst_auth: str,
-    unique_repo_factory: object,
+    unique_repo_factory: RepoNameFactory,
+    releases: _Releases,
 ) -> None:
     make = unique_repo_factory
-    assert callable(make)
-    src = make("src")
     mirror, empty, full = (
         f"{dst_auth}/{make('mirror')}",
         f"{dst_auth}/{make('empty')}",
         f"{dst_auth}/{make('full')}",
     )
-    rel1 = _release(capsys, tmp_path, registry, src, "v1")
-    rel2 = _release(capsys, tmp_path, registry, src, "v2")
-    shared = {d: size for d, (_, size) in rel2.layers.items() if d in rel1.layers}
+    src, rel1, rel2, shared = releases
     assert len(shared) == 3 and len(rel2.layers) == 6  # base, libs, b-bin; of six
 
     # release 1: a full tarball into the destination
@@ -322,18 +344,14 @@ def _root_names(layout: Path) -> set[str]:
 def test_deltas_through_layouts_and_the_plans_that_show_the_saving(  # noqa: PLR0917
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    registry: RegistryServer,
     registry_basic_auth: RegistryServer,
     dst_auth: str,
-    unique_repo_factory: object,
+    unique_repo_factory: RepoNameFactory,
+    releases: _Releases,
 ) -> None:
     make = unique_repo_factory
-    assert callable(make)
-    src = make("src")
     mirror, empty = f"{dst_auth}/{make('mirror')}", f"{dst_auth}/{make('empty')}"
-    rel1 = _release(capsys, tmp_path, registry, src, "v1")
-    rel2 = _release(capsys, tmp_path, registry, src, "v2")
-    shared = {d: size for d, (_, size) in rel2.layers.items() if d in rel1.layers}
+    _, rel1, rel2, shared = releases
     saved = sum(shared.values())
     rel1_tar, lock1 = tmp_path / "rel1.tar", tmp_path / "rel1.lock.yml"
     _copy(capsys, "-b", rel1.bundle, "--to-tar", str(rel1_tar))

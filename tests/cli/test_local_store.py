@@ -191,21 +191,35 @@ def test_verify_catches_a_flipped_byte_and_removes_the_blob(
     assert run_cli(capsys, "store", "verify")[0] == 0
 
 
+def _pulled_again_after_a_flip(
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    repo: str,
+    corrupt: Path,
+    tmp_path: Path,
+    *source: str,
+) -> None:
+    """``corrupt`` (a stored blob of ``source``, pulled into ``tmp_path/one``) gets a byte
+    flipped; pulling ``source`` again fetches only that blob from the registry, gives the
+    same tree, and leaves a store that verifies clean."""
+    _flip(corrupt)
+    since = registry.log_size()
+    code, _, stderr = run_cli(capsys, "pull", *source, "-o", str(tmp_path / "two"))
+    assert code == 0, stderr
+    gets = [p for m, p in _requests(registry, since) if m == "GET" and "/blobs/" in p]
+    assert gets == [f"/v2/{repo}/blobs/sha256:{corrupt.name}"]
+    _same_tree(tmp_path / "one", tmp_path / "two")
+    code, stdout, _ = run_cli(capsys, "store", "verify")
+    assert code == 0 and " 0 corrupt" in stdout
+
+
 def test_a_blob_that_fails_reverification_is_dropped_and_fetched_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: RegistryServer, unique_repo: str
 ) -> None:
     _, ref = _bundle(registry, unique_repo)
     assert run_cli(capsys, "pull", "-b", ref, "-o", str(tmp_path / "one"))[0] == 0
     corrupt = _largest_blob(_store())
-    _flip(corrupt)
-    since = registry.log_size()
-    code, _, stderr = run_cli(capsys, "pull", "-b", ref, "-o", str(tmp_path / "two"))
-    assert code == 0, stderr
-    gets = [p for m, p in _requests(registry, since) if m == "GET" and "/blobs/" in p]
-    assert gets == [f"/v2/{unique_repo}/blobs/sha256:{corrupt.name}"]
-    _same_tree(tmp_path / "one", tmp_path / "two")
-    code, stdout, _ = run_cli(capsys, "store", "verify")
-    assert code == 0 and " 0 corrupt" in stdout
+    _pulled_again_after_a_flip(capsys, registry, unique_repo, corrupt, tmp_path, "-b", ref)
 
 
 def _du(capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, str]:
@@ -347,12 +361,4 @@ def test_a_large_cached_layer_that_fails_reverification_is_fetched_again(
     assert run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "one"))[0] == 0
     corrupt = _largest_blob(_store())
     assert corrupt.stat().st_size > 4 << 20
-    _flip(corrupt)
-    since = registry.log_size()
-    code, _, stderr = run_cli(capsys, "pull", "-i", ref, "-o", str(tmp_path / "two"))
-    assert code == 0, stderr
-    gets = [p for m, p in _requests(registry, since) if m == "GET" and "/blobs/" in p]
-    assert gets == [f"/v2/{unique_repo}/blobs/sha256:{corrupt.name}"]
-    _same_tree(tmp_path / "one", tmp_path / "two")
-    code, stdout, _ = run_cli(capsys, "store", "verify")
-    assert code == 0 and " 0 corrupt" in stdout
+    _pulled_again_after_a_flip(capsys, registry, unique_repo, corrupt, tmp_path, "-i", ref)

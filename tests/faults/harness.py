@@ -16,11 +16,10 @@ once, without faults.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +32,8 @@ from imgpkg_pure.oci.codec import encode_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageIndex, Manifest
 from imgpkg_pure.reference import Repository, parse_reference
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
+from tests.cli.helpers import stream_bytes
+from tests.environ import environ
 from tests.faults.proxy import FaultPlan, FaultProxy
 from tests.registry.helpers import ok as _ok
 
@@ -59,15 +60,6 @@ Run = Callable[[Sequence[str]], tuple[int, str]]
 """Runs the CLI with these arguments: (exit code, its stderr)."""
 
 
-def _bytes(seed: str, size: int) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:size])
-
-
 @frozen(kw_only=True)
 class Bundle:
     """The source: a bundle (its upstream reference and root digest) and its images."""
@@ -91,7 +83,7 @@ class Bundle:
 def _push_image(client: RegistryClient, repo: Repository, n: int, sizes: Sequence[int]) -> str:
     layers = []
     for i, size in enumerate(sizes):
-        data = _bytes(f"image-{n}-layer-{i}", size)
+        data = stream_bytes(f"image-{n}-layer-{i}", size)
         desc = Descriptor(media_type=OCI_LAYER_GZIP, digest=digest_of(data), size=len(data))
         _ok(client.push_blob(repo, desc, _once(data)))
         layers.append(desc)
@@ -123,9 +115,9 @@ def make_bundle(
             images.append(_push_image(client, repo, n, sizes))
     files = work / "bundle-files"
     (files / ".imgpkg").mkdir(parents=True, exist_ok=True)
-    (files / "config.yml").write_bytes(_bytes("config", 20_000))
+    (files / "config.yml").write_bytes(stream_bytes("config", 20_000))
     (files / "nested" / "deep").mkdir(parents=True, exist_ok=True)
-    (files / "nested" / "deep" / "values.yml").write_bytes(_bytes("values", 70_000))
+    (files / "nested" / "deep" / "values.yml").write_bytes(stream_bytes("values", 70_000))
     (files / ".imgpkg" / "images.yml").write_text(
         "---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n"
         + "".join(f"- image: {ref}\n" for ref in images)
@@ -346,41 +338,23 @@ def legs(run: Run, bundle: Bundle, dst_upstream: str, name: Callable[[str], str]
     ]  # fmt: skip
 
 
-@contextmanager
-def _cache(path: Path) -> Iterator[None]:
+def _cache(path: Path) -> AbstractContextManager[None]:
     """The CLI's cache store at ``path`` for the ``with`` block (``IMGPKG_PURE_CACHE``)."""
-    before = os.environ.get("IMGPKG_PURE_CACHE")
-    os.environ["IMGPKG_PURE_CACHE"] = str(path)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["IMGPKG_PURE_CACHE"]
-        else:
-            os.environ["IMGPKG_PURE_CACHE"] = before
+    return environ({"IMGPKG_PURE_CACHE": str(path)})
 
 
-@contextmanager
-def _credentials(host: str, credentials: tuple[str, str] | None) -> Iterator[None]:
+def _credentials(host: str, credentials: tuple[str, str] | None) -> AbstractContextManager[None]:
     """``IMGPKG_REGISTRY_*_0`` for ``host`` during the block, when there are credentials."""
-    names = (
-        "IMGPKG_REGISTRY_HOSTNAME_0",
-        "IMGPKG_REGISTRY_USERNAME_0",
-        "IMGPKG_REGISTRY_PASSWORD_0",
-    )
     if credentials is None:
-        yield
-        return
-    before = {key: os.environ.get(key) for key in names}
-    os.environ.update(zip(names, (host, *credentials), strict=True))
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        return environ({})
+    username, password = credentials
+    return environ(
+        {
+            "IMGPKG_REGISTRY_HOSTNAME_0": host,
+            "IMGPKG_REGISTRY_USERNAME_0": username,
+            "IMGPKG_REGISTRY_PASSWORD_0": password,
+        }
+    )
 
 
 @frozen(kw_only=True)
