@@ -90,22 +90,22 @@ def _open(cache_dir: str | None) -> IOResult[LocalStore, StoreError]:
     return LocalStore.at(cache_location(cache_dir))
 
 
-def _show(ui: Ui, table: Table, lines: list[str]) -> int:
-    """The table in JSON mode (and with a TTY), the summary lines otherwise too."""
+def _show(ui: Ui, table: Table, lines: list[str], failure: Fact | None = None) -> int:
+    """The table in JSON mode (and with a TTY), the summary lines otherwise too; then the
+    command fails with ``failure``, or succeeds."""
     if ui.json_mode or ui.tty:
         ui.table(table)
     if not ui.json_mode and lines:
         ui.block("".join(f"{line}\n" for line in lines))
+    if failure is not None:
+        return ui.fail(failure)
     ui.succeeded()
     return 0
 
 
 def run_store_ls(options: StoreListOptions, ui: Ui) -> int:
     """``store ls``: every recorded reference, its digest and what the store holds of it."""
-    opened = _open(options.cache_dir)
-    if isinstance(opened, IOFailure):
-        return ui.fail(unsafe_perform_io(opened.failure()))
-    listed = mirror_upkeep.list_roots(unsafe_perform_io(opened.unwrap()))
+    listed = _open(options.cache_dir).bind(mirror_upkeep.list_roots)
     if isinstance(listed, IOFailure):
         return ui.fail(unsafe_perform_io(listed.failure()))
     rows = [
@@ -131,10 +131,7 @@ def run_store_ls(options: StoreListOptions, ui: Ui) -> int:
 
 def run_store_du(options: StoreUsageOptions, ui: Ui) -> int:
     """``store du``: the store's size and its traffic (hits, misses) so far."""
-    opened = _open(options.cache_dir)
-    if isinstance(opened, IOFailure):
-        return ui.fail(unsafe_perform_io(opened.failure()))
-    measured = mirror_upkeep.usage(unsafe_perform_io(opened.unwrap()))
+    measured = _open(options.cache_dir).bind(mirror_upkeep.usage)
     if isinstance(measured, IOFailure):
         return ui.fail(unsafe_perform_io(measured.failure()))
     u = unsafe_perform_io(measured.unwrap())
@@ -187,14 +184,8 @@ def run_store_verify(options: StoreVerifyOptions, ui: Ui) -> int:
         f"{len(outcome.corrupt)} corrupt; {len(outcome.missing)} referenced blobs not held "
         "(a mirror holds what was used)"
     )
-    if ui.json_mode or ui.tty:
-        ui.table(table)
-    if not ui.json_mode:
-        ui.block("".join(f"{line}\n" for line in lines))
-    if outcome.corrupt:
-        return ui.fail(StoreCorrupt(count=len(outcome.corrupt), store=str(store.root)))
-    ui.succeeded()
-    return 0
+    corrupt = StoreCorrupt(count=len(outcome.corrupt), store=str(store.root))
+    return _show(ui, table, lines, corrupt if outcome.corrupt else None)
 
 
 def _upkeep_lines(verb: str, report: UpkeepReport) -> tuple[Table, list[str]]:
@@ -218,10 +209,7 @@ def _upkeep_lines(verb: str, report: UpkeepReport) -> tuple[Table, list[str]]:
 
 def run_store_gc(options: StoreGcOptions, ui: Ui) -> int:
     """``store gc``: remove what no recorded reference reaches (and no running command holds)."""
-    opened = _open(options.cache_dir)
-    if isinstance(opened, IOFailure):
-        return ui.fail(unsafe_perform_io(opened.failure()))
-    done = mirror_upkeep.gc(unsafe_perform_io(opened.unwrap()))
+    done = _open(options.cache_dir).bind(mirror_upkeep.gc)
     if isinstance(done, IOFailure):
         return ui.fail(unsafe_perform_io(done.failure()))
     return _show(ui, *_upkeep_lines("Removed", unsafe_perform_io(done.unwrap())))
@@ -236,14 +224,13 @@ def run_store_prune(options: StorePruneOptions, ui: Ui) -> int:
     for parsed in (size, age):
         if isinstance(parsed, Failure):
             return ui.fail(parsed.failure())
-    opened = _open(options.cache_dir)
-    if isinstance(opened, IOFailure):
-        return ui.fail(unsafe_perform_io(opened.failure()))
-    done = mirror_upkeep.prune(
-        unsafe_perform_io(opened.unwrap()),
-        max_size=None if size is None else size.unwrap(),
-        older_than=None if age is None else age.unwrap(),
-        now=time.time(),
+    done = _open(options.cache_dir).bind(
+        lambda store: mirror_upkeep.prune(
+            store,
+            max_size=None if size is None else size.unwrap(),
+            older_than=None if age is None else age.unwrap(),
+            now=time.time(),
+        )
     )
     if isinstance(done, IOFailure):
         return ui.fail(unsafe_perform_io(done.failure()))
