@@ -50,6 +50,7 @@ __all__ = [
     "get_manifest",
     "head_manifest",
     "put_manifest",
+    "send_manifest",
 ]
 
 #: Manifests larger than this are refused (the distribution spec's suggested limit).
@@ -164,6 +165,13 @@ def put_manifest(
     session: Session, repo: Repository, tag_or_digest: str | Digest, raw: bytes, media: str
 ) -> Result[Digest, RegistryError]:
     """``PUT /v2/<name>/manifests/<tag|digest>``; the manifest's digest."""
+    return send_manifest(session, repo, tag_or_digest, raw, media).map(lambda sent: sent[0])
+
+
+def send_manifest(
+    session: Session, repo: Repository, tag_or_digest: str | Digest, raw: bytes, media: str
+) -> Result[tuple[Digest, httpx.Response], RegistryError]:
+    """:func:`put_manifest`, with the registry's (closed) answer for the headers it sent."""
     if isinstance(tag_or_digest, Digest):
         computed = digest_of(raw, tag_or_digest.algorithm)
         if computed != tag_or_digest:
@@ -182,7 +190,9 @@ def put_manifest(
     sent = session.call_closed(call, (200, 201, 202))
     if not isinstance(sent, Success):
         return Failure(sent.failure())
-    told = header_digest(sent.unwrap())
+    response = sent.unwrap()
+    told = header_digest(response)
     if told is not None and told.algorithm == computed.algorithm and told != computed:
-        return Failure(_mismatch(f"manifest pushed to {repo}:{tag_or_digest}", computed, told))
-    return Success(computed)
+        at = "@" if isinstance(tag_or_digest, Digest) else ":"
+        return Failure(_mismatch(f"manifest pushed to {repo}{at}{tag_or_digest}", computed, told))
+    return Success((computed, response))

@@ -25,18 +25,17 @@ from urllib.parse import quote
 import httpx
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.digest import Digest, digest_of
-from imgpkg_pure.errors import DigestMismatch
+from imgpkg_pure.digest import Digest
 from imgpkg_pure.media_types import OCI_INDEX
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.oci.codec import parse_index
 from imgpkg_pure.reference import Repository
 from imgpkg_pure.referrers import with_artifact_types
 from imgpkg_pure.registry_wire import parse_link_next
-from imgpkg_pure.store.registry._http import PULL_PUSH, header_digest, read_body, repository_call
+from imgpkg_pure.store.registry._http import read_body, repository_call
 from imgpkg_pure.store.registry._session import Session
 from imgpkg_pure.store.registry.errors import RegistryError, RegistryFailure
-from imgpkg_pure.store.registry.manifests import MAX_MANIFEST_SIZE
+from imgpkg_pure.store.registry.manifests import MAX_MANIFEST_SIZE, send_manifest
 
 __all__ = ["SUBJECT_HEADER", "list_referrers", "put_referrer"]
 
@@ -89,30 +88,6 @@ def put_referrer(
 ) -> Result[bool, RegistryError]:
     """``PUT /v2/<name>/manifests/<digest>`` of a manifest with a ``subject``; whether the
     registry acknowledged the subject (``OCI-Subject``: it has the referrers API)."""
-    computed = digest_of(raw, digest.algorithm)
-    if computed != digest:
-        return Failure(
-            DigestMismatch(
-                what=f"manifest for {repo}@{digest}", expected=str(digest), actual=str(computed)
-            )
-        )
-    call = repository_call(
-        repo,
-        "PUT",
-        f"/v2/{repo.repository}/manifests/{digest}",
-        action=PULL_PUSH,
-        headers=(("Content-Type", media_type),),
-        content=raw,
+    return send_manifest(session, repo, digest, raw, media_type).map(
+        lambda sent: bool(sent[1].headers.get(SUBJECT_HEADER))
     )
-    sent = session.call_closed(call, (200, 201, 202))
-    if not isinstance(sent, Success):
-        return Failure(sent.failure())
-    response = sent.unwrap()
-    told = header_digest(response)
-    if told is not None and told.algorithm == digest.algorithm and told != digest:
-        return Failure(
-            DigestMismatch(
-                what=f"manifest pushed to {repo}@{digest}", expected=str(digest), actual=str(told)
-            )
-        )
-    return Success(bool(response.headers.get(SUBJECT_HEADER)))
