@@ -1,19 +1,25 @@
 """What the local store costs and saves (issue 12): copy with no store, into a cold one (the
 tee writes every blob through), and again with it warm.
 
-Usage: python -m bench.cache [--images 20] [--mib 150] [--rounds 3] [--concurrency 5]
+Usage: python -m bench.cache [--legs big,tiny] [--kinds repo→repo,repo→tar] [--images 20]
+                             [--mib 150] [--tiny 200] [--rounds 3] [--concurrency 5]
 
-Uses ``bench.copy``'s big bundle (``--images`` one-layer images, ``--mib`` MB of
-incompressible layers, and a bundle listing them) in a source registry, then, round by
-round, each run a separate process into a fresh destination registry (or tarball):
+Uses ``bench.copy``'s bundles in a source registry: ``big`` (``--images`` one-layer images,
+``--mib`` MB of incompressible layers, and a bundle listing them) and ``tiny`` (``--tiny``
+images of one 1 KiB layer).  Round by round (the modes interleaved inside each round), each
+run a separate process into a fresh destination registry (or tarball):
 
-* ``no store``: ``copy --no-cache`` (the streaming copy as it was);
+* ``no store``: ``copy`` with ``IMGPKG_PURE_NO_CACHE=1`` (what every other leg of
+  ``bench`` times: the streaming copy with no store);
 * ``cold store``: ``copy`` with an empty store (made beforehand): every blob is streamed
-  through the tee into the store while it goes to the destination;
+  through the tee into the store while it goes to the destination — the user's default the
+  first time;
 * ``warm store``: the same copy again with the store the cold run filled, into a fresh
   destination: no blob is read from the source.
 
-Prints one table: median seconds, source blob ``GET``\\ s, requests in all, peak RSS.
+Prints one table: median seconds, the ratio to ``no store`` in the same leg, the requests
+the source and the destination logged (the source's blob ``GET``\\ s apart), requests in
+all, peak RSS.
 """
 
 from __future__ import annotations
@@ -26,15 +32,19 @@ import statistics
 import sys
 import tempfile
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench._common import CLI, Sample, registry, run_timed
-from bench.copy import Bench, populate_images, push_bundle
+from bench._common import CLI, TIMED_ENV, Sample, registry, run_timed
+from bench.copy import Bench, Bundle, populate_images, push_bundle
 from imgpkg_pure.store.content.local import LocalStore
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
+from tests.registry_fixtures import RegistryServer
 
 _BLOB_GET = re.compile(rb'"GET /v2/[^" ]*/blobs/sha256:[0-9a-f]+ HTTP')
 _ANY = re.compile(rb'"(?:GET|HEAD|POST|PUT|PATCH|DELETE) /v2/[^"]*" \d{3} ')
+
+MODES = ("no store", "cold store", "warm store")
 
 
 def _since(path: Path, mark: int, pattern: re.Pattern[bytes]) -> int:
@@ -43,63 +53,118 @@ def _since(path: Path, mark: int, pattern: re.Pattern[bytes]) -> int:
         return len(pattern.findall(handle.read()))
 
 
+@dataclass
+class Run:
+    sample: Sample
+    source: int
+    source_blob_gets: int
+    destination: int
+
+
+def store_env(store: Path | None) -> dict[str, str]:
+    """:data:`TIMED_ENV` with the local store at ``store`` (None: no store)."""
+    if store is None:
+        return dict(TIMED_ENV)
+    env = {k: v for k, v in TIMED_ENV.items() if k != "IMGPKG_PURE_NO_CACHE"}
+    env["IMGPKG_PURE_CACHE"] = str(store)
+    return env
+
+
+def copy_once(bench: Bench, bundle: Bundle, kind: str, mode: str, *, store: Path, out: Path) -> Run:
+    """One timed copy of ``bundle`` (``kind``: repo→repo into a fresh registry, or repo→tar
+    into ``out``) in ``mode``, its requests counted from the registries' logs."""
+    src = bench.src
+    dst: RegistryServer | None = bench.fresh() if kind == "repo→repo" else None
+    target = ["--to-repo", f"{dst.host}/ours/all"] if dst is not None else ["--to-tar", str(out)]
+    if mode == "cold store":  # empty, as a store is after its first use
+        shutil.rmtree(store, ignore_errors=True)
+        LocalStore.at(store)
+    src_mark = src.log_size()
+    dst_mark = dst.log_size() if dst is not None else 0
+    sample = run_timed(
+        [*CLI, "copy", "-b", bundle.ref, *target, "--concurrency", str(bench.conc)],
+        env=store_env(None if mode == "no store" else store),
+    )
+    out.unlink(missing_ok=True)
+    return Run(
+        sample=sample,
+        source=_since(src.log_path, src_mark, _ANY),
+        source_blob_gets=_since(src.log_path, src_mark, _BLOB_GET),
+        destination=_since(dst.log_path, dst_mark, _ANY) if dst is not None else 0,
+    )
+
+
+def print_rows(rows: dict[str, list[Run]], header: str) -> None:
+    print(header)
+    print(
+        "| leg | seconds | / no store | source requests | source blob GETs | "
+        "destination requests | requests | peak RSS MiB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, runs in rows.items():
+        seconds = statistics.median(r.sample.seconds for r in runs)
+        base = rows.get(name.rsplit(", ", 1)[0] + ", no store")
+        ratio = seconds / statistics.median(r.sample.seconds for r in base) if base else None
+        source = statistics.median(r.source for r in runs)
+        gets = statistics.median(r.source_blob_gets for r in runs)
+        dest = statistics.median(r.destination for r in runs)
+        total = statistics.median(r.source + r.destination for r in runs)
+        rss = max(r.sample.max_rss_kib for r in runs) / 1024
+        shown = "—" if ratio is None else f"{ratio:.2f}"
+        print(
+            f"| {name} | {seconds:.2f} | {shown} | {source:.0f} | {gets:.0f} | {dest:.0f} | "
+            f"{total:.0f} | {rss:.0f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--legs", default="big,tiny")
+    parser.add_argument("--kinds", default="repo→repo,repo→tar")
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--mib", type=int, default=150)
+    parser.add_argument("--tiny", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=5)
     args = parser.parse_args()
+    chosen = args.legs.split(",")
+    kinds = args.kinds.split(",")
     work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
-    rows: dict[str, list[tuple[Sample, int, int]]] = {}
+    rows: dict[str, list[Run]] = {}
     try:
         with ExitStack() as stack:
             src = stack.enter_context(registry(work / "src"))
+            bundles: dict[str, Bundle] = {}
             with RegistryClient(RegistryOptions()) as client:
-                images = populate_images(
-                    client, src.host, "big", args.images, args.mib * 1_000_000 // args.images
-                )
-                bundle = push_bundle(client, src.host, "big", images, work)
+                if "big" in chosen:
+                    size = args.mib * 1_000_000 // args.images
+                    images = populate_images(client, src.host, "big", args.images, size)
+                    bundles["big"] = push_bundle(client, src.host, "big", images, work)
+                if "tiny" in chosen:
+                    images = populate_images(client, src.host, "tiny", args.tiny, 1024)
+                    bundles["tiny"] = push_bundle(client, src.host, "tiny", images, work)
             bench = Bench(work, stack, src, args.concurrency)
             for n in range(args.rounds):
-                store = work / f"store{n}"
-                for kind in ("repo→repo", "repo→tar"):
-                    for mode in ("no store", "cold store", "warm store"):
-                        dst = bench.fresh() if kind == "repo→repo" else None
-                        target = (
-                            ["--to-repo", f"{dst.host}/ours/all"]
-                            if dst is not None
-                            else ["--to-tar", str(work / f"out{n}.tar")]
-                        )
-                        env = {**os.environ, "IMGPKG_PURE_CACHE": str(store)}
-                        env.pop("IMGPKG_PURE_NO_CACHE", None)  # as bench._common's TIMED_ENV has it
-                        flags = ["--no-cache"] if mode == "no store" else []
-                        if mode == "cold store":  # empty, as a store is after its first use
-                            shutil.rmtree(store, ignore_errors=True)
-                            LocalStore.at(store)
-                        mark = src.log_size()
-                        marks = [(s, s.log_size()) for s in (src, dst) if s is not None]
-                        sample = run_timed(
-                            [*CLI, "copy", "-b", bundle.ref, *target, *flags,
-                             "--concurrency", str(args.concurrency)],
-                            env=env,
-                        )  # fmt: skip
-                        gets = _since(src.log_path, mark, _BLOB_GET)
-                        total = sum(_since(s.log_path, m, _ANY) for s, m in marks)
-                        rows.setdefault(f"{kind}, {mode}", []).append((sample, gets, total))
-                        (work / f"out{n}.tar").unlink(missing_ok=True)
+                for name, bundle in bundles.items():
+                    store = work / f"store-{name}{n}"
+                    for kind in kinds:
+                        for mode in MODES:
+                            run = copy_once(
+                                bench, bundle, kind, mode, store=store, out=work / "out.tar"
+                            )
+                            rows.setdefault(f"{name} {kind}, {mode}", []).append(run)
+                    shutil.rmtree(store, ignore_errors=True)
                 print(f"round {n + 1}/{args.rounds} done", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{args.images} images + bundle, {args.mib} MB of layers; {args.rounds} rounds, medians")
-    print("| leg | seconds | source blob GETs | requests | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|")
-    for name, found in rows.items():
-        seconds = statistics.median(s.seconds for s, _, _ in found)
-        median_gets = statistics.median(g for _, g, _ in found)
-        median_total = statistics.median(t for _, _, t in found)
-        rss = max(s.max_rss_kib for s, _, _ in found) / 1024
-        print(f"| {name} | {seconds:.2f} | {median_gets:.0f} | {median_total:.0f} | {rss:.0f} |")
+    described = ", ".join(
+        f"{name}: {len(b.images)} images + bundle, {b.blob_bytes / 1e6:.1f} MB of blobs"
+        for name, b in bundles.items()
+    )
+    print_rows(rows, f"{described}; {args.rounds} interleaved rounds, medians")
+    if os.environ.get("BENCH_CACHE_RAW"):
+        for name, runs in rows.items():
+            print(name, [round(r.sample.seconds, 2) for r in runs])
 
 
 if __name__ == "__main__":
