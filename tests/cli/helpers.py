@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,18 @@ def copy_fixture(name: str, dest: Path) -> Path:
         for f in files:
             os.chmod(Path(root) / f, 0o755 if f.endswith(".sh") else 0o644)
     return target
+
+
+def write_images_lock(bundle: Path, refs: Iterable[str]) -> Path:
+    """``bundle/.imgpkg/images.yml``: an ImagesLock of ``refs``, as imgpkg writes one; the
+    bundle's directory."""
+    (bundle / ".imgpkg").mkdir(parents=True, exist_ok=True)
+    (bundle / ".imgpkg" / "images.yml").write_text(
+        "---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n"
+        + "".join(f"- image: {ref}\n" for ref in refs)
+        + "kind: ImagesLock\n"
+    )
+    return bundle
 
 
 def make_tree(root: Path, files: Mapping[str, bytes]) -> Path:

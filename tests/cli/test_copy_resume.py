@@ -22,7 +22,7 @@ import pytest
 
 from bench.copy import populate
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
-from tests.cli.helpers import run_cli
+from tests.cli.helpers import run_cli, write_images_lock
 from tests.registry_fixtures import RegistryServer
 from tests.reverse_proxy import ProxyHandler, ReverseProxy
 
@@ -92,13 +92,7 @@ def bundle_of_twelve_images(
     """A bundle of 12 three-layer images pushed to ``registry``: its reference."""
     with RegistryClient(RegistryOptions()) as client:
         refs = populate(client, f"{registry.host}", 12, 96 << 20)
-    bundle = tmp_path / "bundle"
-    (bundle / ".imgpkg").mkdir(parents=True)
-    (bundle / ".imgpkg" / "images.yml").write_text(
-        "---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n"
-        + "".join(f"- image: {ref}\n" for ref in refs)
-        + "kind: ImagesLock\n"
-    )
+    bundle = write_images_lock(tmp_path / "bundle", refs)
     ref = f"{registry.host}/{unique_repo_factory('src')}:v1"
     code, _, stderr = run_cli(capsys, "push", "-b", ref, "-f", str(bundle))
     assert code == 0, stderr

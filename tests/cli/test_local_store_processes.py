@@ -22,7 +22,7 @@ from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.store.content import mirror_upkeep
 from imgpkg_pure.store.content.local import LocalStore
-from tests.cli.helpers import run_cli
+from tests.cli.helpers import run_cli, write_images_lock
 from tests.cli.test_local_store import _requests, _same_tree
 from tests.registry_fixtures import RegistryServer
 
@@ -63,13 +63,7 @@ def test_two_pulls_and_a_copy_at_once_with_gc_beside_them(
                     3 << 20)
         for n in range(2)
     ]  # fmt: skip
-    bundle = tmp_path / "bundle"
-    (bundle / ".imgpkg").mkdir(parents=True)
-    (bundle / ".imgpkg" / "images.yml").write_text(
-        "---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n"
-        + "".join(f"- image: {ref}\n" for ref in images)
-        + "kind: ImagesLock\n"
-    )
+    bundle = write_images_lock(tmp_path / "bundle", images)
     bundle_ref = f"{registry.host}/{make('bundle')}:v1"
     code, stdout, stderr = run_cli(
         capsys, "push", "--no-cache", "-b", bundle_ref, "-f", str(bundle)

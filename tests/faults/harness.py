@@ -32,7 +32,7 @@ from imgpkg_pure.oci.codec import encode_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import ImageIndex, Manifest
 from imgpkg_pure.reference import Repository, parse_reference
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
-from tests.cli.helpers import stream_bytes
+from tests.cli.helpers import stream_bytes, write_images_lock
 from tests.environ import environ
 from tests.faults.proxy import FaultPlan, FaultProxy
 from tests.registry.helpers import ok as _ok
@@ -118,11 +118,7 @@ def make_bundle(
     (files / "config.yml").write_bytes(stream_bytes("config", 20_000))
     (files / "nested" / "deep").mkdir(parents=True, exist_ok=True)
     (files / "nested" / "deep" / "values.yml").write_bytes(stream_bytes("values", 70_000))
-    (files / ".imgpkg" / "images.yml").write_text(
-        "---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n"
-        + "".join(f"- image: {ref}\n" for ref in images)
-        + "kind: ImagesLock\n"
-    )
+    write_images_lock(files, images)
     ref = f"{registry}/{repository}:v1"
     code, stderr = run(["push", "-b", ref, "-f", str(files)])
     assert code == 0, stderr

@@ -23,6 +23,7 @@ import pytest
 
 from imgpkg_pure.reference import Repository
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
+from tests.cli.helpers import write_images_lock
 from tests.faults.conftest import run_in_process
 from tests.faults.harness import _push_image
 from tests.faults.proxy import FaultPlan, FaultProxy
@@ -43,13 +44,7 @@ def even_bundle(registry: RegistryServer, tmp_path_factory: pytest.TempPathFacto
     repo = Repository(registry=registry.host, repository=repository)
     with RegistryClient(RegistryOptions(insecure=True)) as client:
         refs = [_push_image(client, repo, 100 + n, (LAYER, LAYER + n)) for n in range(IMAGES)]
-    files = work / "files"
-    (files / ".imgpkg").mkdir(parents=True)
-    (files / ".imgpkg" / "images.yml").write_text(
-        "---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n"
-        + "".join(f"- image: {ref}\n" for ref in refs)
-        + "kind: ImagesLock\n"
-    )
+    files = write_images_lock(work / "files", refs)
     code, stderr = run_in_process(["push", "-b", f"{repo}:v1", "-f", str(files)])
     assert code == 0, stderr
     return f"{repository}:v1"
