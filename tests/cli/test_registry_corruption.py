@@ -37,6 +37,11 @@ class Damaged:
     def mismatch(self) -> str:
         return f"digest mismatch: expected {self.layer}, got {self.got}"
 
+    def refused(self) -> str:
+        """The one line a command reading the damaged layer from the registry ends with."""
+        where = f"{self.server.host}/src/app"
+        return f"imgpkg-pure: Error: blob {self.layer} from {where}: {self.mismatch()}\n"
+
 
 @pytest.fixture(scope="module")
 def damaged_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Damaged]:
@@ -69,10 +74,7 @@ def test_pull_refuses_a_damaged_blob_and_writes_nothing(
     out = tmp_path / "out"
     code, stdout, stderr = run_cli(capsys, "pull", "-i", damaged.ref, "-o", str(out))
     assert (code, stdout) == (1, "")
-    assert stderr == (
-        f"imgpkg-pure: Error: blob {damaged.layer} from {damaged.server.host}/src/app: "
-        f"{damaged.mismatch()}\n"
-    )
+    assert stderr == damaged.refused()
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -96,10 +98,7 @@ def test_copy_to_a_registry_refuses_a_damaged_blob_and_writes_nothing(
     assert blob.status_code == 404
     # the source's bytes are refused by the copy itself (as pull refuses them), not left to
     # the destination registry to notice
-    assert stderr == (
-        f"imgpkg-pure: Error: blob {damaged.layer} from {damaged.server.host}/src/app: "
-        f"{damaged.mismatch()}\n"
-    ), stdout
+    assert stderr == damaged.refused(), stdout
 
 
 def test_copy_to_a_tarball_refuses_a_damaged_blob_and_writes_nothing(
