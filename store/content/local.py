@@ -54,12 +54,13 @@ import hashlib
 import os
 import stat as stat_mode
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from returns.io import IOResult
+from returns.io import IOFailure, IOResult
 from returns.result import Failure, Success
+from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import HEX_LENGTH, Algorithm, Digest, parse_digest
 from imgpkg_pure.errors import MalformedDocument
@@ -70,6 +71,7 @@ from imgpkg_pure.store.content.blobstore import (
     GcReport,
     Ingest,
     VerifyReport,
+    digest_mismatch,
     reachable,
     root_entry,
     root_name,
@@ -90,6 +92,7 @@ from imgpkg_pure.store.content.local_files import (
     exclusive,
     fsync_dir,
     hash_fd,
+    link_anonymous,
     new_locked_file,
     os_errors,
     os_failure,
@@ -97,6 +100,7 @@ from imgpkg_pure.store.content.local_files import (
     remove_if_stale,
     touch_quietly,
     unlink_quietly,
+    write_anonymous,
     write_file_atomically,
 )
 from imgpkg_pure.store.content.local_ingest import LocalIngest
@@ -111,6 +115,8 @@ from imgpkg_pure.store.content.local_layout import (
 
 #: The largest manifest or index a graph walk loads (distribution-spec suggests 4 MiB).
 MAX_NODE_SIZE: Final = 4 << 20
+#: The largest blob :meth:`LocalStore.put_whole` takes (one read of a registry stream).
+MAX_WHOLE_SIZE: Final = 4 << 20
 
 
 class LocalStore(BlobStore):
@@ -134,6 +140,7 @@ class LocalStore(BlobStore):
         self._ingest = root / INGEST_DIR
         self._index = root / INDEX_FILE
         self._lock = root / LOCK_FILE
+        self._made: set[Path] = set()  # blob directories known to exist (``put_whole``)
 
     @classmethod
     def at(cls, root: Path, *, durable: bool = True) -> IOResult[LocalStore, StoreError]:
@@ -201,14 +208,16 @@ class LocalStore(BlobStore):
                 strays.append(f"{BLOBS_DIR}/{alg_entry.name}")
                 continue
             with os_errors("list", alg_entry.path):
-                files = list(os.scandir(alg_entry.path))
+                files = sorted(os.scandir(alg_entry.path), key=lambda e: e.name)
             for entry in files:
                 parsed = parse_digest(f"{alg_entry.name}:{entry.name}")
                 if isinstance(parsed, Success) and entry.is_file(follow_symlinks=False):
                     digests.append(parsed.unwrap())
                 else:
                     strays.append(f"{BLOBS_DIR}/{alg_entry.name}/{entry.name}")
-        return tuple(sorted(digests)), tuple(sorted(strays))
+        # sorted as Digest values sort (algorithm, then hex), by their names: comparing the
+        # values themselves costs more than reading the directory
+        return tuple(digests), tuple(sorted(strays))
 
     def _stat_blob(self, digest: Digest) -> os.stat_result | None:
         """The status of a blob's file, or None when there is no such blob."""
@@ -304,6 +313,43 @@ class LocalStore(BlobStore):
         return LocalIngest(
             self._publish, fd, path, digest.algorithm, durable=self._durable, vouched=digest
         )
+
+    @effect
+    def put_whole(self, pieces: Sequence[bytes], digest: Digest, *, vouched: bool = False) -> bool:
+        """Store a small blob held whole in memory (``pieces``, in order); whether it was
+        there already.
+
+        Checked against ``digest`` (hashed here unless its caller ``vouched`` for it: the
+        mirror's tee, behind a verified stream), then written as one nameless file
+        (``O_TMPFILE``) and linked under its digest: no ingest name, no ``flock``, nothing
+        left behind by a process killed on the way.  Where the file system has no nameless
+        files, an ingest does it (the write protocol above)."""
+        size = sum(len(piece) for piece in pieces)
+        if not vouched:
+            hasher = hashlib.new(digest.algorithm)
+            for piece in pieces:
+                hasher.update(piece)
+            actual = Digest(digest.algorithm, hasher.hexdigest())
+            mismatch = digest_mismatch(actual, digest)
+            if mismatch is not None:
+                raise StoreAbort(mismatch)
+        target = self.blob_path(digest)
+        if target.parent not in self._made:
+            ensure_dir(target.parent)
+            ensure_dir(self._ingest)
+            self._made.add(target.parent)
+        fd = None
+        if size <= MAX_WHOLE_SIZE:
+            fd = write_anonymous(self._ingest, pieces, durable=self._durable)
+        existed = None if fd is None else link_anonymous(fd, target)
+        if existed is None:
+            put = self.put_stream(pieces, size, digest)
+            if isinstance(put, IOFailure):
+                raise StoreAbort(unsafe_perform_io(put.failure()))
+            return unsafe_perform_io(put.unwrap()).already_existed
+        if self._durable and not existed:
+            fsync_dir(target.parent)
+        return existed
 
     # --- BlobDeleter ------------------------------------------------------
 
@@ -457,4 +503,4 @@ class LocalStore(BlobStore):
         )
 
 
-__all__ = ["LAYOUT_FILE", "MAX_NODE_SIZE", "LocalIngest", "LocalStore"]
+__all__ = ["LAYOUT_FILE", "MAX_NODE_SIZE", "MAX_WHOLE_SIZE", "LocalIngest", "LocalStore"]

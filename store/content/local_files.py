@@ -14,12 +14,13 @@ temporary file, ``fsync``, ``rename`` and a directory ``fsync``
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import hashlib
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -138,6 +139,20 @@ def shared(lock_path: Path) -> Iterator[None]:
 
 
 @contextmanager
+def shared_on(fd: int, lock_path: Path) -> Iterator[None]:
+    """:func:`shared` on a descriptor of ``lock_path`` its caller keeps open (a run's lease
+    takes the lock once per digest: no open and close each time).  ``flock`` belongs to the
+    open file, not the thread: the caller serialises its own uses of ``fd``."""
+    with os_errors("lock", lock_path):
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextmanager
 def _locked(lock_path: Path, how: int) -> Iterator[None]:
     with os_errors("open lock file", lock_path):
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -205,6 +220,57 @@ def remove_if_stale(path: Path) -> bool:
         os.close(fd)
 
 
+#: ``open(2)`` flags of a nameless file (Linux ``O_TMPFILE``); 0 where there is none.
+_ANONYMOUS = getattr(os, "O_TMPFILE", 0)
+
+
+def write_anonymous(directory: Path, pieces: Sequence[bytes], *, durable: bool) -> int | None:
+    """``pieces`` (in order) in a new read-only file with no name yet, on ``directory``'s
+    file system (``O_TMPFILE``): its open descriptor, for :func:`link_anonymous`; None where
+    the system or the file system has no such files (the caller writes an ingest instead).
+
+    A process killed before the link leaves nothing behind: the kernel frees the file."""
+    if not _ANONYMOUS:
+        return None
+    try:
+        fd = os.open(directory, _ANONYMOUS | os.O_WRONLY | os.O_CLOEXEC, 0o444)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP):
+            return None
+        raise os_failure("create blob file", directory, exc) from exc
+    try:
+        for piece in pieces:
+            write_all(fd, piece, directory)
+        if durable:
+            with os_errors("sync", directory):
+                os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def link_anonymous(fd: int, target: Path) -> bool | None:
+    """Give the file of :func:`write_anonymous` the name ``target`` (closing ``fd``);
+    whether ``target`` already existed (the same content: names are digests), or None when
+    the file cannot be named this way (no ``/proc``)."""
+    try:
+        # ``/proc/self/fd/N`` names the open file; linkat(2) must follow that link, which
+        # os.link asks for only when given a directory descriptor (the path is absolute,
+        # so the descriptor is not used as one).
+        os.link(f"/proc/self/fd/{fd}", target, src_dir_fd=fd)
+    except FileExistsError:
+        touch_quietly(target)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return None
+        raise os_failure("store blob", target, exc) from exc
+    finally:
+        os.close(fd)
+    return False
+
+
 def write_file_atomically(target: Path, data: bytes, scratch: Path) -> None:
     """Replace ``target`` by ``data``: temporary file in ``scratch``, fsync, rename, fsync."""
     ensure_dir(scratch)
@@ -240,14 +306,17 @@ __all__ = [
     "exclusive",
     "fsync_dir",
     "hash_fd",
+    "link_anonymous",
     "new_locked_file",
     "os_errors",
     "os_failure",
     "read_file",
     "remove_if_stale",
     "shared",
+    "shared_on",
     "touch_quietly",
     "unlink_quietly",
     "write_all",
+    "write_anonymous",
     "write_file_atomically",
 ]

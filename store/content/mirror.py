@@ -17,8 +17,16 @@ registry room).  What it does with the store:
   time in the ``dev.imgpkg-pure.resolved-at`` annotation), all in one
   ``index.json`` rewrite when the run ends;
 * **the end** (:meth:`close`): the roots, the access-time lines, then the
-  size bound enforced by eviction (``mirror_upkeep.enforce_bound``), then the
-  lease let go.
+  size bound enforced by eviction (``mirror_upkeep.enforce_bound``; only when
+  the run stored something), then the lease let go.
+
+What one run does costs few system calls per object: the lease is appended
+to through a lock file opened once; a digest held and found (or stored) is
+not looked for again; a blob up to ``MAX_WHOLE_SIZE`` (configs, manifests,
+small layers) is kept in memory as it streams past and written whole, one
+nameless file linked under its digest (``LocalStore.put_whole``), with no
+ingest file or lock; nothing is synced to disk but ``index.json`` (every read
+re-verifies).
 
 Failures of the store never fail a command that could go on without it: a
 store that cannot be written is a store that keeps nothing this time.
@@ -45,7 +53,7 @@ from imgpkg_pure.oci import Annotations, Descriptor
 from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.content.blobstore import Ingest, check_root_name, root_name
 from imgpkg_pure.store.content.errors import StoreError
-from imgpkg_pure.store.content.local import MAX_NODE_SIZE, LocalStore
+from imgpkg_pure.store.content.local import MAX_NODE_SIZE, MAX_WHOLE_SIZE, LocalStore
 from imgpkg_pure.store.content.local_files import StoreAbort
 from imgpkg_pure.store.content.mirror_records import (
     RESOLVED_AT,
@@ -103,6 +111,9 @@ class StoreMirror:
         self._pending: dict[str, Descriptor] = {}
         self._media: dict[Digest, str] = {}
         self._active: set[Digest] = set()
+        # Digests this run holds in its lease and found stored (or stored itself): no gc or
+        # prune takes them while the lease lives, so they are not looked for again.
+        self._known: set[Digest] = set()
         self._accesses: list[tuple[float, str, Digest, int]] = []
         self._counts = {"hit": 0, "hit_bytes": 0, "miss": 0, "miss_bytes": 0, "kept": 0}
         self._dropped = 0
@@ -158,7 +169,7 @@ class StoreMirror:
         lease = self._lease
         if lease is None:
             return
-        with self._guard, contextlib.suppress(StoreAbort):
+        with contextlib.suppress(StoreAbort):
             lease.hold(digest)
 
     def _access(self, kind: str, digest: Digest, size: int) -> None:
@@ -171,10 +182,25 @@ class StoreMirror:
                 self._counts["kept"] += 1
 
     def _present(self, digest: Digest) -> bool:
-        return bool(unsafe_perform_io(self.store.exists(digest).value_or(False)))
+        """Whether the store holds ``digest`` (which the caller holds in the lease)."""
+        with self._guard:
+            if digest in self._known:
+                return True
+        found = bool(unsafe_perform_io(self.store.exists(digest).value_or(False)))
+        if found:
+            self._stored(digest)
+        return found
+
+    def _stored(self, digest: Digest) -> None:
+        """``digest``, held in the lease, is in the store (found there, or just put)."""
+        with self._guard:
+            self._known.add(digest)
 
     def holds(self, digest: Digest) -> bool:
-        return self._present(digest)
+        with self._guard:
+            if digest in self._known:
+                return True
+        return bool(unsafe_perform_io(self.store.exists(digest).value_or(False)))
 
     def manifest(self, digest: Digest) -> tuple[bytes, str] | None:
         self._hold(digest)
@@ -186,6 +212,7 @@ class StoreMirror:
             self.drop(digest)  # unreadable or corrupt: fetched again when online
             return None
         raw = unsafe_perform_io(read.unwrap())
+        self._stored(digest)
         self._access("hit", digest, len(raw))
         return raw, self._media_type(digest, raw)
 
@@ -224,9 +251,10 @@ class StoreMirror:
         digest = descriptor.digest
         self._hold(digest)
         if not self._present(digest):
-            put = self.store.put_bytes(raw, digest)
+            put = self.store.put_whole((raw,), digest)
             if isinstance(put, IOFailure):
                 return
+            self._stored(digest)
             self._access("kept" if written else "miss", digest, len(raw))
         self.record(root_name_of(ref), descriptor)
 
@@ -253,6 +281,7 @@ class StoreMirror:
             put = self.store.put_stream(chunks, descriptor.size, digest)
         if isinstance(put, IOFailure):
             return IOFailure(unsafe_perform_io(put.failure()))
+        self._stored(digest)
         self._access("kept", digest, descriptor.size)
         return IOSuccess(True)
 
@@ -261,10 +290,13 @@ class StoreMirror:
         opened = self.store.open(descriptor.digest)
         if isinstance(opened, IOFailure):
             return None
+        self._stored(descriptor.digest)
         self._access("hit", descriptor.digest, descriptor.size)
         return unsafe_perform_io(opened.unwrap())
 
     def drop(self, digest: Digest) -> None:
+        with self._guard:
+            self._known.discard(digest)
         removed = self.store.delete(digest)
         if isinstance(removed, IOSuccess):
             with self._guard:
@@ -278,10 +310,17 @@ class StoreMirror:
                 return None
             self._active.add(digest)
         self._hold(digest)
+        if self._present(digest):
+            self._finished(digest)
+            return None
+        if descriptor.size <= MAX_WHOLE_SIZE:
+            # kept in memory as it passes (the stream holds a blob this small whole anyway),
+            # then written in one go: no ingest file, no lock, no rename
+            return _TeeSink(self, None, descriptor)
         # The stream the sink sits behind hashes every chunk and commits it only on a good
         # verdict, so the ingest is spared a second hash of the same bytes.
-        opened = None if self._present(digest) else self.store.ingest_vouched(digest)
-        if opened is None or isinstance(opened, IOFailure):
+        opened = self.store.ingest_vouched(digest)
+        if isinstance(opened, IOFailure):
             self._finished(digest)
             return None
         return _TeeSink(self, unsafe_perform_io(opened.unwrap()), descriptor)
@@ -316,12 +355,15 @@ class StoreMirror:
             self._closed = True
             pending = tuple(self._pending.items())
             accesses = tuple(self._accesses)
+            grew = self._counts["miss"] + self._counts["kept"] > 0
         try:
             if pending:
                 self.store.set_roots(pending)
             with contextlib.suppress(StoreAbort):
                 append_accesses(self.store.root, accesses)
-            if self._max_size is not None:
+            # A run that stored nothing did not grow the store: it is spared the measure (a
+            # walk of every blob), and a lowered bound waits for the next run that stores.
+            if self._max_size is not None and grew:
                 from imgpkg_pure.store.content.mirror_upkeep import enforce_bound  # noqa: PLC0415
 
                 enforce_bound(self.store, self._max_size, ignore=self._lease)
@@ -331,17 +373,27 @@ class StoreMirror:
 
 
 class _TeeSink:
-    """The write-through of one blob streaming past (``registry.verify.BlobSink``)."""
+    """The write-through of one blob streaming past (``registry.verify.BlobSink``): into an
+    ingest, or (``ingest`` None: a small blob) into memory, stored whole at the commit."""
 
-    def __init__(self, mirror: StoreMirror, ingest: Ingest, descriptor: Descriptor) -> None:
+    def __init__(self, mirror: StoreMirror, ingest: Ingest | None, descriptor: Descriptor) -> None:
         self._mirror = mirror
         self._ingest = ingest
+        self._pieces: list[bytes] = []
+        self._taken = 0
         self._descriptor = descriptor
         self._broken = False
         self._done = False
 
     def write(self, chunk: bytes) -> None:
         if self._broken or self._done:
+            return
+        if self._ingest is None:
+            self._taken += len(chunk)
+            if self._taken > self._descriptor.size:
+                self._broken, self._pieces = True, []  # more than it should be: keep nothing
+            else:
+                self._pieces.append(chunk)
             return
         if isinstance(self._ingest.write(chunk), IOFailure):
             self._broken = True  # a failed write aborted the ingest: keep nothing
@@ -355,17 +407,26 @@ class _TeeSink:
             if self._broken:
                 return
             size = self._descriptor.size
-            committed = self._ingest.commit(size, digest)
+            if self._ingest is not None:
+                committed: IOResult[object, StoreError] = self._ingest.commit(size, digest)
+            elif self._taken == size:
+                committed = self._mirror.store.put_whole(self._pieces, digest, vouched=True)
+            else:
+                return  # short: a stream that ended early keeps nothing
             if isinstance(committed, IOSuccess):
+                self._mirror._stored(digest)
                 self._mirror._access("miss", digest, size)
         finally:
+            self._pieces = []
             self._mirror._finished(digest)
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
+        self._pieces = []
         try:
-            self._ingest.abort()
+            if self._ingest is not None:
+                self._ingest.abort()
         finally:
             self._mirror._finished(self._descriptor.digest)

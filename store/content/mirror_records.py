@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -41,6 +42,7 @@ from imgpkg_pure.store.content.local_files import (
     os_errors,
     remove_if_stale,
     shared,
+    shared_on,
     write_all,
     write_file_atomically,
 )
@@ -159,36 +161,65 @@ def rewrite_accesses(root: Path, record: AccessRecord, stored: dict[Digest, int]
 
 
 class Lease:
-    """This run's lease (see the module doc): a locked file listing what the run uses."""
+    """This run's lease (see the module doc): a locked file listing what the run uses.
+
+    Thread-safe.  ``ROOT/.lock`` is opened once for the run's life, so adding a digest is
+    three system calls (lock shared, append the line, unlock), not five."""
 
     def __init__(self, root: Path) -> None:
         directory = root / LEASES_DIR
         ensure_dir(directory)
         self._root = root
+        self._lock_path = root / LOCK_FILE
         self._fd, self._path = new_locked_file(directory, "lease")
+        try:
+            with os_errors("open lock file", self._lock_path):
+                self._lock_fd = os.open(
+                    self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+                )
+        except BaseException:
+            self._fd = self.release_file()
+            raise
         self._held: set[Digest] = set()
+        self._guard = threading.Lock()  # one holder of the open lock file at a time
 
     def hold(self, digest: Digest) -> None:
         """Add ``digest`` to the lease (once), under the shared lock."""
-        if digest in self._held or self._fd < 0:
-            return
-        with shared(self._root / LOCK_FILE):
-            write_all(self._fd, f"{digest}\n".encode(), self._path)
-        self._held.add(digest)
+        self.hold_all((digest,))
+
+    def hold_all(self, digests: Iterable[Digest]) -> None:
+        """Add the digests not yet held, in one append, under the shared lock."""
+        with self._guard:
+            if self._fd < 0:
+                return
+            new = [d for d in dict.fromkeys(digests) if d not in self._held]
+            if not new:
+                return
+            with shared_on(self._lock_fd, self._lock_path):
+                write_all(self._fd, "".join(f"{d}\n" for d in new).encode(), self._path)
+            self._held.update(new)
 
     @property
     def held(self) -> frozenset[Digest]:
-        return frozenset(self._held)
+        with self._guard:
+            return frozenset(self._held)
 
-    def release(self) -> None:
-        """Remove the lease file, then let go of its lock (idempotent)."""
-        if self._fd < 0:
-            return
+    def release_file(self) -> int:
+        """Remove the lease file and close it (its lock goes with it); -1."""
         with contextlib.suppress(OSError):
             os.unlink(self._path)
         with contextlib.suppress(OSError):
             os.close(self._fd)
-        self._fd = -1
+        return -1
+
+    def release(self) -> None:
+        """Remove the lease file, then let go of its lock (idempotent)."""
+        with self._guard:
+            if self._fd < 0:
+                return
+            self._fd = self.release_file()
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
 
 
 def live_leases(root: Path, *, ignore: Lease | None = None) -> frozenset[Digest]:

@@ -9,7 +9,8 @@ its reads through it:
   the way in is trusted by its address; the repository says *where* it is,
   which is what copy and pull ask when they look for an image next to a
   bundle); one the store holds from elsewhere is served once a ``HEAD`` says
-  the repository has it; otherwise it is fetched, and kept;
+  the repository has it (a 404 to that ``HEAD`` is the answer: no ``GET``
+  follows); otherwise it is fetched, and kept;
 * **manifests by tag** are re-validated: when the store recorded a
   resolution of the tag, one ``HEAD`` asks the registry for the digest now,
   and only a different answer fetches the manifest again.  A tag never seen
@@ -228,11 +229,27 @@ def _manifest_by_digest(
     if mirror.holds(digest):
         asked = manifests.head_manifest(session, ref, max_size)
         found = asked.unwrap() if isinstance(asked, Success) else None
+        if isinstance(asked, Success) and found is None:
+            # the registry says it has no such manifest here: a GET would say the same (a
+            # bundle's image looked for next to it costs one request, not two)
+            return Failure(_absent_here(ref))
         if found is not None and found.digest == digest:
             served = _serve(mirror, ref, digest)
             if served is not None:
                 return Success(served)
     return _fetch_manifest(session, mirror, ref, max_size)
+
+
+def _absent_here(ref: Reference) -> RegistryFailure:
+    """The ``HEAD`` of a manifest by digest answered 404 (as the ``GET`` would have)."""
+    return RegistryFailure(
+        status=404,
+        codes=(),
+        detail="",
+        method="HEAD",
+        url=str(ref),
+        temporary=False,
+    )
 
 
 def _fetch_manifest(
