@@ -29,7 +29,7 @@ from imgpkg_pure.digest import Digest, digest_of, parse_digest
 from imgpkg_pure.errors import MalformedDocument
 from imgpkg_pure.media_types import is_distributable
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
-from imgpkg_pure.strict_json import Refused, object_fields, read_document
+from imgpkg_pure.strict_json import Refused, check_header, object_fields, read_document
 
 __all__ = [
     "INVENTORY_KIND",
@@ -172,15 +172,7 @@ def _manifests(value: Any) -> list[Digest]:
 
 def _inventory(value: Any) -> Inventory:
     value = object_fields(value, "$", _FIELDS)
-    if value["kind"] != INVENTORY_KIND:
-        raise Refused("kind", f"expected {INVENTORY_KIND!r}, got {value['kind']!r}")
-    version = value["version"]
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise Refused("version", f"expected an integer, got {version!r}")
-    if version != INVENTORY_VERSION:
-        raise Refused(
-            "version", f"{version} is not supported (this build reads version {INVENTORY_VERSION})"
-        )
+    check_header(value, INVENTORY_KIND, INVENTORY_VERSION)
     if not isinstance(value["source"], str):
         raise Refused("source", "expected a string")
     return Inventory(

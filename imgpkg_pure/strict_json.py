@@ -2,10 +2,11 @@
 
 Both formats are ours (``docs/formats/inventory.md``, ``imgpkg_pure.copy.delta``), so a
 reader refuses anything the writer never writes, naming the field: a key written twice,
-``NaN`` and the infinities, an unknown or missing field.  A document's field readers raise
-:class:`Refused` from any depth; :func:`read_document` turns it, and bytes that are not
-UTF-8 JSON, into one ``MalformedDocument``.  (Go's documents, ``manifest.json`` and the
-OCI ones, follow Go's rules instead: ``imgpkg_tar._manifest``, ``oci.codec``.)
+``NaN`` and the infinities, an unknown or missing field, another ``kind`` or ``version``
+(:func:`check_header`).  A document's field readers raise :class:`Refused` from any depth;
+:func:`read_document` turns it, and bytes that are not UTF-8 JSON, into one
+``MalformedDocument``.  (Go's documents, ``manifest.json`` and the OCI ones, follow Go's
+rules instead: ``imgpkg_tar._manifest``, ``oci.codec``.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from returns.result import Failure, Result, Success
 
 from imgpkg_pure.errors import MalformedDocument
 
-__all__ = ["Refused", "object_fields", "read_document"]
+__all__ = ["Refused", "check_header", "object_fields", "read_document"]
 
 _T = TypeVar("_T")
 
@@ -58,6 +59,18 @@ def object_fields(value: Any, path: str, names: tuple[str, ...]) -> dict[str, An
         if name not in value:
             raise Refused(prefix + name, "missing")
     return value
+
+
+def check_header(obj: dict[str, Any], kind: str, version: int) -> None:
+    """Refuse a document whose ``kind`` is not ``kind`` or whose ``version`` is not the
+    integer ``version`` (this build reads that one only)."""
+    if obj["kind"] != kind:
+        raise Refused("kind", f"expected {kind!r}, got {obj['kind']!r}")
+    found = obj["version"]
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise Refused("version", f"expected an integer, got {found!r}")
+    if found != version:
+        raise Refused("version", f"{found} is not supported (this build reads version {version})")
 
 
 def read_document(

@@ -55,7 +55,7 @@ from imgpkg_pure.plan.steps import (
     Step,
     Tag,
 )
-from imgpkg_pure.strict_json import Refused, object_fields, read_document
+from imgpkg_pure.strict_json import Refused, check_header, object_fields, read_document
 
 __all__ = [
     "DELTA_KIND",
@@ -242,13 +242,7 @@ def _layer(value: Any, path: str) -> Descriptor:
 
 def _marker(value: Any) -> DeltaMarker:
     obj = object_fields(value, "$", _FIELDS)
-    if obj["kind"] != DELTA_KIND:
-        raise Refused("kind", f"expected {DELTA_KIND!r}, got {obj['kind']!r}")
-    version = obj["version"]
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise Refused("version", f"expected an integer, got {version!r}")
-    if version != DELTA_VERSION:
-        raise Refused("version", f"{version} is not supported (this build reads {DELTA_VERSION})")
+    check_header(obj, DELTA_KIND, DELTA_VERSION)
     layers = obj["leftOut"]
     if not isinstance(layers, list):
         raise Refused("leftOut", "expected an array")
