@@ -3,6 +3,7 @@ tee writes every blob through), and again with it warm.
 
 Usage: python -m bench.cache [--legs big,tiny] [--kinds repo→repo,repo→tar] [--images 20]
                              [--mib 150] [--tiny 200] [--rounds 3] [--concurrency 5]
+                             [--cli-path DIR]
 
 Uses ``bench.copy``'s bundles in a source registry: ``big`` (``--images`` one-layer images,
 ``--mib`` MB of incompressible layers, and a bundle listing them) and ``tiny`` (``--tiny``
@@ -17,9 +18,11 @@ run a separate process into a fresh destination registry (or tarball):
 * ``warm store``: the same copy again with the store the cold run filled, into a fresh
   destination: no blob is read from the source.
 
-Prints one table: median seconds, the ratio to ``no store`` in the same leg, the requests
-the source and the destination logged (the source's blob ``GET``\\ s apart), requests in
-all, peak RSS.
+Prints one table: median seconds, the ratio to ``no store`` in the same leg, the median
+CPU seconds of our process (user + system: steadier than the wall on a shared machine), the
+requests the source and the destination logged (the source's blob ``GET``\\ s apart),
+requests in all, peak RSS.  ``--cli-path DIR`` times the command line of another checkout
+(``git archive COMMIT | tar -x -C DIR``) with the same harness: before/after figures.
 """
 
 from __future__ import annotations
@@ -29,13 +32,15 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._common import CLI, TIMED_ENV, Sample, registry, run_timed
+from bench._common import CLI, TIME, TIMED_ENV, Sample, registry
 from bench.copy import Bench, Bundle, populate_images, push_bundle
 from imgpkg_pure.store.content.local import LocalStore
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
@@ -56,18 +61,45 @@ def _since(path: Path, mark: int, pattern: re.Pattern[bytes]) -> int:
 @dataclass
 class Run:
     sample: Sample
+    cpu: float
     source: int
     source_blob_gets: int
     destination: int
 
 
+#: Where the timed command line comes from (``--cli-path``: another checkout's).
+_CLI: list[tuple[str, ...]] = [CLI]
+_CLI_PATH: list[str] = []
+
+
 def store_env(store: Path | None) -> dict[str, str]:
     """:data:`TIMED_ENV` with the local store at ``store`` (None: no store)."""
+    env = dict(TIMED_ENV)
+    if _CLI_PATH:
+        env["PYTHONPATH"] = _CLI_PATH[0]
     if store is None:
-        return dict(TIMED_ENV)
-    env = {k: v for k, v in TIMED_ENV.items() if k != "IMGPKG_PURE_NO_CACHE"}
+        return env
+    env.pop("IMGPKG_PURE_NO_CACHE", None)
     env["IMGPKG_PURE_CACHE"] = str(store)
     return env
+
+
+def run_cpu(args: list[str], env: dict[str, str]) -> tuple[Sample, float]:
+    """``bench._common.run_timed`` with the process's CPU seconds (user + system) too."""
+    with tempfile.NamedTemporaryFile("r", prefix="bench-cpu-") as times:
+        start = time.perf_counter()
+        done = subprocess.run(
+            [TIME, "-q", "-o", times.name, "-f", "%U %S %M", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr.decode()}")
+        user, system, peak = times.read().split()[-3:]
+    return Sample(seconds=elapsed, max_rss_kib=int(peak)), float(user) + float(system)
 
 
 def copy_once(bench: Bench, bundle: Bundle, kind: str, mode: str, *, store: Path, out: Path) -> Run:
@@ -81,13 +113,14 @@ def copy_once(bench: Bench, bundle: Bundle, kind: str, mode: str, *, store: Path
         LocalStore.at(store)
     src_mark = src.log_size()
     dst_mark = dst.log_size() if dst is not None else 0
-    sample = run_timed(
-        [*CLI, "copy", "-b", bundle.ref, *target, "--concurrency", str(bench.conc)],
-        env=store_env(None if mode == "no store" else store),
+    sample, cpu = run_cpu(
+        [*_CLI[0], "copy", "-b", bundle.ref, *target, "--concurrency", str(bench.conc)],
+        store_env(None if mode == "no store" else store),
     )
     out.unlink(missing_ok=True)
     return Run(
         sample=sample,
+        cpu=cpu,
         source=_since(src.log_path, src_mark, _ANY),
         source_blob_gets=_since(src.log_path, src_mark, _BLOB_GET),
         destination=_since(dst.log_path, dst_mark, _ANY) if dst is not None else 0,
@@ -97,14 +130,15 @@ def copy_once(bench: Bench, bundle: Bundle, kind: str, mode: str, *, store: Path
 def print_rows(rows: dict[str, list[Run]], header: str) -> None:
     print(header)
     print(
-        "| leg | seconds | / no store | source requests | source blob GETs | "
+        "| leg | seconds | / no store | CPU s | source requests | source blob GETs | "
         "destination requests | requests | peak RSS MiB |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, runs in rows.items():
         seconds = statistics.median(r.sample.seconds for r in runs)
         base = rows.get(name.rsplit(", ", 1)[0] + ", no store")
         ratio = seconds / statistics.median(r.sample.seconds for r in base) if base else None
+        cpu = statistics.median(r.cpu for r in runs)
         source = statistics.median(r.source for r in runs)
         gets = statistics.median(r.source_blob_gets for r in runs)
         dest = statistics.median(r.destination for r in runs)
@@ -112,7 +146,8 @@ def print_rows(rows: dict[str, list[Run]], header: str) -> None:
         rss = max(r.sample.max_rss_kib for r in runs) / 1024
         shown = "—" if ratio is None else f"{ratio:.2f}"
         print(
-            f"| {name} | {seconds:.2f} | {shown} | {source:.0f} | {gets:.0f} | {dest:.0f} | "
+            f"| {name} | {seconds:.2f} | {shown} | {cpu:.2f} | {source:.0f} | {gets:.0f} | "
+            f"{dest:.0f} | "
             f"{total:.0f} | {rss:.0f} |"
         )
 
@@ -126,7 +161,12 @@ def main() -> None:
     parser.add_argument("--tiny", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--cli-path", help="time the imgpkg-pure of this source tree")
     args = parser.parse_args()
+    if args.cli_path:
+        # -P: the current directory (this checkout) does not come before PYTHONPATH
+        _CLI[0] = (sys.executable, "-P", "-m", "imgpkg_pure.store.cli")
+        _CLI_PATH.append(str(Path(args.cli_path).resolve()))
     chosen = args.legs.split(",")
     kinds = args.kinds.split(",")
     work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
@@ -164,7 +204,7 @@ def main() -> None:
     print_rows(rows, f"{described}; {args.rounds} interleaved rounds, medians")
     if os.environ.get("BENCH_CACHE_RAW"):
         for name, runs in rows.items():
-            print(name, [round(r.sample.seconds, 2) for r in runs])
+            print(name, [(round(r.sample.seconds, 2), round(r.cpu, 2)) for r in runs])
 
 
 if __name__ == "__main__":
