@@ -5,6 +5,11 @@ that already points at the right manifest is left alone), so an interrupted
 apply can simply be run again.  Every blob is verified against its
 descriptor before it becomes visible: the local store's commit checks size
 and digest, and a registry checks the digest of every upload.
+
+Why this module is longer than ~600 lines: it is the one place where a plan becomes
+effects, by design (``docs/architecture.md``); every step kind's handler sits beside
+the others so that idempotence and verification are seen to hold for all of them in
+one reading.  Scheduling is ``store.apply.schedule``; staging is ``store.content``.
 """
 
 from __future__ import annotations

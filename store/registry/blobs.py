@@ -46,6 +46,10 @@ Pushing (:func:`push_blob`):
   did not arrive anyway; a failed session is cancelled (best effort ``DELETE``).
 * Uploads and downloads hold a slot of the adaptive concurrency limit
   (``_throttle``) while they move bytes.
+
+Why this module is longer than ~600 lines: reading and pushing share the try budget,
+the deadline, the size and digest checks and the resumption rules above; kept together,
+a change to one rule is seen by both sides.
 """
 
 from __future__ import annotations
