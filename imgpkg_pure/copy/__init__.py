@@ -16,6 +16,8 @@ indexes) into a ``CopySnapshot``; everything decided from it is here, pure:
   selection file that records it.
 """
 
+from typing import TYPE_CHECKING, Final
+
 from imgpkg_pure.copy.layouts import (
     ARCHIVE_PREFIX,
     LAYOUT_REGISTRY,
@@ -59,13 +61,30 @@ from imgpkg_pure.copy.snapshot import (
     node_descriptor,
     node_digest,
 )
-from imgpkg_pure.copy.tarball import (
-    REFERRER_LABEL,
-    SELECTED_FROM_LABEL,
-    snapshot_from_tar,
-    tar_bundles,
-    tar_manifest,
+
+if TYPE_CHECKING:
+    from imgpkg_pure.copy.tarball import (
+        REFERRER_LABEL,
+        SELECTED_FROM_LABEL,
+        snapshot_from_tar,
+        tar_bundles,
+        tar_manifest,
+    )
+
+#: Names read from ``tarball`` on first use: the imgpkg tarball format (a few dozen classes)
+#: is not loaded by a copy between registries.
+_FROM_TARBALL: Final = frozenset(
+    {"REFERRER_LABEL", "SELECTED_FROM_LABEL", "snapshot_from_tar", "tar_bundles", "tar_manifest"}
 )
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_TARBALL:
+        from imgpkg_pure.copy import tarball  # noqa: PLC0415 (on first use: see above)
+
+        return getattr(tarball, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "PLATFORM_SELECTION_FILE",

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, assert_never
+from typing import TYPE_CHECKING, BinaryIO, assert_never
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
@@ -45,7 +45,6 @@ from imgpkg_pure.plan.steps import (
     WriteLockFile,
 )
 from imgpkg_pure.reference import Reference, Repository
-from imgpkg_pure.store.apply.extract_errors import ExtractError
 from imgpkg_pure.store.apply.referrers import (
     ReferrersTagInvalid,
     put_referrers_in_layout,
@@ -63,6 +62,9 @@ from imgpkg_pure.store.registry import (
     RegistryOptions,
     UrlFetcher,
 )
+
+if TYPE_CHECKING:  # extraction's errors (and the extraction rules under them): pull plans only
+    from imgpkg_pure.store.apply.extract_errors import ExtractError
 
 
 @frozen(kw_only=True)
@@ -124,18 +126,19 @@ class SourceBlobFailed(Fact):
     template = "{reason}"
 
 
-ApplyError = (
-    StoreError
-    | WriteFailure
-    | StagedBlobMissing
-    | RegistryError
-    | NoRegistryAccess
-    | SourceBlobFailed
-    | ExtractError
-    | ForeignLayerError
-    | ReferrersTagInvalid
-    | MalformedDocument
-)
+if TYPE_CHECKING:  # for annotations only, as ``ExtractError`` loads with pull plans
+    ApplyError = (
+        StoreError
+        | WriteFailure
+        | StagedBlobMissing
+        | RegistryError
+        | NoRegistryAccess
+        | SourceBlobFailed
+        | ExtractError
+        | ForeignLayerError
+        | ReferrersTagInvalid
+        | MalformedDocument
+    )
 
 
 @frozen(kw_only=True)

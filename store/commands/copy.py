@@ -46,20 +46,9 @@ from imgpkg_pure.copy import (
     parse_copy_request,
     plan_copy,
     skipped_layers,
-    tar_manifest,
-)
-from imgpkg_pure.copy.delta import (
-    delta_plan,
-    delta_preconditions,
-    marker_element,
-    marker_image,
-    render_tar_plan,
 )
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.image_build import BuiltImage
-from imgpkg_pure.imgpkg_tar import TarIOFailure, TarManifest, plan_tar
-from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.plan.steps import (
     LayoutSource,
     LayoutTarget,
@@ -96,16 +85,21 @@ from imgpkg_pure.store.content.errors import StoreError
 from imgpkg_pure.store.content.leftovers import claim, release, sweep
 from imgpkg_pure.store.content.staging import cache_store, open_layout, temporary_store
 from imgpkg_pure.store.registry import ForeignBlob, RegistryClient, UrlFetcher
-from imgpkg_pure.store.transports.imgpkg_tar_writer import HasMessage
 from imgpkg_pure.store.transports.layout import LayoutReader, Sources
 from imgpkg_pure.store.ui.console import Ui
 from imgpkg_pure.store.ui.progress import Progress
 
-if TYPE_CHECKING:  # the tar and archive transports are imported when used
+if TYPE_CHECKING:
+    # The imgpkg tarball format, its transports, the archive transport and the delta's
+    # rules are imported when used: a copy between registries loads none of them.
+    from imgpkg_pure.image_build import BuiltImage
+    from imgpkg_pure.imgpkg_tar import TarIOFailure
+    from imgpkg_pure.oci.values import Descriptor
     from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
+    from imgpkg_pure.store.transports.imgpkg_tar_writer import HasMessage
     from imgpkg_pure.store.transports.oci_archive import OciArchive
 
-BlobSourceFn = Callable[[Descriptor], IOResult[Iterable[bytes], HasMessage]]
+    BlobSourceFn = Callable[[Descriptor], IOResult[Iterable[bytes], HasMessage]]
 
 
 def _warn_skipped(
@@ -198,6 +192,10 @@ def _to_tar(
     *,
     dry_run: bool = False,
 ) -> int:
+    from imgpkg_pure.copy.delta import marker_element, marker_image, render_tar_plan  # noqa: PLC0415
+    from imgpkg_pure.copy.tarball import tar_manifest  # noqa: PLC0415
+    from imgpkg_pure.imgpkg_tar import TarManifest, plan_tar  # noqa: PLC0415
+
     described = tar_manifest(snapshot, request.shown)
     if isinstance(described, Failure):
         return ui.fail(described.failure())
@@ -251,6 +249,8 @@ def _archive_workspace(
 ) -> IOResult[tuple[Path, int | None], TarIOFailure]:
     """An empty directory beside the destination file, where its layout is assembled, and
     the lock this run holds on it; the ones killed runs left there are removed first."""
+    from imgpkg_pure.imgpkg_tar import TarIOFailure  # noqa: PLC0415
+
     target = Path(destination.path)
     if target.is_dir():
         return IOFailure(
@@ -444,6 +444,8 @@ def _import_to_archive(
 def _with_delta(request: CopyRequest, plan: Plan, delta: Delta, archive_layout: str | None) -> Plan:
     """The plan of a differential copy: it says what it leaves out, and a delta layout
     (``--since`` into ``oci:DIR`` or ``oci-archive:FILE``) gets the marker root."""
+    from imgpkg_pure.copy.delta import delta_plan  # noqa: PLC0415
+
     target: LayoutTarget | None = None
     if delta.writes_marker:
         if archive_layout is not None:
@@ -456,6 +458,8 @@ def _with_delta(request: CopyRequest, plan: Plan, delta: Delta, archive_layout: 
 def _delta_preconditions(request: CopyRequest, delta: Delta) -> tuple[Precondition, ...]:
     """A delta's import plan: apply checks again that the destination holds what it
     leaves out."""
+    from imgpkg_pure.copy.delta import delta_preconditions  # noqa: PLC0415
+
     destination = request.destination
     if isinstance(destination, LayoutDestination):
         return delta_preconditions(delta.marker, LayoutSource(path=destination.path))

@@ -32,17 +32,6 @@ from imgpkg_pure.copy import (
     CopySnapshot,
     layout_reference,
 )
-from imgpkg_pure.copy.delta import (
-    DELTA_ROOT,
-    DeltaIncomplete,
-    DeltaMarker,
-    delta_marker,
-    is_marker,
-    layers_text,
-    parse_delta_document,
-    select_delta,
-    snapshot_layers,
-)
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.media_types import is_distributable
 from imgpkg_pure.oci.codec import parse_manifest
@@ -54,7 +43,11 @@ from imgpkg_pure.store.registry import RegistryClient, RegistryError
 from imgpkg_pure.store.transports.layout import LayoutReader
 
 if TYPE_CHECKING:
+    from imgpkg_pure.copy.delta import DeltaMarker
     from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
+
+# The delta's rules (``imgpkg_pure.copy.delta``: the tarball format, inventories, strict
+# JSON) are imported where a delta is made, read or summed up: a full copy loads none.
 
 __all__ = ["Delta", "observe_delta"]
 
@@ -78,6 +71,8 @@ class Delta:
 
     def summary(self, since: str | None) -> str:
         """The closing line: how many layers and bytes were left out, and why."""
+        from imgpkg_pure.copy.delta import layers_text  # noqa: PLC0415
+
         count, size = layers_text(len(self.marker.left_out)), self.marker.left_out_bytes
         if self.writes_marker:
             return (
@@ -98,6 +93,8 @@ def _destination_name(request: CopyRequest) -> str:
 
 def _layout_marker(layout: LayoutReader) -> IOResult[DeltaMarker | None, object]:
     """The marker root of a layout source, if it has one."""
+    from imgpkg_pure.copy.delta import DELTA_ROOT, is_marker, parse_delta_document  # noqa: PLC0415
+
     root = layout_reference(DELTA_ROOT)
     head = layout.head_manifest(root)
     if isinstance(head, IOFailure) or unsafe_perform_io(head.unwrap()) is None:
@@ -169,6 +166,7 @@ def destination_lacks(
 
 def _making(request: CopyRequest, snapshot: CopySnapshot, since: str) -> IOResult[Delta, object]:
     # The inventory readers (OCI layouts, archives, tarballs) load only for --since.
+    from imgpkg_pure.copy.delta import delta_marker, select_delta, snapshot_layers  # noqa: PLC0415
     from imgpkg_pure.store.commands.inventories import read_since  # noqa: PLC0415
 
     inventory = read_since(since)
@@ -214,6 +212,8 @@ def observe_delta(
         return _making(request, snapshot, request.since).map(lambda delta: delta)
     if read is None:
         return IOSuccess(None)
+    from imgpkg_pure.copy.delta import DeltaIncomplete, DeltaMarker  # noqa: PLC0415
+
     if tarball is not None:
         lacking = [d for d in read.left_out if tarball.layer_entry(d.digest) is None]
     else:

@@ -49,9 +49,7 @@ from imgpkg_pure.copy import (
     image_locations_text,
     narrow_snapshot,
     skipped_layers,
-    snapshot_from_tar,
     source_root,
-    tar_bundles,
 )
 from imgpkg_pure.copy.platforms import with_bundle_selections
 from imgpkg_pure.copy.snapshot import merge_items, node_digest
@@ -68,7 +66,6 @@ from imgpkg_pure.reference import Reference, parse_reference
 from imgpkg_pure.store.commands.locations import fetch_bundle_locations
 from imgpkg_pure.store.commands.referrers import ReferrerFinder, is_referrer
 from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore, Ingest
-from imgpkg_pure.store.files.layer import build_layer
 from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.files.tree import observe_inputs
 from imgpkg_pure.store.registry import ManifestResponse, RegistryFailure
@@ -546,6 +543,8 @@ def build_locations_image(
     ``platform-selection.yml`` (after ``image-locations.yml`` in the layer, where imgpkg,
     which reads the first entry of that name, never looks).
     """
+    from imgpkg_pure.store.files.layer import build_layer  # noqa: PLC0415 (bundles only: gzip)
+
     with tempfile.TemporaryDirectory(prefix="imgpkg-pure-locations-") as work:
         root = Path(work) / "locations"
         root.mkdir(mode=0o700)
@@ -565,6 +564,7 @@ def build_locations_image(
 
 def observe_tarball(request: CopyRequest) -> tuple[ImgpkgTarball, CopySnapshot]:
     """§5.10: the items and the bundle graph, from the tarball alone (no registry reads)."""
+    from imgpkg_pure.copy.tarball import snapshot_from_tar, tar_bundles  # noqa: PLC0415
     from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball  # noqa: PLC0415
 
     tarball = _ok(ImgpkgTarball.at(Path(request.source_tar or "")))

@@ -12,6 +12,8 @@ afterwards, for registry destinations.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure
 from returns.unsafe import unsafe_perform_io
@@ -37,7 +39,7 @@ from imgpkg_pure.push import (
     parse_push_request,
     plan_push,
 )
-from imgpkg_pure.store.apply.interpreter import ApplyError, Env, apply_plan
+from imgpkg_pure.store.apply.interpreter import Env, apply_plan
 from imgpkg_pure.store.commands.mirroring import cache_location, open_client
 from imgpkg_pure.store.commands.options import CacheFlags, PushOptions
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
@@ -56,7 +58,10 @@ from imgpkg_pure.store.ui.console import Ui
 #: its one sequence of requests.  (imgpkg's push has no ``--concurrency`` flag.)
 PUSH_CONCURRENCY = 4
 
-PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
+if TYPE_CHECKING:  # annotations only (``ApplyError`` is one)
+    from imgpkg_pure.store.apply.interpreter import ApplyError
+
+    PushError = UsageError | InputError | NotABundle | MalformedDocument | WriteFailure | ApplyError
 
 
 def _check_bundle(inputs: tuple[InputTree, ...]) -> IOResult[None, PushError]:
