@@ -56,7 +56,6 @@ from imgpkg_pure.copy.snapshot import merge_items, node_digest
 from imgpkg_pure.copy.snapshot import walk as walk_nodes
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.image_build import DOCKER_TYPES, BuiltImage, build_image
-from imgpkg_pure.layer import LayerOptions, bundle_lock_layer, plan_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
 from imgpkg_pure.oci.codec import parse_config, parse_manifest, parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
@@ -67,7 +66,6 @@ from imgpkg_pure.store.commands.locations import fetch_bundle_locations
 from imgpkg_pure.store.commands.referrers import ReferrerFinder, is_referrer
 from imgpkg_pure.store.content.blobstore import BlobReader, BlobStore, Ingest
 from imgpkg_pure.store.files.text import read_text_file
-from imgpkg_pure.store.files.tree import observe_inputs
 from imgpkg_pure.store.registry import ManifestResponse, RegistryFailure
 from imgpkg_pure.store.transports.layout import Sources
 
@@ -163,6 +161,8 @@ class BundleWalk:
     def images_lock(self, bundle: CopyImage) -> ImagesLock:
         """A bundle's ``.imgpkg/images.yml``, read from its single layer (§5.2 step 1),
         or the first of several (``push --layering=auto``)."""
+        from imgpkg_pure.layer import bundle_lock_layer  # noqa: PLC0415 (bundles only)
+
         layers = bundle.manifest.layers
         layer = bundle_lock_layer(layers)
         if layer is None:
@@ -263,6 +263,9 @@ class BundleWalk:
     def _locate_now(self, candidates: list[Reference], *, first: bool) -> tuple[CopyNode, bool]:
         if first:
             return self.node(candidates[0])
+        held = self._held_whole(candidates)
+        if held is not None:
+            return held
         for candidate in candidates:
             key = str(candidate)
             if key in self.nodes:
@@ -271,6 +274,39 @@ class BundleWalk:
             if not isinstance(fetched, IOFailure):
                 return self._node_from(candidate, unsafe_perform_io(fetched.unwrap()))
         return self.node(self._first_existing(candidates))
+
+    def _held_whole(self, candidates: list[Reference]) -> tuple[CopyNode, bool] | None:
+        """An image the local store saw at a later candidate and holds whole (manifests,
+        configs, every layer), found there with no request at all; else None.
+
+        Where a copy finds an image decides only where it reads what the store lacks (and
+        whence a destination on that registry mounts), so the walk need not ask the
+        bundle's repository first, one ``HEAD`` per image, when nothing will be read: the
+        store saw the image where it says, and keeps every blob (in this run's lease) until
+        the copy ends.  imgpkg's order stays whenever a blob must be fetched, and for a
+        bundle (its locations image is looked for where it is found).  The first candidate
+        needs no shortcut: what the store saw there is served unasked.
+        """
+        mirror = self.client.client.mirror
+        if mirror is None or mirror.recorded(candidates[0]) is not None:
+            return None
+        seen = next(
+            (
+                candidate
+                for candidate in candidates[1:]
+                if candidate.registry != LAYOUT_REGISTRY and mirror.recorded(candidate) is not None
+            ),
+            None,
+        )
+        if seen is None:
+            return None
+        try:
+            found = self.node(seen)
+        except WalkFailed:
+            return None
+        if found[1] or not mirror.keeps(_digests_of(found[0])):
+            return None
+        return found
 
     def _prefetch(self, wanted: list[tuple[list[Reference], bool]]) -> None:
         """Fetch the nodes of a bundle's images ``concurrency`` at a time, into the cache.
@@ -303,11 +339,25 @@ class BundleWalk:
         raise WalkFailed(last, _READING + "Checking image existence")
 
 
+def _digests_of(node: CopyNode) -> list[Digest]:
+    """Every manifest and blob a copy of ``node`` reads: its manifests (an index's children
+    too), configs and layers."""
+    digests: list[Digest] = []
+    for each in walk_nodes(node):
+        digests.append(node_digest(each))
+        if isinstance(each, CopyImage):
+            digests.append(each.manifest.config.digest)
+            digests.extend(layer.digest for layer in each.manifest.layers)
+    return digests
+
+
 def _copied(selection: PlatformSelection | None, image: str) -> Digest | None:
     return None if selection is None else selection.copied(image)
 
 
 def _check_bundle_layer(manifest: Manifest) -> Descriptor:
+    from imgpkg_pure.layer import bundle_lock_layer  # noqa: PLC0415 (bundles only)
+
     layers = manifest.layers
     layer = bundle_lock_layer(layers)
     if layer is None:
@@ -543,7 +593,10 @@ def build_locations_image(
     ``platform-selection.yml`` (after ``image-locations.yml`` in the layer, where imgpkg,
     which reads the first entry of that name, never looks).
     """
-    from imgpkg_pure.store.files.layer import build_layer  # noqa: PLC0415 (bundles only: gzip)
+    # The layer recipe and writer (gzip, tar) load for a bundle's locations image only.
+    from imgpkg_pure.layer import LayerOptions, plan_layer  # noqa: PLC0415
+    from imgpkg_pure.store.files.layer import build_layer  # noqa: PLC0415
+    from imgpkg_pure.store.files.tree import observe_inputs  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="imgpkg-pure-locations-") as work:
         root = Path(work) / "locations"

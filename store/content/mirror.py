@@ -38,7 +38,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -201,6 +201,16 @@ class StoreMirror:
             if digest in self._known:
                 return True
         return bool(unsafe_perform_io(self.store.exists(digest).value_or(False)))
+
+    def keeps(self, digests: Iterable[Digest]) -> bool:
+        """Whether the store has every one of ``digests``, each put in the lease first (in
+        one append): what this says is there stays there until the run ends."""
+        wanted = tuple(dict.fromkeys(digests))
+        lease = self._lease
+        if lease is not None:
+            with contextlib.suppress(StoreAbort):
+                lease.hold_all(wanted)
+        return all(self._present(digest) for digest in wanted)
 
     def manifest(self, digest: Digest) -> tuple[bytes, str] | None:
         self._hold(digest)

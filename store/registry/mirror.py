@@ -85,6 +85,11 @@ class Mirror(Protocol):
         """Whether the store has a blob of this digest (no reading, no counting)."""
         ...
 
+    def keeps(self, digests: Iterable[Digest]) -> bool:
+        """Whether the store has every one of ``digests``, each held for this run first (no
+        gc or prune takes them before it ends; no reading, no counting)."""
+        ...
+
     def manifest(self, digest: Digest) -> tuple[bytes, str] | None:
         """A stored manifest's bytes (verified) and media type, or None."""
         ...
