@@ -8,7 +8,7 @@ error that names the problem (imgpkg's messages where it has one, §1.2).
 from __future__ import annotations
 
 import re
-from typing import Literal, assert_never, final
+from typing import TYPE_CHECKING, Literal, assert_never, final
 
 from attrs import frozen
 from returns.result import Failure, Result, Success
@@ -23,7 +23,6 @@ from imgpkg_pure.image_build import (
     BuiltImage,
     MediaTypeSet,
 )
-from imgpkg_pure.layer.layering import LAYERING_MODES, Layering
 from imgpkg_pure.media_types import BUNDLE_LABEL
 from imgpkg_pure.oci.values import Annotations
 from imgpkg_pure.plan.steps import (
@@ -37,6 +36,9 @@ from imgpkg_pure.plan.steps import (
     WriteLockFile,
 )
 from imgpkg_pure.reference import Reference, parse_tag_reference
+
+if TYPE_CHECKING:  # the layer recipe loads with a push (``parse_push_request``), not a copy
+    from imgpkg_pure.layer.layering import Layering
 
 Kind = Literal["image", "bundle"]
 
@@ -199,6 +201,8 @@ def parse_push_request(
                 + ")"
             )
         )
+    from imgpkg_pure.layer.layering import LAYERING_MODES  # noqa: PLC0415 (see the imports)
+
     chosen = next((mode for mode in LAYERING_MODES if mode == layering), None)
     if chosen is None:
         return Failure(

@@ -17,7 +17,6 @@ from returns.io import IOFailure, IOResult
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest
-from imgpkg_pure.plan.planfile import encode_plan, plan_digest
 from imgpkg_pure.plan.render import layer_summary, left_out_summary, render_plan
 from imgpkg_pure.plan.steps import (
     BlobAvailable,
@@ -108,6 +107,8 @@ def write_plan(ui: Ui, path: str, plan: Plan, staging: BlobReader | None = None)
     The blobs the plan staged in the local store (``staging``) are recorded there as roots
     ``plans/<plan digest>@<blob digest>``, so that no gc, prune or size bound takes them
     before ``apply`` reads them (``docs/cache.md``)."""
+    from imgpkg_pure.plan.planfile import encode_plan, plan_digest  # noqa: PLC0415 (msgpack)
+
     data = encode_plan(plan)
     written = write_atomically(path, data, new_mode=0o600)
     if isinstance(written, IOFailure):
