@@ -263,6 +263,9 @@ class BundleWalk:
     def _locate_now(self, candidates: list[Reference], *, first: bool) -> tuple[CopyNode, bool]:
         if first:
             return self.node(candidates[0])
+        held = self._held_whole(candidates)
+        if held is not None:
+            return held
         for candidate in candidates:
             key = str(candidate)
             if key in self.nodes:
@@ -271,6 +274,39 @@ class BundleWalk:
             if not isinstance(fetched, IOFailure):
                 return self._node_from(candidate, unsafe_perform_io(fetched.unwrap()))
         return self.node(self._first_existing(candidates))
+
+    def _held_whole(self, candidates: list[Reference]) -> tuple[CopyNode, bool] | None:
+        """An image the local store saw at a later candidate and holds whole (manifests,
+        configs, every layer), found there with no request at all; else None.
+
+        Where a copy finds an image decides only where it reads what the store lacks (and
+        whence a destination on that registry mounts), so the walk need not ask the
+        bundle's repository first, one ``HEAD`` per image, when nothing will be read: the
+        store saw the image where it says, and keeps every blob (in this run's lease) until
+        the copy ends.  imgpkg's order stays whenever a blob must be fetched, and for a
+        bundle (its locations image is looked for where it is found).  The first candidate
+        needs no shortcut: what the store saw there is served unasked.
+        """
+        mirror = self.client.client.mirror
+        if mirror is None or mirror.recorded(candidates[0]) is not None:
+            return None
+        seen = next(
+            (
+                candidate
+                for candidate in candidates[1:]
+                if candidate.registry != LAYOUT_REGISTRY and mirror.recorded(candidate) is not None
+            ),
+            None,
+        )
+        if seen is None:
+            return None
+        try:
+            found = self.node(seen)
+        except WalkFailed:
+            return None
+        if found[1] or not mirror.keeps(_digests_of(found[0])):
+            return None
+        return found
 
     def _prefetch(self, wanted: list[tuple[list[Reference], bool]]) -> None:
         """Fetch the nodes of a bundle's images ``concurrency`` at a time, into the cache.
@@ -301,6 +337,18 @@ class BundleWalk:
         if last is None:
             last = PullRefused(reason=f"{candidates[-1]} not found")
         raise WalkFailed(last, _READING + "Checking image existence")
+
+
+def _digests_of(node: CopyNode) -> list[Digest]:
+    """Every manifest and blob a copy of ``node`` reads: its manifests (an index's children
+    too), configs and layers."""
+    digests: list[Digest] = []
+    for each in walk_nodes(node):
+        digests.append(node_digest(each))
+        if isinstance(each, CopyImage):
+            digests.append(each.manifest.config.digest)
+            digests.extend(layer.digest for layer in each.manifest.layers)
+    return digests
 
 
 def _copied(selection: PlatformSelection | None, image: str) -> Digest | None:
