@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tarfile
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -375,6 +374,8 @@ def _check_bundle_layer(manifest: Manifest) -> Descriptor:
 
 def _read_images_lock(blobs: BlobReader, manifest: Manifest) -> ImagesLock:
     """A bundle's ``.imgpkg/images.yml``, from its single layer held in ``blobs`` (§5.2)."""
+    import tarfile  # noqa: PLC0415 (bundles only)
+
     layer = _check_bundle_layer(manifest)
     handle = _ok(blobs.open(layer.digest))
     text = None

@@ -6,10 +6,8 @@ find a relocated bundle's images.
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
-import tarfile
 from collections.abc import Callable
 from typing import Protocol
 
@@ -152,6 +150,9 @@ def fetch_bundle_locations(
 def _layer_files(layer: bytes) -> dict[str, str]:
     """The first ``image-locations.yml`` (by basename, as imgpkg reads it) and the first
     ``platform-selection.yml`` of a gzip layer, by basename."""
+    import gzip  # noqa: PLC0415 (bundles only, as ``tarfile``)
+    import tarfile  # noqa: PLC0415
+
     wanted = {IMAGE_LOCATIONS_FILE, PLATFORM_SELECTION_FILE}
     found: dict[str, str] = {}
     try:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -125,6 +124,8 @@ def run_credential_helper(
     as its environment.  Returns the stdout bytes, None when the helper says
     it holds no credentials for the server, or an error text naming the helper.
     """
+    import subprocess  # noqa: PLC0415 (only a docker config naming a helper runs one)
+
     what = f"{lookup.program} get {lookup.server_url}"
     program = shutil.which(lookup.program, path=environ.get("PATH", os.defpath))
     if program is None:
