@@ -283,20 +283,15 @@ class BundleWalk:
         bundle's repository first, one ``HEAD`` per image, when nothing will be read: the
         store saw the image where it says, and keeps every blob (in this run's lease) until
         the copy ends.  imgpkg's order stays whenever a blob must be fetched, and for a
-        bundle (its locations image is looked for where it is found).  The first candidate
-        needs no shortcut: what the store saw there is served unasked.
+        bundle (its locations image is looked for where it is found).
         """
         mirror = self.client.client.mirror
-        if mirror is None or mirror.recorded(candidates[0]) is not None:
-            return None
-        seen = next(
-            (
-                candidate
-                for candidate in candidates[1:]
-                if candidate.registry != LAYOUT_REGISTRY and mirror.recorded(candidate) is not None
-            ),
-            None,
-        )
+        first = candidates[0]
+        if mirror is None or first.registry == LAYOUT_REGISTRY:
+            return None  # a layout is asked locally
+        if mirror.recorded(first) is not None:
+            return None  # what the store saw there is served unasked
+        seen = next((ref for ref in candidates[1:] if mirror.recorded(ref) is not None), None)
         if seen is None:
             return None
         try:
