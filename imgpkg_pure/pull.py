@@ -8,18 +8,20 @@ image/bundle decision table (§4.1), the relocation check and rewrite of
 
 from __future__ import annotations
 
-from typing import Literal, final
+from typing import TYPE_CHECKING, Literal, final
 
 from attrs import frozen
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.bundle import ImagesLock, relocate_images_lock
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import Fact
 from imgpkg_pure.oci.values import Descriptor, ImageIndex
 from imgpkg_pure.platform import PlatformSpec, parse_platforms, pick
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, Repository, parse_reference
+
+if TYPE_CHECKING:  # a bundle's documents load when one is copied, pushed or pulled
+    from imgpkg_pure.bundle import ImagesLock
 
 Source = Literal["image", "bundle", "lock"]
 
@@ -173,6 +175,8 @@ def relocated_lock(
     ``found[i]`` says whether ``relocation_candidates(...)[i]`` exists.  A locations
     image counts as proof on its own, as in imgpkg (§4.3; §9 item 17).
     """
+    from imgpkg_pure.bundle import relocate_images_lock  # noqa: PLC0415 (bundles only)
+
     if has_locations_image or all(found):
         return relocate_images_lock(lock, bundle_repository)
     return None

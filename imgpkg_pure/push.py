@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Literal, assert_never, final
 from attrs import frozen
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.bundle import BundleLock, ImageLock, encode_bundle_lock, encode_image_lock
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import Fact
 from imgpkg_pure.image_build import (
@@ -247,6 +246,13 @@ def imgpkg_tag(digest: Digest) -> str:
 
 def lock_file_text(request: PushRequest, pushed: str) -> str:
     """The ``--lock-output`` document: a BundleLock for ``-b``, an ImageLock for ``-i``."""
+    from imgpkg_pure.bundle import (  # noqa: PLC0415 (--lock-output only)
+        BundleLock,
+        ImageLock,
+        encode_bundle_lock,
+        encode_image_lock,
+    )
+
     tag = request.destination.tag
     if request.kind == "bundle":
         return encode_bundle_lock(BundleLock(image=pushed, tag=tag))

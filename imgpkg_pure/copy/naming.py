@@ -17,10 +17,13 @@ originally, ``image_locations``) is tagged ``sha256-<bundle hex>.image-locations
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from imgpkg_pure.bundle import ImageLocation, ImageLocations, encode_image_locations
 from imgpkg_pure.copy.snapshot import BundleImages, CopyItem, node_digest
 from imgpkg_pure.digest import Digest
+
+if TYPE_CHECKING:  # a bundle's documents load when one is copied, pushed or pulled
+    from imgpkg_pure.bundle import ImageLocations
 
 __all__ = [
     "COSIGN_SUFFIXES",
@@ -78,6 +81,8 @@ def cosign_tag(digest: Digest, suffix: str) -> str:
 
 def image_locations(bundle: BundleImages) -> ImageLocations:
     """The ImageLocations of a bundle: every image once (by digest), sorted by image (§2.5)."""
+    from imgpkg_pure.bundle import ImageLocation, ImageLocations  # noqa: PLC0415 (bundles only)
+
     seen: dict[str, ImageLocation] = {}
     for image, is_bundle in bundle.images:
         digest = image.rsplit("@", 1)[-1]
@@ -86,4 +91,6 @@ def image_locations(bundle: BundleImages) -> ImageLocations:
 
 
 def image_locations_text(bundle: BundleImages) -> str:
+    from imgpkg_pure.bundle import encode_image_locations  # noqa: PLC0415 (bundles only)
+
     return encode_image_locations(image_locations(bundle))

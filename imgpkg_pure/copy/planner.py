@@ -16,19 +16,11 @@ layer missing from it is imgpkg's ``file … not found in tar`` error.
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from attrs import evolve
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.bundle import (
-    BundleLock,
-    ImageRef,
-    ImagesLock,
-    encode_bundle_lock,
-    encode_images_lock,
-    relocate_images_lock,
-)
 from imgpkg_pure.copy.layouts import LAYOUT_REGISTRY, ArchiveDestination
 from imgpkg_pure.copy.naming import default_tag, locations_tag, upload_tag
 from imgpkg_pure.copy.platforms import selected_digests
@@ -65,6 +57,9 @@ from imgpkg_pure.plan.steps import (
 from imgpkg_pure.push import LAYOUT_PREFIX, LayoutDestination, UsageError
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.referrers import referrer_entry
+
+if TYPE_CHECKING:  # a bundle's documents load when one is copied, pushed or pulled
+    from imgpkg_pure.bundle import ImagesLock
 
 __all__ = ["foreign_source", "plan_copy", "skipped_layers"]
 
@@ -109,6 +104,15 @@ def skipped_layers(snapshot: CopySnapshot) -> tuple[tuple[Reference, tuple[Diges
 
 
 def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, UsageError]:
+    from imgpkg_pure.bundle import (  # noqa: PLC0415 (--lock-output only)
+        BundleLock,
+        ImageRef,
+        ImagesLock,
+        encode_bundle_lock,
+        encode_images_lock,
+        relocate_images_lock,
+    )
+
     roots = [item for item in snapshot.items if item.is_root_bundle]
     if roots:
         root = roots[0]
@@ -144,6 +148,8 @@ def _lock_text(snapshot: CopySnapshot, destination: Repository) -> Result[str, U
 
 def _selected(lock: ImagesLock, copied: dict[Digest, Digest]) -> ImagesLock:
     """``--platform``'s lock rule: an index narrowed is listed as what was copied for it."""
+    from imgpkg_pure.bundle import ImagesLock  # noqa: PLC0415 (--lock-output only)
+
     if not copied:
         return lock
     return ImagesLock(

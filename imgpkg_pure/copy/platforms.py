@@ -24,12 +24,11 @@ imgpkg ignores the second file (it takes the first entry named ``image-locations
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from attrs import evolve, frozen
 from returns.result import Failure, Result, Success
 
-from imgpkg_pure.bundle import ImagesLock
 from imgpkg_pure.copy.snapshot import (
     BundleImages,
     CopyImage,
@@ -46,6 +45,9 @@ from imgpkg_pure.errors import Fact, MalformedDocument
 from imgpkg_pure.oci.codec import encode_index, parse_index
 from imgpkg_pure.oci.values import Descriptor, Platform
 from imgpkg_pure.platform import PlatformSpec, matches_any
+
+if TYPE_CHECKING:  # a bundle's documents load when one is copied, pushed or pulled
+    from imgpkg_pure.bundle import ImagesLock
 
 __all__ = [
     "PLATFORM_SELECTION_FILE",
@@ -304,6 +306,8 @@ def parse_platform_selection(text: str, where: str) -> Result[PlatformSelection,
 def select_lock(lock: ImagesLock, selection: PlatformSelection | None) -> ImagesLock:
     """``lock`` with each narrowed image's digest replaced by the one copied in its place
     (the same repository, annotations and order)."""
+    from imgpkg_pure.bundle import ImagesLock  # noqa: PLC0415 (bundles only)
+
     if selection is None or not selection.images:
         return lock
     images = []

@@ -7,14 +7,16 @@ indexes) into these values; the planner and the tarball writer read them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from attrs import evolve, frozen
 
-from imgpkg_pure.bundle import ImagesLock
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
 from imgpkg_pure.reference import Reference
+
+if TYPE_CHECKING:  # a bundle's documents load when one is copied, pushed or pulled
+    from imgpkg_pure.bundle import ImagesLock
 
 __all__ = [
     "BundleImages",

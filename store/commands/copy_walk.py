@@ -24,13 +24,6 @@ from returns.io import IOFailure, IOResult
 from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
 
-from imgpkg_pure.bundle import BundleLock as BundleLockDoc
-from imgpkg_pure.bundle import (
-    ImageLocations,
-    ImagesLock,
-    parse_bundle_or_images_lock,
-    parse_images_lock,
-)
 from imgpkg_pure.copy import (
     COSIGN_SUFFIXES,
     LAYOUT_REGISTRY,
@@ -68,7 +61,8 @@ from imgpkg_pure.store.files.text import read_text_file
 from imgpkg_pure.store.registry import ManifestResponse, RegistryFailure
 from imgpkg_pure.store.transports.layout import Sources
 
-if TYPE_CHECKING:  # imported when a tarball is the source
+if TYPE_CHECKING:  # a bundle's documents load with a bundle or a lock; a tarball's reader with it
+    from imgpkg_pure.bundle import ImagesLock
     from imgpkg_pure.store.transports.imgpkg_tar import ImgpkgTarball
 
 
@@ -184,6 +178,8 @@ class BundleWalk:
         return _read_images_lock(self.staging, bundle.manifest)
 
     def bundle(self, node: CopyImage, tag: str | None, orig_ref: str, root: bool) -> None:
+        from imgpkg_pure.bundle import ImageLocations  # noqa: PLC0415 (bundles only)
+
         digest = node.manifest.digest
         self.add(
             CopyItem(node=node, tag=tag, orig_ref=orig_ref, is_bundle=True, is_root_bundle=root)
@@ -371,6 +367,8 @@ def _read_images_lock(blobs: BlobReader, manifest: Manifest) -> ImagesLock:
     """A bundle's ``.imgpkg/images.yml``, from its single layer held in ``blobs`` (§5.2)."""
     import tarfile  # noqa: PLC0415 (bundles only)
 
+    from imgpkg_pure.bundle import parse_images_lock  # noqa: PLC0415 (bundles only)
+
     layer = _check_bundle_layer(manifest)
     handle = _ok(blobs.open(layer.digest))
     text = None
@@ -406,6 +404,9 @@ def _writer(ingest: Ingest) -> Callable[[bytes], None]:
 def observe_sources(walk: BundleWalk, request: CopyRequest) -> CopySnapshot:
     images_lock: ImagesLock | None = None
     if request.lock:
+        from imgpkg_pure.bundle import BundleLock as BundleLockDoc  # noqa: PLC0415 (--lock only)
+        from imgpkg_pure.bundle import ImagesLock, parse_bundle_or_images_lock  # noqa: PLC0415
+
         text = _ok(read_text_file(request.lock))
         parsed = _ok_pure(parse_bundle_or_images_lock(text, request.lock))
         if isinstance(parsed, BundleLockDoc):

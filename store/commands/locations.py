@@ -9,14 +9,13 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure
 from returns.unsafe import unsafe_perform_io
 
-from imgpkg_pure.bundle import IMAGE_LOCATIONS_FILE, ImageLocations, parse_image_locations
 from imgpkg_pure.copy import (
     PLATFORM_SELECTION_FILE,
     PlatformSelection,
@@ -28,6 +27,9 @@ from imgpkg_pure.oci.codec import parse_manifest_or_index
 from imgpkg_pure.oci.values import Descriptor, Manifest
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.registry import ManifestResponse, RegistryError, RegistryFailure
+
+if TYPE_CHECKING:  # a bundle's documents load when one is copied, pushed or pulled
+    from imgpkg_pure.bundle import ImageLocations
 
 __all__ = [
     "BundleLocations",
@@ -89,6 +91,8 @@ def fetch_bundle_locations(
     client: ManifestReader, bundle: Reference
 ) -> IOResult[BundleLocations | None, LocationsError]:
     """The locations image of a bundle (§2.5) with its platform selection, or None."""
+    from imgpkg_pure.bundle import IMAGE_LOCATIONS_FILE, parse_image_locations  # noqa: PLC0415 (bundles only)
+
     assert bundle.digest is not None
     tag = f"{bundle.digest.tag_form}.image-locations.imgpkg"
     where = Reference(registry=bundle.registry, repository=bundle.repository, tag=tag, digest=None)
@@ -152,6 +156,8 @@ def _layer_files(layer: bytes) -> dict[str, str]:
     ``platform-selection.yml`` of a gzip layer, by basename."""
     import gzip  # noqa: PLC0415 (bundles only, as ``tarfile``)
     import tarfile  # noqa: PLC0415
+
+    from imgpkg_pure.bundle import IMAGE_LOCATIONS_FILE  # noqa: PLC0415 (bundles only)
 
     wanted = {IMAGE_LOCATIONS_FILE, PLATFORM_SELECTION_FILE}
     found: dict[str, str] = {}
