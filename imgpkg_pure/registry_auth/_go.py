@@ -12,8 +12,6 @@ from typing import Final
 
 from attrs import frozen
 
-from imgpkg_pure.yaml_doc import go_quote
-
 __all__ = ["go_path_match", "host_parts", "parse_https"]
 
 # --- Go's net/url, just enough for "https://" + key -----------------------------------------
@@ -27,6 +25,13 @@ _USERINFO_OK: Final = frozenset(
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
+def _quoted(text: str) -> str:
+    """Go's ``%q`` of ``text``, for an error text (go-yaml's values load only then)."""
+    from imgpkg_pure.yaml_doc import go_quote  # noqa: PLC0415
+
+    return go_quote(text)
+
+
 def _unescape(text: str, *, host: bool) -> str:
     """Percent-decode ``text``; a string starting with ``!`` is an error text."""
     out = bytearray()
@@ -36,12 +41,12 @@ def _unescape(text: str, *, host: bool) -> str:
         if ch == "%":
             piece = text[i : i + 3]
             if len(piece) < 3 or piece[1] not in _HEX or piece[2] not in _HEX:
-                return f"!invalid URL escape {go_quote(piece)}"
+                return f"!invalid URL escape {_quoted(piece)}"
             out.append(int(piece[1:], 16))
             i += 3
             continue
         if host and ord(ch) < 0x80 and ch not in _HOST_OK:
-            return f"!invalid character {go_quote(ch)} in host name"
+            return f"!invalid character {_quoted(ch)} in host name"
         out.extend(ch.encode("utf-8"))
         i += 1
     return out.decode("utf-8", errors="replace")
@@ -56,7 +61,7 @@ def _valid_optional_port(port: str) -> bool:
 def parse_https(key: str) -> tuple[str, str] | str:
     """Go ``url.Parse("https://" + key)``: (host, path), or the error text."""
     raw = "https://" + key
-    failed = f"parse {go_quote(raw)}"
+    failed = f"parse {_quoted(raw)}"
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
         return f"{failed}: net/url: invalid control character in URL"
     rest = raw.split("#", 1)[0][len("https://") :]
@@ -72,12 +77,12 @@ def parse_https(key: str) -> tuple[str, str] | str:
             return f"{failed}: missing ']' in host"
         port = host[close + 1 :]
         if not _valid_optional_port(port):
-            return f"{failed}: invalid port {go_quote(port)} after host"
+            return f"{failed}: invalid port {_quoted(port)} after host"
     else:
         colon = host.rfind(":")
         if colon >= 0 and not _valid_optional_port(host[colon:]):
             bad = host[colon:]
-            return f"{failed}: invalid port {go_quote(bad)} after host"
+            return f"{failed}: invalid port {_quoted(bad)} after host"
     host_text = _unescape(host, host=True)
     if host_text.startswith("!"):
         return f"{failed}: {host_text[1:]}"
