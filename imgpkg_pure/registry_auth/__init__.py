@@ -51,19 +51,6 @@ And one that is more lenient: for Docker Hub, config entries (``auths`` and
 
 from typing import TYPE_CHECKING
 
-from imgpkg_pure.registry_auth._docker import (
-    DOCKER_HUB,
-    DOCKER_HUB_ALIASES,
-    DOCKER_HUB_AUTH_KEY,
-    TOKEN_USERNAME,
-    DockerConfig,
-    DockerLookup,
-    HelperGet,
-    StoredAuth,
-    docker_lookups,
-    helper_credentials,
-    parse_docker_config,
-)
 from imgpkg_pure.registry_auth._env import (
     ENV_IGNORED,
     ENV_KEYS,
@@ -112,7 +99,7 @@ from imgpkg_pure.registry_auth._values import (
     KeychainError,
 )
 
-if TYPE_CHECKING:  # the IaaS keychains' rules load on first use (``__getattr__``)
+if TYPE_CHECKING:  # the docker config's and the IaaS keychains' rules load on first use
     from imgpkg_pure.registry_auth._aws import (
         ECR_PUBLIC_HOST,
         EcrPrivate,
@@ -137,6 +124,19 @@ if TYPE_CHECKING:  # the IaaS keychains' rules load on first use (``__getattr__`
         parse_aad_token,
         parse_acr_refresh_token,
         parse_azure_settings,
+    )
+    from imgpkg_pure.registry_auth._docker import (
+        DOCKER_HUB,
+        DOCKER_HUB_ALIASES,
+        DOCKER_HUB_AUTH_KEY,
+        TOKEN_USERNAME,
+        DockerConfig,
+        DockerLookup,
+        HelperGet,
+        StoredAuth,
+        docker_lookups,
+        helper_credentials,
+        parse_docker_config,
     )
     from imgpkg_pure.registry_auth._google import (
         CLOUD_PLATFORM_SCOPE,
@@ -169,13 +169,20 @@ if TYPE_CHECKING:  # the IaaS keychains' rules load on first use (``__getattr__`
 
 # The IaaS keychains' rules (``_aws``, ``_azure``, ``_google``, ``_rsa``, ``_sigv4``) load on
 # first use, since their classes, RSA, SigV4 and regular expressions would cost start-up
-# time every run without those keychains would pay.  A name of ``__all__`` that is not
-# bound here is one of theirs (their own ``__all__`` lists say which).
+# time every run without those keychains would pay; so does the docker config keychain
+# (``_docker``), which a registry that asks for no credentials never consults.  A name of
+# ``__all__`` that is not bound here is one of theirs (their own ``__all__`` lists say which).
 
 
 def __getattr__(name: str) -> object:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from imgpkg_pure.registry_auth import _docker  # noqa: PLC0415
+
+    if hasattr(_docker, name):
+        value = getattr(_docker, name)
+        globals()[name] = value
+        return value
     from imgpkg_pure.registry_auth import _aws, _azure, _google, _rsa, _sigv4  # noqa: PLC0415
 
     for module in (_aws, _azure, _google, _rsa, _sigv4):

@@ -47,23 +47,16 @@ from imgpkg_pure.registry_auth import (
     AnonymousByFlag,
     AuthConfig,
     CredentialSource,
-    DockerConfig,
-    DockerLookup,
     EnvKeychain,
     FromEnvKeychain,
     FromFlags,
-    HelperGet,
     IaasKeychain,
     KeychainError,
     RegistryFlags,
-    StoredAuth,
     UnknownKeychain,
     UseDockerConfig,
-    docker_lookups,
     flags_with_env,
-    helper_credentials,
     parse_active_keychains,
-    parse_docker_config,
     parse_env_keychain,
     resolve_credential_source,
 )
@@ -71,6 +64,7 @@ from imgpkg_pure.store.registry.errors import KeychainFailure
 from imgpkg_pure.store.registry.options import RegistryOptions
 
 if TYPE_CHECKING:  # loaded only when a keychain is active (most runs have none)
+    from imgpkg_pure.registry_auth import DockerConfig, DockerLookup, HelperGet
     from imgpkg_pure.store.registry.iaas_keychains import Found, IaasKeychains
 
 __all__ = [
@@ -106,8 +100,9 @@ class Credential:
 
 ANONYMOUS: Final = Credential(config=AuthConfig(), label="anonymous")
 
-HelperRunner = Callable[[HelperGet, Mapping[str, str]], IOResult[bytes | None, str]]
-"""Runs one ``get``: the answer bytes, None for "not found", or an error text."""
+if TYPE_CHECKING:
+    HelperRunner = Callable[[HelperGet, Mapping[str, str]], IOResult[bytes | None, str]]
+    """Runs one ``get``: the answer bytes, None for "not found", or an error text."""
 
 
 def _clip(text: str) -> str:
@@ -182,6 +177,9 @@ def find_docker_config(environ: Mapping[str, str]) -> str | None:
 
 
 def _read_docker_config(environ: Mapping[str, str]) -> IOResult[DockerConfig | None, str]:
+    # The docker config's rules load when a registry first asks for credentials.
+    from imgpkg_pure.registry_auth import DockerConfig, parse_docker_config  # noqa: PLC0415
+
     path = find_docker_config(environ)
     if path is None:
         return IOSuccess(None)
@@ -341,6 +339,8 @@ class Keychain:
         return self._docker
 
     def _from_docker(self, registry: str, repository: str) -> IOResult[Credential, str]:
+        from imgpkg_pure.registry_auth import docker_lookups  # noqa: PLC0415 (on first use)
+
         def walk(config: DockerConfig | None) -> IOResult[Credential, str]:
             if config is None:
                 return IOSuccess(ANONYMOUS)
@@ -361,6 +361,8 @@ class Keychain:
     def _lookup(
         self, config: DockerConfig, lookup: DockerLookup
     ) -> IOResult[Credential | None, str]:
+        from imgpkg_pure.registry_auth import HelperGet, StoredAuth  # noqa: PLC0415 (on first use)
+
         match lookup:
             case StoredAuth(key=key, config=auth):
                 if auth.is_empty:
@@ -374,6 +376,8 @@ class Keychain:
     def _ask_helper(
         self, config: DockerConfig, lookup: HelperGet
     ) -> IOResult[Credential | None, str]:
+        from imgpkg_pure.registry_auth import helper_credentials  # noqa: PLC0415 (on first use)
+
         last = ""
         for attempt in range(self._helper_tries):
             if attempt:
