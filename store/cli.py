@@ -14,7 +14,6 @@ same way, never as a traceback.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
@@ -425,6 +424,8 @@ def _pflag_args(args: list[str], program: str) -> list[str]:
         message = normalized.failure().message
         if message.startswith("unknown flag: "):
             name = message.removeprefix("unknown flag: ")
+            import difflib  # an unknown flag only
+
             close = difflib.get_close_matches(name, list(flags.canonical), n=1)
             message += f" (did you mean {close[0]}?)" if close else ""
         raise click.UsageError(message)
@@ -451,6 +452,13 @@ def _extra_arguments(exc: click.UsageError) -> str | None:
 
 def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> int:
     """Console-script entry point; returns (and exits with) the process exit code."""
+    # httpx imports its own command line (``httpx._main``) with the package, and that
+    # imports pygments and rich whenever they are installed (pygments alone: ~5 ms of every
+    # start-up; with rich, several times that), only to fail or to sit unused: this process
+    # never runs httpx's command line.  Marked absent, httpx keeps its stub ``main``.  The
+    # command line only (the Python API leaves its host's modules alone); a no-op when
+    # httpx is already imported.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     args = list(sys.argv[1:] if argv is None else argv)
     name = program or program_name(sys.argv[0] if argv is None else PROGRAM)
     if "IMGPKG_ENABLE_IAAS_AUTH" in os.environ:  # the auth rules load only when they can speak
