@@ -170,7 +170,7 @@ if TYPE_CHECKING:  # the docker config's and the IaaS keychains' rules load on f
 # The IaaS keychains' rules (``_aws``, ``_azure``, ``_google``, ``_rsa``, ``_sigv4``) load on
 # first use, since their classes, RSA, SigV4 and regular expressions would cost start-up
 # time every run without those keychains would pay; so does the docker config keychain
-# (``_docker``), which a registry that asks for no credentials never consults.  A name of
+# (``_docker``), which a machine without a docker config never consults.  A name of
 # ``__all__`` that is not bound here is one of theirs (their own ``__all__`` lists say which).
 
 

@@ -177,12 +177,12 @@ def find_docker_config(environ: Mapping[str, str]) -> str | None:
 
 
 def _read_docker_config(environ: Mapping[str, str]) -> IOResult[DockerConfig | None, str]:
-    # The docker config's rules load when a registry first asks for credentials.
-    from imgpkg_pure.registry_auth import DockerConfig, parse_docker_config  # noqa: PLC0415
-
     path = find_docker_config(environ)
     if path is None:
         return IOSuccess(None)
+    # The docker config's rules load only when there is one (most CI machines have none).
+    from imgpkg_pure.registry_auth import DockerConfig, parse_docker_config  # noqa: PLC0415
+
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -339,11 +339,11 @@ class Keychain:
         return self._docker
 
     def _from_docker(self, registry: str, repository: str) -> IOResult[Credential, str]:
-        from imgpkg_pure.registry_auth import docker_lookups  # noqa: PLC0415 (on first use)
-
         def walk(config: DockerConfig | None) -> IOResult[Credential, str]:
             if config is None:
                 return IOSuccess(ANONYMOUS)
+            from imgpkg_pure.registry_auth import docker_lookups  # noqa: PLC0415 (a config)
+
             for lookup in docker_lookups(config, registry, repository):
                 found = self._lookup(config, lookup)
                 outcome: Result[Credential | None, str] = _unwrap(found)
