@@ -84,6 +84,13 @@ TIMED_ENV: dict[str, str] = {
 }
 
 
+def with_store(store: Path) -> dict[str, str]:
+    """:data:`TIMED_ENV` with the local store on, at ``store`` (the default configuration)."""
+    env = {k: v for k, v in TIMED_ENV.items() if k != "IMGPKG_PURE_NO_CACHE"}
+    env["IMGPKG_PURE_CACHE"] = str(store)
+    return env
+
+
 def run_timed(args: Sequence[str], *, env: dict[str, str] | None = None) -> Sample:
     """Run one process to its end (in ``env``, else :data:`TIMED_ENV`); its wall time and
     peak RSS."""

@@ -21,6 +21,13 @@ registry unless the leg says otherwise), it times:
   the tar at its offset and PUTs every manifest; skopeo copies from its layout;
 * ``present`` (tiny only): the repo→repo copy again into the destination the previous
   leg filled (everything already there); the floor HEADs every destination tag.
+* ``store on`` / ``store warm`` (tiny only): the same two copies in the default
+  configuration, the local store on (``bench.cache`` has more on it): the first into a
+  fresh destination with an empty store (the floor is the first copy's), then again with
+  the store that copy filled, into the destination it filled.
+
+Every other leg runs without the local store (``IMGPKG_PURE_NO_CACHE=1``): they time
+the transfer.
 
 Prints one table: ours, floor, ours/floor, skopeo, requests per image (from the
 registries' access logs) and ours' peak RSS.
@@ -44,7 +51,17 @@ from pathlib import Path
 
 from returns.unsafe import unsafe_perform_io
 
-from bench._common import CLI, Counter, Leg, Sample, print_table, registry, run_floor, run_timed
+from bench._common import (
+    CLI,
+    Counter,
+    Leg,
+    Sample,
+    print_table,
+    registry,
+    run_floor,
+    run_timed,
+    with_store,
+)
 from imgpkg_pure.copy import default_tag
 from imgpkg_pure.digest import Digest, digest_of
 from imgpkg_pure.digest import parse_digest as parse_digest_text
@@ -273,10 +290,15 @@ class Bench:
         sample.requests = counter.count()
         return sample
 
-    def ours_copy(self, args: list[str], dst: RegistryServer | None) -> Sample:
+    def ours_copy(
+        self, args: list[str], dst: RegistryServer | None, *, store: Path | None = None
+    ) -> Sample:
+        """One timed ``copy``; ``store``: with the local store there (the default
+        configuration) instead of without one."""
         servers = [self.src] if dst is None else [self.src, dst]
         command = [*CLI, "copy", *args, "--concurrency", str(self.conc)]
-        return self.counted(servers, lambda: run_timed(command))
+        env = None if store is None else with_store(store)
+        return self.counted(servers, lambda: run_timed(command, env=env))
 
     def skopeo(self, pairs: list[tuple[str, str]], dst: RegistryServer | None, conc: int) -> Sample:
         def one(pair: tuple[str, str]) -> Sample:
@@ -363,6 +385,17 @@ def round_tiny(b: Bench, bundle: Bundle, legs: dict[str, Leg], n: int) -> None:
              for i in bundle.all]  # fmt: skip
     leg.add("skopeo", b.skopeo(pairs, dst, b.conc))
     present.add("skopeo", b.skopeo(pairs, dst, b.conc))
+    # the default configuration: the local store on, cold for the first copy, then warm
+    stored = legs[f"{name} repo→repo, store on (cold)"]
+    warm = legs[f"{name} repo→repo, all present, store warm"]
+    store = b.work / f"store-{name}{n}"
+    dst = b.fresh()
+    stored_args = ["-b", bundle.ref, "--to-repo", f"{dst.host}/ours/all"]
+    stored.add("ours", b.ours_copy(stored_args, dst, store=store))
+    warm.add("ours", b.ours_copy(stored_args, dst, store=store))
+    stored.samples["floor"] = leg.samples["floor"]
+    warm.add("floor", b.counted([dst], lambda: run_floor(head_job(bundle, dst, b.conc), b.work)))
+    shutil.rmtree(store, ignore_errors=True)
     leg = legs[f"{name} repo→tar"]
     tar = b.work / f"{name}{n}.tar"
     leg.add("ours", b.ours_copy(["-b", bundle.ref, "--to-tar", str(tar)], None))
@@ -398,7 +431,9 @@ def main() -> None:
             for name, bundle in bundles.items():
                 count = len(bundle.images)
                 kinds = (["repo→repo", "repo→tar", "tar→repo"] if name == "big"
-                         else ["repo→repo", "repo→repo, all present", "repo→tar"])  # fmt: skip
+                         else ["repo→repo", "repo→repo, all present",
+                               "repo→repo, store on (cold)", "repo→repo, all present, store warm",
+                               "repo→tar"])  # fmt: skip
                 for kind in kinds:
                     legs[f"{name} {kind}"] = Leg(f"{name} {kind}", images=count)
             bench = Bench(work, stack, src, args.concurrency)
