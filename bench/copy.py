@@ -23,8 +23,8 @@ registry unless the leg says otherwise), it times:
   leg filled (everything already there); the floor HEADs every destination tag.
 * ``store on`` / ``store warm`` (tiny only): the same two copies in the default
   configuration, the local store on (``bench.cache`` has more on it): the first into a
-  fresh destination with an empty store (the floor is the first copy's), then again with
-  the store that copy filled, into the destination it filled.
+  fresh destination with an empty store, then again with the store that copy filled,
+  into the destination it filled (the floors are those of the two legs above).
 
 Every other leg runs without the local store (``IMGPKG_PURE_NO_CACHE=1``): they time
 the transfer.
@@ -394,7 +394,7 @@ def round_tiny(b: Bench, bundle: Bundle, legs: dict[str, Leg], n: int) -> None:
     stored.add("ours", b.ours_copy(stored_args, dst, store=store))
     warm.add("ours", b.ours_copy(stored_args, dst, store=store))
     stored.samples["floor"] = leg.samples["floor"]
-    warm.add("floor", b.counted([dst], lambda: run_floor(head_job(bundle, dst, b.conc), b.work)))
+    warm.samples["floor"] = present.samples["floor"]  # the same HEADs of a filled destination
     shutil.rmtree(store, ignore_errors=True)
     leg = legs[f"{name} repo→tar"]
     tar = b.work / f"{name}{n}.tar"
