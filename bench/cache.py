@@ -41,9 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._common import CLI, TIME, TIMED_ENV, Sample, registry
-from bench.copy import Bench, Bundle, populate_images, push_bundle
+from bench.copy import Bench, Bundle, source_bundles
 from imgpkg_pure.store.content.local import LocalStore
-from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
 from tests.registry_fixtures import RegistryServer
 
 _BLOB_GET = re.compile(rb'"GET /v2/[^" ]*/blobs/sha256:[0-9a-f]+ HTTP')
@@ -174,15 +173,9 @@ def main() -> None:
     try:
         with ExitStack() as stack:
             src = stack.enter_context(registry(work / "src"))
-            bundles: dict[str, Bundle] = {}
-            with RegistryClient(RegistryOptions()) as client:
-                if "big" in chosen:
-                    size = args.mib * 1_000_000 // args.images
-                    images = populate_images(client, src.host, "big", args.images, size)
-                    bundles["big"] = push_bundle(client, src.host, "big", images, work)
-                if "tiny" in chosen:
-                    images = populate_images(client, src.host, "tiny", args.tiny, 1024)
-                    bundles["tiny"] = push_bundle(client, src.host, "tiny", images, work)
+            bundles = source_bundles(
+                src, work, set(chosen), images=args.images, mib=args.mib, tiny=args.tiny
+            )
             bench = Bench(work, stack, src, args.concurrency)
             for n in range(args.rounds):
                 for name, bundle in bundles.items():

@@ -191,6 +191,22 @@ def push_bundle(
     return Bundle(name=name, ref=ref, images=images, itself=itself)
 
 
+def source_bundles(
+    src: RegistryServer, work: Path, legs: set[str], *, images: int, mib: int, tiny: int
+) -> dict[str, Bundle]:
+    """The chosen legs' bundles pushed to ``src``: ``big`` (``images`` one-layer images,
+    ``mib`` MB of layers) and ``tiny`` (``tiny`` images of 1 KiB)."""
+    bundles: dict[str, Bundle] = {}
+    with RegistryClient(RegistryOptions()) as client:
+        if "big" in legs:
+            made = populate_images(client, src.host, "big", images, mib * 1_000_000 // images)
+            bundles["big"] = push_bundle(client, src.host, "big", made, work)
+        if "tiny" in legs:
+            made = populate_images(client, src.host, "tiny", tiny, 1024)
+            bundles["tiny"] = push_bundle(client, src.host, "tiny", made, work)
+    return bundles
+
+
 def _blob_url(base: str, image: Image, desc: Descriptor) -> str:
     return f"{base}/v2/{image.repo.partition('/')[2]}/blobs/{desc.digest}"
 
@@ -418,15 +434,9 @@ def main() -> None:
     try:
         with ExitStack() as stack:
             src = stack.enter_context(registry(work / "src"))
-            bundles: dict[str, Bundle] = {}
-            with RegistryClient(RegistryOptions()) as client:
-                if "big" in chosen:
-                    images = populate_images(client, src.host, "big", args.images,
-                                      args.mib * 1_000_000 // args.images)  # fmt: skip
-                    bundles["big"] = push_bundle(client, src.host, "big", images, work)
-                if "tiny" in chosen:
-                    images = populate_images(client, src.host, "tiny", args.tiny, 1024)
-                    bundles["tiny"] = push_bundle(client, src.host, "tiny", images, work)
+            bundles = source_bundles(
+                src, work, chosen, images=args.images, mib=args.mib, tiny=args.tiny
+            )
             legs: dict[str, Leg] = {}
             for name, bundle in bundles.items():
                 count = len(bundle.images)
