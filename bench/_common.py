@@ -94,10 +94,15 @@ def with_store(store: Path) -> dict[str, str]:
 def run_timed(args: Sequence[str], *, env: dict[str, str] | None = None) -> Sample:
     """Run one process to its end (in ``env``, else :data:`TIMED_ENV`); its wall time and
     peak RSS."""
-    with tempfile.NamedTemporaryFile("r", prefix="bench-rss-") as rss:
+    return run_cpu(args, env=env)[0]
+
+
+def run_cpu(args: Sequence[str], *, env: dict[str, str] | None = None) -> tuple[Sample, float]:
+    """:func:`run_timed` with the process's CPU seconds (user + system) too."""
+    with tempfile.NamedTemporaryFile("r", prefix="bench-time-") as times:
         start = time.perf_counter()
         done = subprocess.run(
-            [TIME, "-q", "-o", rss.name, "-f", "%M", *args],
+            [TIME, "-q", "-o", times.name, "-f", "%U %S %M", *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=TIMED_ENV if env is None else env,
@@ -108,8 +113,8 @@ def run_timed(args: Sequence[str], *, env: dict[str, str] | None = None) -> Samp
             raise RuntimeError(
                 f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr.decode()}"
             )
-        peak = int(rss.read().split()[-1])
-    return Sample(seconds=elapsed, max_rss_kib=peak)
+        user, system, peak = times.read().split()[-3:]
+    return Sample(seconds=elapsed, max_rss_kib=int(peak)), float(user) + float(system)
 
 
 def run_floor(job: dict[str, object], work: Path) -> Sample:

@@ -32,15 +32,13 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._common import CLI, TIME, TIMED_ENV, Sample, registry
+from bench._common import CLI, TIMED_ENV, Sample, registry, run_cpu
 from bench.copy import Bench, Bundle, source_bundles
 from imgpkg_pure.store.content.local import LocalStore
 from tests.registry_fixtures import RegistryServer
@@ -83,24 +81,6 @@ def store_env(store: Path | None) -> dict[str, str]:
     return env
 
 
-def run_cpu(args: list[str], env: dict[str, str]) -> tuple[Sample, float]:
-    """``bench._common.run_timed`` with the process's CPU seconds (user + system) too."""
-    with tempfile.NamedTemporaryFile("r", prefix="bench-cpu-") as times:
-        start = time.perf_counter()
-        done = subprocess.run(
-            [TIME, "-q", "-o", times.name, "-f", "%U %S %M", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            check=False,
-        )
-        elapsed = time.perf_counter() - start
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr.decode()}")
-        user, system, peak = times.read().split()[-3:]
-    return Sample(seconds=elapsed, max_rss_kib=int(peak)), float(user) + float(system)
-
-
 def copy_once(bench: Bench, bundle: Bundle, kind: str, mode: str, *, store: Path, out: Path) -> Run:
     """One timed copy of ``bundle`` (``kind``: repo→repo into a fresh registry, or repo→tar
     into ``out``) in ``mode``, its requests counted from the registries' logs."""
@@ -114,7 +94,7 @@ def copy_once(bench: Bench, bundle: Bundle, kind: str, mode: str, *, store: Path
     dst_mark = dst.log_size() if dst is not None else 0
     sample, cpu = run_cpu(
         [*_CLI[0], "copy", "-b", bundle.ref, *target, "--concurrency", str(bench.conc)],
-        store_env(None if mode == "no store" else store),
+        env=store_env(None if mode == "no store" else store),
     )
     out.unlink(missing_ok=True)
     return Run(
