@@ -104,13 +104,7 @@ def images_scale(b: Bench, client: RegistryClient, counts: list[int], rounds: in
             empty.add("floor", b.counted([b.src, dst], _floor(job, b.work)))
             job = head_job(bundle, dst, b.conc)
             present.add("floor", b.counted([dst], _floor(job, b.work)))
-            tar = b.work / f"scale{count}-{n}.tar"
-            to_tar.add("ours", b.ours_copy(["-b", bundle.ref, "--to-tar", str(tar)], None))
-            tar.unlink()
-            out = b.work / "floor.bin"
-            job = download_job(bundle, b.src, out, b.conc)
-            to_tar.add("floor", b.counted([b.src], _floor(job, b.work)))
-            out.unlink()
+            _to_tar_round(b, to_tar, ["-b", bundle.ref], bundle, f"scale{count}-{n}.tar")
         legs += [empty, present, to_tar]
         print(f"{count} images done", file=sys.stderr)
     return legs
@@ -136,13 +130,7 @@ def blob_scale(b: Bench, client: RegistryClient, sizes: list[int], rounds: int) 
             )
             job = relay_job(one, b.src, dst, b.conc)
             copy.add("floor", b.counted([b.src, dst], _floor(job, b.work)))
-            tar = b.work / f"blob{mib}-{n}.tar"
-            to_tar.add("ours", b.ours_copy(["-i", image.ref, "--to-tar", str(tar)], None))
-            tar.unlink()
-            out = b.work / "floor.bin"
-            job = download_job(one, b.src, out, b.conc)
-            to_tar.add("floor", b.counted([b.src], _floor(job, b.work)))
-            out.unlink()
+            _to_tar_round(b, to_tar, ["-i", image.ref], one, f"blob{mib}-{n}.tar")
             target = b.work / f"pulled{n}"
             pull.add(
                 "ours", b.counted([b.src], _run([*CLI, "pull", "-i", image.ref, "-o", str(target)]))
@@ -156,6 +144,18 @@ def blob_scale(b: Bench, client: RegistryClient, sizes: list[int], rounds: int) 
         legs += [copy, to_tar, pull]
         print(f"{mib} MiB done", file=sys.stderr)
     return legs
+
+
+def _to_tar_round(b: Bench, leg: Leg, source: list[str], bundle: Bundle, name: str) -> None:
+    """One round of a repo→tar leg: ours copies ``source`` to the tarball ``name``, the floor
+    downloads the same blobs (each output removed after its run)."""
+    tar = b.work / name
+    leg.add("ours", b.ours_copy([*source, "--to-tar", str(tar)], None))
+    tar.unlink()
+    out = b.work / "floor.bin"
+    job = download_job(bundle, b.src, out, b.conc)
+    leg.add("floor", b.counted([b.src], _floor(job, b.work)))
+    out.unlink()
 
 
 def _floor(job: dict[str, object], work: Path) -> Callable[[], Sample]:
