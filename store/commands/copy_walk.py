@@ -147,9 +147,24 @@ class BundleWalk:
         return found
 
     def add(self, item: CopyItem) -> None:
-        key = f"{item.node.source}:{item.tag or ''}"
+        key = _item_key(item)
         known = self.items.get(key)
         self.items[key] = item if known is None else merge_items(known, item)
+
+    def root_bundle(self, reference: Reference, tag: str | None) -> None:
+        """The bundle at ``reference`` as a root of the copy (refused when it is a plain image)."""
+        node, is_bundle = self.node(reference)
+        if not is_bundle or not isinstance(node, CopyImage):
+            raise WalkFailed(_NOT_A_BUNDLE)
+        self.bundle(node, tag, str(node.source), root=True)
+
+    def plain_image(self, reference: Reference, tag: str | None, *, refusal: str) -> None:
+        """The image or index at ``reference`` as an item of the copy (``refusal`` when it is
+        a bundle: the command line named it as an image)."""
+        node, is_bundle = self.node(reference)
+        if is_bundle:
+            raise WalkFailed(PullRefused(reason=refusal))
+        self.add(CopyItem(node=node, tag=tag, orig_ref="", is_bundle=False, is_root_bundle=False))
 
     def images_lock(self, bundle: CopyImage) -> ImagesLock:
         """A bundle's ``.imgpkg/images.yml``, read from its single layer (§5.2 step 1),
@@ -410,48 +425,29 @@ def observe_sources(walk: BundleWalk, request: CopyRequest) -> CopySnapshot:
         text = _ok(read_text_file(request.lock))
         parsed = _ok_pure(parse_bundle_or_images_lock(text, request.lock))
         if isinstance(parsed, BundleLockDoc):
-            node, is_bundle = walk.node(parsed.reference)
-            if not is_bundle or not isinstance(node, CopyImage):
-                raise WalkFailed(_NOT_A_BUNDLE)
-            walk.bundle(node, parsed.tag, str(node.source), root=True)
+            walk.root_bundle(parsed.reference, parsed.tag)
         else:
             assert isinstance(parsed, ImagesLock)
             images_lock = parsed
             for entry in parsed.images:
-                node, is_bundle = walk.node(entry.image)
-                if is_bundle:
-                    raise WalkFailed(
-                        PullRefused(
-                            reason="Unable to copy bundles using an Images Lock file "
-                            "(hint: Create a bundle with these images)"
-                        )
-                    )
-                walk.add(
-                    CopyItem(
-                        node=node, tag=None, orig_ref="", is_bundle=False, is_root_bundle=False
-                    )
+                walk.plain_image(
+                    entry.image,
+                    None,
+                    refusal="Unable to copy bundles using an Images Lock file "
+                    "(hint: Create a bundle with these images)",
                 )
     else:
         text = request.bundle or request.image or ""
         reference = source_root(request) or _ok_pure(parse_reference(text))
-        node, is_bundle = walk.node(reference)
         user_tag = None if reference.digest is not None else (reference.tag or "latest")
         if request.bundle:
-            if not is_bundle or not isinstance(node, CopyImage):
-                raise WalkFailed(_NOT_A_BUNDLE)
-            walk.bundle(node, user_tag, str(node.source), root=True)
+            walk.root_bundle(reference, user_tag)
         else:
-            if is_bundle:
-                raise WalkFailed(
-                    PullRefused(
-                        reason="Expected bundle flag when copying a bundle "
-                        "(hint: Use -b instead of -i for bundles)"
-                    )
-                )
-            walk.add(
-                CopyItem(
-                    node=node, tag=user_tag, orig_ref="", is_bundle=False, is_root_bundle=False
-                )
+            walk.plain_image(
+                reference,
+                user_tag,
+                refusal="Expected bundle flag when copying a bundle "
+                "(hint: Use -b instead of -i for bundles)",
             )
     snapshot = _narrowed(
         CopySnapshot(
