@@ -266,6 +266,35 @@ def parse_manifest_or_index(
     return parse_manifest(raw, where, mt).map(lambda m: m)
 
 
+def declared_media_type(raw: bytes) -> str | None:
+    """The document's own ``mediaType`` (a non-empty string), else None: not a JSON object,
+    or it says none."""
+    obj = _object_or_none(raw)
+    value = obj.get("mediaType") if obj is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+def document_media_type(raw: bytes) -> str:
+    """The media type a manifest or index is served with where nothing else records one
+    (a layout or store entry known by digest only): its own ``mediaType``, else an index
+    when it has ``manifests``, else a manifest (as ``parse_manifest_or_index`` reads it)."""
+    obj = _object_or_none(raw)
+    if obj is None:
+        return OCI_MANIFEST
+    declared = obj.get("mediaType")
+    if isinstance(declared, str) and declared:
+        return declared
+    return OCI_INDEX if "manifests" in obj else OCI_MANIFEST
+
+
+def _object_or_none(raw: bytes) -> Mapping[str, object] | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def parse_config(raw: bytes, where: str) -> Result[ImageConfig, MalformedDocument]:
     """An image config: platform, diffIDs and labels (``config.Labels``)."""
     return _parsed(where, lambda: _config(raw))
@@ -367,7 +396,9 @@ def encode_index(
 
 __all__ = [
     "DOCKER_MANIFEST_LIST",
+    "declared_media_type",
     "descriptor_object",
+    "document_media_type",
     "encode_index",
     "encode_manifest",
     "parse_config",

@@ -35,7 +35,6 @@ store that cannot be written is a store that keeps nothing this time.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -48,8 +47,8 @@ from returns.result import Success
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest
-from imgpkg_pure.media_types import OCI_INDEX, OCI_MANIFEST
 from imgpkg_pure.oci import Annotations, Descriptor
+from imgpkg_pure.oci.codec import document_media_type
 from imgpkg_pure.reference import Reference
 from imgpkg_pure.store.content.blobstore import Ingest, check_root_name, root_name
 from imgpkg_pure.store.content.errors import StoreError
@@ -231,14 +230,7 @@ class StoreMirror:
             known = self._media.get(digest)
         if known:
             return known
-        try:
-            document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return OCI_MANIFEST
-        declared = document.get("mediaType") if isinstance(document, dict) else None
-        if isinstance(declared, str) and declared:
-            return declared
-        return OCI_INDEX if isinstance(document, dict) and "manifests" in document else OCI_MANIFEST
+        return document_media_type(raw)
 
     def _entry(self, name: str) -> Descriptor | None:
         with self._guard:

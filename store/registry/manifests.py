@@ -16,7 +16,6 @@ if content exists in the registry" and "Pushing Manifests".
 
 from __future__ import annotations
 
-import json
 from typing import Final, final
 
 import httpx
@@ -27,6 +26,7 @@ from imgpkg_pure.digest import Digest, digest_of
 from imgpkg_pure.errors import DigestMismatch
 from imgpkg_pure.media_types import MANIFEST_ACCEPT
 from imgpkg_pure.oci import Descriptor
+from imgpkg_pure.oci.codec import declared_media_type
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.registry_wire import redact_url
 from imgpkg_pure.store.registry._http import (
@@ -84,15 +84,6 @@ def _mismatch(what: str, expected: Digest, actual: Digest) -> DigestMismatch:
     return DigestMismatch(what=what, expected=str(expected), actual=str(actual))
 
 
-def _declared_media_type(raw: bytes) -> str | None:
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    value = obj.get("mediaType") if isinstance(obj, dict) else None
-    return value if isinstance(value, str) else None
-
-
 def get_manifest(
     session: Session, ref: Reference, max_size: int = MAX_MANIFEST_SIZE
 ) -> Result[ManifestResponse, RegistryError]:
@@ -137,7 +128,7 @@ def _get_manifest_once(
     if expected is not None and actual != expected:
         return Failure(_mismatch(f"manifest {ref}", expected, actual))
     if served_type in ("", "application/json", "text/plain", OCTET):
-        served_type = _declared_media_type(raw) or served_type
+        served_type = declared_media_type(raw) or served_type
     return Success(ManifestResponse(raw=raw, media_type=served_type, digest=actual))
 
 

@@ -13,7 +13,6 @@ A layout is read through a ``LayoutStore``: the directory's ``LocalStore``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -24,7 +23,7 @@ from returns.unsafe import unsafe_perform_io
 from imgpkg_pure.copy import LAYOUT_REGISTRY
 from imgpkg_pure.digest import Digest, digest_of, hasher
 from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
-from imgpkg_pure.media_types import OCI_INDEX, OCI_MANIFEST
+from imgpkg_pure.oci.codec import document_media_type
 from imgpkg_pure.oci.values import Descriptor
 from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
@@ -154,7 +153,7 @@ class LayoutReader:
         if isinstance(raw, IOFailure):
             return IOFailure(_read_failed(self.name, unsafe_perform_io(raw.failure())))
         data = unsafe_perform_io(raw.unwrap())
-        media_type = descriptor.media_type or _declared(data)
+        media_type = descriptor.media_type or document_media_type(data)
         return IOSuccess(ManifestResponse(raw=data, media_type=media_type, digest=digest_of(data)))
 
     def fetch_blob_to(
@@ -206,20 +205,6 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
     with stream:
         while chunk := stream.read(CHUNK_SIZE):
             yield chunk
-
-
-def _declared(raw: bytes) -> str:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return OCI_MANIFEST
-    if isinstance(value, dict):
-        declared = value.get("mediaType")
-        if isinstance(declared, str):
-            return declared
-        if "manifests" in value:
-            return OCI_INDEX
-    return OCI_MANIFEST
 
 
 class Sources:

@@ -13,7 +13,15 @@ from returns.result import Failure
 
 from imgpkg_pure.digest import digest_of
 from imgpkg_pure.errors import MalformedDocument
-from imgpkg_pure.oci.codec import parse_config, parse_index, parse_manifest, parse_manifest_or_index
+from imgpkg_pure.media_types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from imgpkg_pure.oci.codec import (
+    declared_media_type,
+    document_media_type,
+    parse_config,
+    parse_index,
+    parse_manifest,
+    parse_manifest_or_index,
+)
 from imgpkg_pure.oci.values import ImageIndex, Manifest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imgpkg"
@@ -82,6 +90,24 @@ def _raw(item: dict[str, Any]) -> bytes:
 def test_dispatch_by_media_type() -> None:
     kinds = {type(parse_manifest_or_index(_raw(item), "x").unwrap()) for _, item in DOCUMENTS}
     assert kinds == {Manifest, ImageIndex}
+
+
+@pytest.mark.parametrize(
+    ("raw", "declared", "served"),
+    [
+        (b'{"mediaType": "%s", "manifests": []}' % DOCKER_MANIFEST.encode(), DOCKER_MANIFEST,
+         DOCKER_MANIFEST),
+        (b'{"mediaType": "", "manifests": []}', None, OCI_INDEX),
+        (b'{"mediaType": 2, "layers": []}', None, OCI_MANIFEST),
+        (b'{"manifests": []}', None, OCI_INDEX),
+        (b'["manifests"]', None, OCI_MANIFEST),
+        (b"{", None, OCI_MANIFEST),
+        (b"\xff", None, OCI_MANIFEST),
+    ],
+)  # fmt: skip
+def test_a_documents_own_media_type(raw: bytes, declared: str | None, served: str) -> None:
+    assert declared_media_type(raw) == declared
+    assert document_media_type(raw) == served
 
 
 @pytest.mark.parametrize(
