@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
-from attrs import frozen
 from returns.io import IOFailure, IOResult
 from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
@@ -45,13 +44,13 @@ from imgpkg_pure.describe import (
 )
 from imgpkg_pure.layer import bundle_lock_layer
 from imgpkg_pure.media_types import DOCKER_LAYER_GZIP
-from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
-from imgpkg_pure.oci.values import ImageConfig, ImageIndex, Manifest
+from imgpkg_pure.oci.values import ImageIndex, Manifest
 from imgpkg_pure.push import UsageError
 from imgpkg_pure.reference import Reference, parse_reference
 from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, ChunksReader, open_layer_archive
 from imgpkg_pure.store.commands.locations import fetch_bundle_locations
 from imgpkg_pure.store.commands.mirroring import open_client
+from imgpkg_pure.store.commands.observing import Observed, observe
 from imgpkg_pure.store.commands.options import DescribeOptions
 from imgpkg_pure.store.commands.referrers import ReferrerFinder
 from imgpkg_pure.store.registry import AuthFailure, RegistryClient, RegistryFailure
@@ -102,19 +101,6 @@ def _status(error: object) -> int | None:
     return None
 
 
-@frozen(kw_only=True)
-class _Node:
-    """A manifest or index at its digest reference, with its config when it is an image."""
-
-    location: Reference
-    document: Manifest | ImageIndex
-    config: ImageConfig | None
-
-    @property
-    def is_bundle(self) -> bool:
-        return self.config is not None and self.config.is_bundle
-
-
 def _images_yml(reader: ChunksReader, media_type: str) -> bytes | None:
     """The first ``.imgpkg/images.yml`` of a layer's tar stream (gzip, zstd or plain), as
     imgpkg finds it."""
@@ -151,7 +137,7 @@ class _Walk:
         self.concurrency = concurrency
         self.finder = ReferrerFinder(client, client) if referrers else None
         self.graph: dict[str, BundleFacts] = {}
-        self._nodes: dict[tuple[str, bool], _Node] = {}
+        self._nodes: dict[tuple[str, bool], Observed] = {}
         self._lock = threading.Lock()
 
     def _parallel(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
@@ -164,7 +150,7 @@ class _Walk:
 
     def observe(
         self, reference: Reference, *, config: bool = True, prefix: str | None = None
-    ) -> _Node:
+    ) -> Observed:
         """The manifest or index at ``reference`` (and, if asked, an image's config).
 
         A failure is raised as is, or wrapped as ``<prefix>: <cause>``.
@@ -174,25 +160,12 @@ class _Walk:
             known = self._nodes.get(key)
         if known is not None:
             return known
-        response = _ok(self.client.get_manifest(reference), prefix)
-        document = _ok_pure(
-            parse_manifest_or_index(response.raw, f"manifest {reference}", response.media_type),
-            prefix,
-        )
-        location = reference.context().digest(response.digest)
-        image_config: ImageConfig | None = None
-        if config and isinstance(document, Manifest):
-            raw = bytearray()
-            _ok(self.client.fetch_blob_to(location.context(), document.config, raw.extend), prefix)
-            image_config = _ok_pure(
-                parse_config(bytes(raw), f"config {document.config.digest} of {location}"), prefix
-            )
-        node = _Node(location=location, document=document, config=image_config)
+        node = _ok(observe(self.client, reference, config=config), prefix)
         with self._lock:
             self._nodes[key] = node
         return node
 
-    def layers_of(self, node: _Node) -> tuple[str, ...]:
+    def layers_of(self, node: Observed) -> tuple[str, ...]:
         """Layer digests: an image's own, an index's linux/amd64 child's (none if it has none)."""
         if not self.layers:
             return ()
@@ -201,7 +174,7 @@ class _Walk:
             for child in document.manifests:
                 platform = child.platform
                 if platform is not None and (platform.os, platform.architecture) == INDEX_PLATFORM:
-                    where = node.location.context().digest(child.digest)
+                    where = node.reference.context().digest(child.digest)
                     found = self.observe(where, config=False, prefix=f"Getting layers of '{where}'")
                     if isinstance(found.document, Manifest):
                         return tuple(str(layer.digest) for layer in found.document.layers)
@@ -214,9 +187,9 @@ class _Walk:
             self.observe(where, config=False, prefix=f"Getting layers of '{where}'")
         )
 
-    def images_lock(self, bundle: _Node) -> ImagesLock:
+    def images_lock(self, bundle: Observed) -> ImagesLock:
         """A bundle's ``.imgpkg/images.yml``, from its single layer (§5.2 step 1)."""
-        prefix = f"Retrieving images for bundle '{bundle.location}'"
+        prefix = f"Retrieving images for bundle '{bundle.reference}'"
         document = bundle.document
         assert isinstance(document, Manifest)
         layer = bundle_lock_layer(document.layers)
@@ -234,7 +207,7 @@ class _Walk:
                     f"was {layer.media_type}"
                 )
             )
-        stream = _ok(self.client.open_blob(bundle.location.context(), layer), prefix)
+        stream = _ok(self.client.open_blob(bundle.reference.context(), layer), prefix)
         with stream:
             reader = ChunksReader(iter(stream))
             try:
@@ -290,11 +263,11 @@ class _Walk:
 
     def entry(
         self,
-        bundle: _Node,
+        bundle: Observed,
         entry: ImageRef,
         locations: ImageLocations | None,
         selection: PlatformSelection | None = None,
-    ) -> tuple[Found, _Node | None]:
+    ) -> tuple[Found, Observed | None]:
         """Where an ImagesLock image is, and whether it is a bundle (§5.2 steps 2-4).
 
         An image an earlier ``copy --platform`` narrowed is where its selection says.
@@ -302,7 +275,7 @@ class _Walk:
         origin = str(entry.image)
         assert entry.image.digest is not None
         copied = None if selection is None else selection.copied(origin)
-        candidates = [bundle.location.context().digest(copied or entry.image.digest)]
+        candidates = [bundle.reference.context().digest(copied or entry.image.digest)]
         if str(candidates[0]) != origin and copied is None:
             candidates.append(entry.image)
         known = None if locations is None else locations.is_bundle(origin)
@@ -326,7 +299,7 @@ class _Walk:
             location=where,
             annotations=entry.annotations,
             layers=() if node.is_bundle else self.layers_of(node),
-            referrers=() if node.is_bundle else self.referrers_of(node.location),
+            referrers=() if node.is_bundle else self.referrers_of(node.reference),
         )
         return found, node
 
@@ -360,39 +333,39 @@ class _Walk:
             layers=layers,
         )
 
-    def internal(self, bundle: _Node) -> Found | None:
+    def internal(self, bundle: Observed) -> Found | None:
         """The bundle's locations image as an ``Internal`` entry, if it has one."""
-        assert bundle.location.digest is not None
-        tag = f"{bundle.location.digest.tag_form}.image-locations.imgpkg"
+        assert bundle.reference.digest is not None
+        tag = f"{bundle.reference.digest.tag_form}.image-locations.imgpkg"
         where = Reference(
-            registry=bundle.location.registry,
-            repository=bundle.location.repository,
+            registry=bundle.reference.registry,
+            repository=bundle.reference.repository,
             tag=tag,
             digest=None,
         )
         descriptor = _ok(
-            self.client.head_manifest(where), f"Retrieving images for bundle '{bundle.location}'"
+            self.client.head_manifest(where), f"Retrieving images for bundle '{bundle.reference}'"
         )
         if descriptor is None:
             return None
-        location = bundle.location.context().digest(descriptor.digest)
+        location = bundle.reference.context().digest(descriptor.digest)
         layers = self._layers_at(location) if self.layers else ()
         return Found(kind="Internal", origin=str(location), location=location, layers=layers)
 
-    def bundle(self, node: _Node) -> None:
+    def bundle(self, node: Observed) -> None:
         """Walk ``node`` and, after it, every nested bundle it holds (each once)."""
-        key = str(node.location)
+        key = str(node.reference)
         if key in self.graph:
             return
         lock = self.images_lock(node)
-        prefix = f"Retrieving images for bundle '{node.location}'"
-        found = _ok(fetch_bundle_locations(self.client, node.location), prefix)
+        prefix = f"Retrieving images for bundle '{node.reference}'"
+        found = _ok(fetch_bundle_locations(self.client, node.reference), prefix)
         locations = None if found is None else found.locations
         selection = None if found is None else found.selection
         resolved = self._parallel(lambda e: self.entry(node, e, locations, selection), lock.images)
         content = [found for found, _ in resolved]
         if self.cosign:
-            located = [node.location] + [f.location for f in content if f.location is not None]
+            located = [node.reference] + [f.location for f in content if f.location is not None]
             subjects = list({str(where): where for where in located}.values())
             content.extend(s for s in self._parallel(self.signature, subjects) if s is not None)
         if locations is not None:
@@ -400,10 +373,10 @@ class _Walk:
             if internal is not None:
                 content.append(internal)
         self.graph[key] = BundleFacts(
-            location=node.location,
+            location=node.reference,
             layers=self.layers_of(node),
             content=tuple(content),
-            referrers=self.referrers_of(node.location),
+            referrers=self.referrers_of(node.reference),
         )
         for _, child in resolved:
             if child is not None and child.is_bundle:
@@ -432,7 +405,7 @@ def _describe(ui: Ui, text: str, walk: _Walk, output_type: str, show_annotations
         return ui.fail(
             DescribeRefused(reason=f"Retrieving Images from bundle: {_message(failed.error)}")
         )
-    description = describe(root.location, walk.graph)
+    description = describe(root.reference, walk.graph)
     if not show_annotations:
         description = without_annotations(description)
     ui.block(render_yaml(description) if output_type == "yaml" else render_text(description))

@@ -21,7 +21,6 @@ import platform as host
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from attrs import frozen
 from returns.io import IOFailure, IOResult, IOSuccess
 from returns.result import Failure, Result
 from returns.unsafe import unsafe_perform_io
@@ -38,8 +37,7 @@ from imgpkg_pure.copy import select_lock
 from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.layer import bundle_lock_layer
-from imgpkg_pure.oci.codec import parse_config, parse_manifest_or_index
-from imgpkg_pure.oci.values import Descriptor, ImageConfig, ImageIndex, Manifest
+from imgpkg_pure.oci.values import Descriptor, ImageIndex, Manifest
 from imgpkg_pure.plan.steps import (
     BlobAvailable,
     ExtractImage,
@@ -69,6 +67,7 @@ from imgpkg_pure.store.apply.extract import ExtractError, extract_image, resolve
 from imgpkg_pure.store.apply.layer_reader import READ_ERRORS, ChunksReader, open_layer_archive
 from imgpkg_pure.store.commands.locations import LocationsImageInvalid, fetch_bundle_locations
 from imgpkg_pure.store.commands.mirroring import cache_location, open_client
+from imgpkg_pure.store.commands.observing import Observed, observe
 from imgpkg_pure.store.commands.options import PullOptions
 from imgpkg_pure.store.commands.planning import dry_run as print_dry_run
 from imgpkg_pure.store.commands.planning import write_plan
@@ -98,19 +97,6 @@ PullError = (
 )
 
 
-@frozen(kw_only=True)
-class Observed:
-    """What a reference points at: its digest reference, document, and config if an image."""
-
-    reference: Reference
-    document: Manifest | ImageIndex
-    config: ImageConfig | None
-
-    @property
-    def is_bundle(self) -> bool:
-        return self.config is not None and self.config.is_bundle
-
-
 def _io(result: Result[object, PullError]) -> IOResult[object, PullError]:
     return IOResult.from_result(result)
 
@@ -131,31 +117,7 @@ class _Pull:
     # -- observing ---------------------------------------------------------------------
 
     def observe(self, reference: Reference) -> IOResult[Observed, PullError]:
-        fetched = self.client.get_manifest(reference)
-        if isinstance(fetched, IOFailure):
-            return IOFailure(unsafe_perform_io(fetched.failure()))
-        response = unsafe_perform_io(fetched.unwrap())
-        parsed = parse_manifest_or_index(response.raw, f"manifest {reference}", response.media_type)
-        if isinstance(parsed, Failure):
-            return IOFailure(parsed.failure())
-        document = parsed.unwrap()
-        digest_ref = reference.context().digest(response.digest)
-        if isinstance(document, ImageIndex):
-            return IOSuccess(Observed(reference=digest_ref, document=document, config=None))
-        config = self._config(digest_ref, document.config)
-        return config.map(lambda c: Observed(reference=digest_ref, document=document, config=c))
-
-    def _config(
-        self, reference: Reference, descriptor: Descriptor
-    ) -> IOResult[ImageConfig, PullError]:
-        raw = bytearray()
-        fetched = self.client.fetch_blob_to(reference.context(), descriptor, raw.extend)
-        if isinstance(fetched, IOFailure):
-            return IOFailure(unsafe_perform_io(fetched.failure()))
-        parsed = parse_config(bytes(raw), f"config {descriptor.digest} of {reference}")
-        if isinstance(parsed, Failure):
-            return IOFailure(parsed.failure())
-        return IOSuccess(parsed.unwrap())
+        return observe(self.client, reference)
 
     # -- downloading and extracting ---------------------------------------------------
 
