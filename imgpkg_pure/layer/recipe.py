@@ -140,6 +140,17 @@ def _member(
     )
 
 
+def _file_member(index: int, tree: InputTree, entry: FileEntry, options: LayerOptions) -> TarMember:
+    """A regular file's member: Go's mode with ``--preserve-permissions``, else the owner's
+    permission bits only (imgpkg's default)."""
+    mode = (
+        go_file_mode(entry.mode, is_dir=False)
+        if options.preserve_permissions
+        else entry.mode & 0o700
+    )
+    return _member(index, tree, entry, name=entry.rel, mode=mode, is_dir=False)
+
+
 def _file_input_member(
     index: int, tree: InputTree, options: LayerOptions
 ) -> Result[TarMember | None, InputError]:
@@ -148,12 +159,7 @@ def _file_input_member(
         return Success(None)
     if entry.kind is not EntryKind.FILE:
         return Failure(NotRegularFile(path=tree.given, reason="not a regular file", given=None))
-    mode = (
-        go_file_mode(entry.mode, is_dir=False)
-        if options.preserve_permissions
-        else entry.mode & 0o700
-    )
-    return Success(_member(index, tree, entry, name=entry.rel, mode=mode, is_dir=False))
+    return Success(_file_member(index, tree, entry, options))
 
 
 def _dir_input_members(
@@ -181,12 +187,7 @@ def _dir_input_members(
             case EntryKind.FILE:
                 if entry.rel in options.exclusions:
                     continue
-                mode = (
-                    go_file_mode(entry.mode, is_dir=False)
-                    if options.preserve_permissions
-                    else entry.mode & 0o700
-                )
-                members.append(_member(index, tree, entry, name=entry.rel, mode=mode, is_dir=False))
+                members.append(_file_member(index, tree, entry, options))
             case EntryKind.SYMLINK | EntryKind.OTHER:
                 return Failure(
                     NotRegularFile(
