@@ -134,39 +134,20 @@ def parse_copy_request(
         written = parse_archive_location(to_repo or "")
         if isinstance(written, Failure):
             return written
-        if written.unwrap().tag is not None:
-            return Failure(
-                UsageError(
-                    reason=f"--to-repo '{to_repo}': an OCI archive destination takes no tag "
-                    "(the copied tags become its root names)"
-                )
-            )
-        if lock_output:
-            return Failure(
-                UsageError(
-                    reason="--lock-output needs a registry destination: a lock file holds "
-                    "registry references, and an OCI archive has none"
-                )
-            )
+        refused = _local_refusal(
+            to_repo, "archive", tagged=written.unwrap().tag is not None, lock_output=lock_output
+        )
+        if refused is not None:
+            return Failure(refused)
         destination = ArchiveDestination(path=written.unwrap().path)
     elif (to_repo or "").startswith(LAYOUT_PREFIX):
         layout = parse_layout_destination(to_repo or "")
         if isinstance(layout, Failure):
             return layout
-        if layout.unwrap().tag != "latest" or (to_repo or "").endswith(":latest"):
-            return Failure(
-                UsageError(
-                    reason=f"--to-repo '{to_repo}': an OCI layout destination takes no tag "
-                    "(the copied tags become its root names)"
-                )
-            )
-        if lock_output:
-            return Failure(
-                UsageError(
-                    reason="--lock-output needs a registry destination: a lock file holds "
-                    "registry references, and an OCI layout has none"
-                )
-            )
+        tagged = layout.unwrap().tag != "latest" or (to_repo or "").endswith(":latest")
+        refused = _local_refusal(to_repo, "layout", tagged=tagged, lock_output=lock_output)
+        if refused is not None:
+            return Failure(refused)
         destination = layout.unwrap()
     else:
         parsed = parse_repository(to_repo or "")
@@ -205,6 +186,24 @@ def parse_copy_request(
             platforms=specs.unwrap(),
         )
     )
+
+
+def _local_refusal(
+    to_repo: str | None, kind: str, *, tagged: bool, lock_output: str | None
+) -> UsageError | None:
+    """Why an OCI ``kind`` (layout or archive) destination is refused: it takes no tag and
+    writes no lock file; None when it is not."""
+    if tagged:
+        return UsageError(
+            reason=f"--to-repo '{to_repo}': an OCI {kind} destination takes no tag "
+            "(the copied tags become its root names)"
+        )
+    if lock_output:
+        return UsageError(
+            reason="--lock-output needs a registry destination: a lock file holds "
+            f"registry references, and an OCI {kind} has none"
+        )
+    return None
 
 
 def source_root(request: CopyRequest) -> Reference | None:
