@@ -7,6 +7,11 @@ nested bundles recursed into; cosign signatures and non-distributable layers
 are looked up on request.  The result is a ``CopySnapshot`` for the planner
 (``imgpkg_pure.copy``).  Failures leave the walk as :class:`WalkFailed`,
 carrying imgpkg's context (``Reading Images from Bundle``).
+
+Why this module is longer than ~600 lines: the walk's order is imgpkg's (§5.2) and its
+fetches run concurrently into one cache that is then visited in lock order; the walk,
+its local-store shortcut, the referrers and the cosign lookups share that cache, the
+first-error rule and the leases, and are read together to see that the order holds.
 """
 
 from __future__ import annotations
