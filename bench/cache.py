@@ -38,7 +38,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._common import CLI, TIMED_ENV, Sample, registry, run_cpu
+from bench._common import CLI, TIMED_ENV, Sample, registry, run_cpu, with_store
 from bench.copy import Bench, Bundle, source_bundles
 from imgpkg_pure.store.content.local import LocalStore
 from tests.registry_fixtures import RegistryServer
@@ -71,13 +71,9 @@ _CLI_PATH: list[str] = []
 
 def store_env(store: Path | None) -> dict[str, str]:
     """:data:`TIMED_ENV` with the local store at ``store`` (None: no store)."""
-    env = dict(TIMED_ENV)
+    env = dict(TIMED_ENV) if store is None else with_store(store)
     if _CLI_PATH:
         env["PYTHONPATH"] = _CLI_PATH[0]
-    if store is None:
-        return env
-    env.pop("IMGPKG_PURE_NO_CACHE", None)
-    env["IMGPKG_PURE_CACHE"] = str(store)
     return env
 
 

@@ -10,8 +10,8 @@ relocation check and the rewrite of ``.imgpkg/images.yml`` (pure decisions in
 Why this module is longer than ~600 lines: the stages share one run (client, staging
 store, UI, what was already pulled) and imgpkg's error context, and the order of their
 refusals is imgpkg's (source checked before the output is touched, §4); split apart,
-each piece would pass the same half-dozen values back and forth.  The decisions themselves are
-pure and live in ``imgpkg_pure.pull``.
+each piece would pass the same half-dozen values back and forth.  The decisions
+themselves are pure and live in ``imgpkg_pure.pull``.
 """
 
 from __future__ import annotations
