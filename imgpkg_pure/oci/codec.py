@@ -269,9 +269,7 @@ def parse_manifest_or_index(
 def declared_media_type(raw: bytes) -> str | None:
     """The document's own ``mediaType`` (a non-empty string), else None: not a JSON object,
     or it says none."""
-    obj = _object_or_none(raw)
-    value = obj.get("mediaType") if obj is not None else None
-    return value if isinstance(value, str) and value else None
+    return _declared(_object_or_none(raw))
 
 
 def document_media_type(raw: bytes) -> str:
@@ -281,10 +279,12 @@ def document_media_type(raw: bytes) -> str:
     obj = _object_or_none(raw)
     if obj is None:
         return OCI_MANIFEST
-    declared = obj.get("mediaType")
-    if isinstance(declared, str) and declared:
-        return declared
-    return OCI_INDEX if "manifests" in obj else OCI_MANIFEST
+    return _declared(obj) or (OCI_INDEX if "manifests" in obj else OCI_MANIFEST)
+
+
+def _declared(obj: Mapping[str, object] | None) -> str | None:
+    value = obj.get("mediaType") if obj is not None else None
+    return value if isinstance(value, str) and value else None
 
 
 def _object_or_none(raw: bytes) -> Mapping[str, object] | None:
