@@ -26,6 +26,11 @@ local mirror's write-through.  The sink sees exactly the chunks the consumer
 sees, as they pass (no second read, nothing held), and is told to commit
 only once the stream's verdict is a success, just before the consumer's
 iteration ends; any other end (a bad verdict, a stream closed early) aborts it.
+
+A large blob is hashed on a thread of its own
+(:mod:`imgpkg_pure.store.registry.hashing`), beside the reading thread.  The rules
+above hold unchanged: the hash is waited for before the chunk that completes the
+size is handed on.
 """
 
 from __future__ import annotations
@@ -35,13 +40,15 @@ from typing import Protocol
 
 from returns.io import IOFailure, IOResult, IOSuccess
 
-from imgpkg_pure.digest import Digest, hasher
+from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry.errors import BlobStreamIncomplete, RegistryError
+from imgpkg_pure.store.registry.hashing import InlineHash, StreamingHash, streaming_hash
 
 __all__ = ["BlobSink", "VerifiedStream"]
+
 
 ReadErrorMapper = Callable[[Exception], RegistryError | None]
 """Turns an exception raised by the source into an error value (None: not ours, re-raise)."""
@@ -72,7 +79,8 @@ class VerifiedStream(Closing):
 
     ``what`` names the blob in errors (e.g. ``blob sha256:… in 127.0.0.1:5000/repo``).
     ``close`` releases the source (an HTTP response); it runs once, at the end
-    of iteration or on :meth:`close`.
+    of iteration or on :meth:`close`.  ``off_thread`` chooses where the hash runs
+    (default: by the blob's size, see ``streaming_hash``).
     """
 
     def __init__(
@@ -83,13 +91,16 @@ class VerifiedStream(Closing):
         what: str,
         close: Callable[[], None] = lambda: None,
         map_error: ReadErrorMapper = _no_errors,
+        off_thread: bool | None = None,
     ) -> None:
         self._chunks = chunks
         self._descriptor = descriptor
         self._what = what
         self._close = close
         self._map_error = map_error
-        self._hash = hasher(descriptor.digest.algorithm)
+        self._off_thread = off_thread
+        self._hash: StreamingHash | None = None
+        self._actual: Digest | None = None
         self._read = 0
         self._finished = False
         self._failure: RegistryError | None = None
@@ -121,6 +132,9 @@ class VerifiedStream(Closing):
     def __iter__(self) -> Iterator[bytes]:
         if self._finished or self._failure is not None:
             return
+        self._hash = streaming_hash(
+            self._descriptor.digest.algorithm, self._descriptor.size, off_thread=self._off_thread
+        )
         try:
             for chunk in self._chunks:
                 if not chunk:
@@ -149,6 +163,7 @@ class VerifiedStream(Closing):
                 raise
             self._failure = mapped
         finally:
+            self._hash.stop()
             self.close()
 
     def verdict(self) -> IOResult[Descriptor, RegistryError]:
@@ -172,7 +187,12 @@ class VerifiedStream(Closing):
 
     def _digest_mismatch(self) -> DigestMismatch | None:
         """Why the bytes so far are not the descriptor's, if they hash to another digest."""
-        actual = Digest(self._descriptor.digest.algorithm, self._hash.copy().hexdigest())
+        if self._actual is None:
+            # Asked once every byte is in (the size is complete), so it never changes.
+            algorithm = self._descriptor.digest.algorithm
+            source = self._hash if self._hash is not None else InlineHash(algorithm)
+            self._actual = Digest(algorithm, source.hexdigest())
+        actual = self._actual
         if actual == self._descriptor.digest:
             return None
         return DigestMismatch(

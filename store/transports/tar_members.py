@@ -37,7 +37,7 @@ from typing import BinaryIO, Final, final
 from attrs import frozen
 from returns.result import Failure
 
-from imgpkg_pure.digest import Digest, hasher
+from imgpkg_pure.digest import Digest
 from imgpkg_pure.errors import DigestMismatch, MalformedDocument, SizeMismatch
 from imgpkg_pure.imgpkg_tar import (
     MAX_SPECIAL_SIZE,
@@ -60,6 +60,7 @@ from imgpkg_pure.imgpkg_tar import (
 from imgpkg_pure.layer.tar_header import BLOCK_SIZE, END_OF_ARCHIVE, padded_size
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
 from imgpkg_pure.store.content.errors import StoreError, StoreIOFailure
+from imgpkg_pure.store.registry.hashing import streaming_hash
 
 #: Type flags of regular files (``0``, and ``NUL`` from old tars).
 REGULAR_TYPES: Final = frozenset({b"0", b"\0"})
@@ -376,7 +377,8 @@ def open_entry(
 class VerifiedEntryStream(io.RawIOBase):
     """The data of one tar entry, read with ``pread``, hashed; the last read checks the digest.
 
-    It owns ``fd`` and closes it.
+    It owns ``fd`` and closes it.  A large entry is hashed beside the reads, on a thread
+    of its own (:mod:`imgpkg_pure.store.registry.hashing`).
     """
 
     def __init__(self, fd: int, entry: TarEntry, digest: Digest, tar: str) -> None:
@@ -385,7 +387,7 @@ class VerifiedEntryStream(io.RawIOBase):
         self._entry = entry
         self._digest = digest
         self._tar = tar
-        self._hash = hasher(digest.algorithm)
+        self._hash = streaming_hash(digest.algorithm, entry.size)
         self._position = 0
         self._checked = False
 
@@ -427,6 +429,7 @@ class VerifiedEntryStream(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            self._hash.stop()
             os.close(self._fd)
         super().close()
 

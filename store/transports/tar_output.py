@@ -9,6 +9,13 @@ temporary (``flock``), so one that a killed run left is told apart
 (:func:`abandoned_temporaries`) and reused or removed by the next run.
 Failures of the file system are ``TarIOFailure`` values naming the tar
 (raised as ``TarAbort``).
+
+**Early writeback.**  While the block runs, a thread asks the kernel every
+:data:`WRITEBACK_EVERY` seconds to write what has reached the file so far
+(``fdatasync``), so the disk works while the network does and the one ``fsync``
+at the end has little left to wait for (measured in ``docs/benchmarks.md``:
+a 256 MiB tarball's final sync fell from ~0.13 s to ~0.03 s).  It changes no
+guarantee: the output is still synced once, whole, before it is renamed.
 """
 
 from __future__ import annotations
@@ -16,15 +23,47 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from imgpkg_pure.imgpkg_tar import TarIOFailure
 from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
 from imgpkg_pure.store.content.leftovers import abandoned_files, hold_file
 from imgpkg_pure.store.transports.tar_members import TarAbort, os_errors, reason
+
+#: Seconds between the early writeback's syncs (see the module doc); 0 turns it off.
+WRITEBACK_EVERY: Final = 0.05
+
+
+class _Writeback:
+    """Syncs ``fd`` every :data:`WRITEBACK_EVERY` seconds until stopped (a daemon thread).
+
+    Its syncs are a head start only: an error in one is ignored here, the final
+    ``fsync`` (which the caller makes and checks) reports it.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        if WRITEBACK_EVERY > 0:
+            self._thread = threading.Thread(target=self._run, name="tar-writeback", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(WRITEBACK_EVERY):
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _create_temporary(path: Path, tar: str) -> tuple[Path, BinaryIO]:
@@ -72,7 +111,11 @@ def replacing(path: Path, tar: str) -> Iterator[BinaryIO]:
     try:
         temporary, handle = _create_temporary(path, tar)
         with handle:
-            yield handle
+            writeback = _Writeback(handle.fileno())
+            try:
+                yield handle
+            finally:
+                writeback.stop()  # before the file is closed: its fd is not reused under it
             with os_errors(tar, "sync the temporary file"):
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -85,4 +128,4 @@ def replacing(path: Path, tar: str) -> Iterator[BinaryIO]:
             temporary.unlink(missing_ok=True)
 
 
-__all__ = ["abandoned_temporaries", "replacing"]
+__all__ = ["WRITEBACK_EVERY", "abandoned_temporaries", "replacing"]

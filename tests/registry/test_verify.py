@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
+
 from imgpkg_pure.digest import digest_of
 from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.media_types import OCI_LAYER
 from imgpkg_pure.oci import Descriptor
-from imgpkg_pure.store.registry import BlobStreamIncomplete, TransportFailure, VerifiedStream
+from imgpkg_pure.store.registry import (
+    BlobStreamIncomplete,
+    TransportFailure,
+    VerifiedStream,
+    hashing,
+)
 from tests.registry.helpers import err, ok
 
 DATA = b"abcdefghij" * 1000
+
+
+@pytest.fixture(autouse=True, params=["inline", "off-thread"])
+def hash_thread(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: hashed on the reading thread, and on a thread of its own (as a
+    blob of ``OFF_THREAD_HASH`` bytes or more is)."""
+    monkeypatch.setattr(hashing, "OFF_THREAD_HASH", 1 if request.param == "off-thread" else 1 << 62)
 
 
 def descriptor(data: bytes = DATA, size: int | None = None) -> Descriptor:
