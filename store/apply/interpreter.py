@@ -362,30 +362,43 @@ def _put_blob(env: Env, step: PutBlob) -> IOResult[bool, ApplyError]:
             repo = _repository(target)
 
             def push(client: RegistryClient) -> IOResult[bool, ApplyError]:
-                exists = client.blob_exists(repo, desc.digest).alt(_widen_registry)
-                if isinstance(exists, IOFailure):
-                    return exists.map(lambda _: False)
-                if unsafe_perform_io(exists.unwrap()) is not None:
-                    return IOSuccess(False)
+                source = step.source
                 mount = None
-                if (
-                    isinstance(step.source, RegistrySource)
-                    and step.source.registry == target.registry
-                ):
-                    mount = Repository(
-                        registry=step.source.registry, repository=step.source.repository
+                if isinstance(source, RegistrySource) and source.registry == target.registry:
+                    mount = Repository(registry=source.registry, repository=source.repository)
+                # Whether the blob is there is asked by the upload's first request
+                # (push_blob mounts it from the repository itself, blobs.py), once its
+                # source is at hand.  Asked first, with a HEAD: when another repository
+                # lends it (a mount), when the source is dear to open (a foreign layer's
+                # urls are fetched to open them), or when it cannot be opened (a delta
+                # tarball, a staging store may lack what the destination already has).
+                opened: IOResult[Callable[[], Iterable[bytes]], ApplyError] | None = None
+                if mount is None and not isinstance(source, UrlSource):
+                    opened = _source(env, step)
+                asks_first = opened is None or isinstance(opened, IOFailure)
+                if asks_first:
+                    exists = client.blob_exists(repo, desc.digest).alt(_widen_registry)
+                    if isinstance(exists, IOFailure):
+                        return exists.map(lambda _: False)
+                    if unsafe_perform_io(exists.unwrap()) is not None:
+                        return IOSuccess(False)
+                    if opened is not None:
+                        return opened.map(lambda _: False)  # the source's failure
+
+                def attempt() -> IOResult[bool, ApplyError]:
+                    nonlocal opened
+                    chunks = opened if opened is not None else _source(env, step)
+                    opened = None  # a retry opens the source anew
+                    return chunks.bind(
+                        lambda chunks: (
+                            client.push_blob(repo, desc, chunks, mount, known_absent=asks_first)
+                            .map(lambda pushed: pushed.mode != PushMode.EXISTED)
+                            .alt(_widen_registry)
+                        )
                     )
+
                 try:
-                    return _refetching(
-                        _tries(env),
-                        lambda: _source(env, step).bind(
-                            lambda chunks: (
-                                client.push_blob(repo, desc, chunks, mount, known_absent=True)
-                                .map(lambda pushed: pushed.mode != PushMode.EXISTED)
-                                .alt(_widen_registry)
-                            )
-                        ),
-                    )
+                    return _refetching(_tries(env), attempt)
                 except SourceBlobInvalid as invalid:
                     return IOFailure(SourceBlobFailed(reason=str(invalid)))
 

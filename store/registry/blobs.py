@@ -26,10 +26,17 @@ network (``docs/reliability.md``):
 
 Pushing (:func:`push_blob`):
 
-* A blob already present (``HEAD``) is not sent again.
-* ``mount_from`` (same registry, another repository) is tried with ``POST
-  ?mount=&from=``; a 202 answer means the registry did not mount, and its
-  upload session is used instead.
+* A blob already present is not sent again.  Where no other repository of the
+  same registry can lend it, the question "is it there?" and the start of the
+  upload are one request: ``POST ?mount=<digest>&from=<this repository>``.  A
+  registry answers 201 when the repository holds the blob (distribution links it
+  again, a no-op), else 202 with an upload session, so a new blob costs a POST and
+  a PUT, not a HEAD, a POST and a PUT.  A registry that refuses such a mount (any
+  answer to the POST that is not 201, 202 or a temporary failure, credentials
+  refused included) is asked the usual way: ``HEAD``, then a plain ``POST``, so
+  its errors are imgpkg's, word for word.  With ``mount_from`` (same registry, another
+  repository) the ``HEAD`` comes first, then ``POST ?mount=&from=``; a 202 answer
+  means the registry did not mount, and its upload session is used instead.
 * Blobs up to ``monolithic_threshold`` bytes go in one ``PUT``; larger ones in
   ``PATCH`` requests of ``chunk_size`` bytes (``Content-Range``), whose
   ``Range`` answers must agree, then an empty ``PUT``.  Bodies are streamed in
@@ -88,7 +95,12 @@ from imgpkg_pure.store.registry._http import (
     transport_failure,
 )
 from imgpkg_pure.store.registry._session import Session
-from imgpkg_pure.store.registry.errors import RegistryError, TransportFailure
+from imgpkg_pure.store.registry.errors import (
+    AuthFailure,
+    RegistryError,
+    RegistryFailure,
+    TransportFailure,
+)
 from imgpkg_pure.store.registry.verify import VerifiedStream
 
 __all__ = [
@@ -432,21 +444,61 @@ def push_blob(
     when an upload is retried or resumed).  ``known_absent``: the caller has just
     asked (``blob_size``) and the blob was not there; no second ``HEAD``.
     """
-    if not known_absent:
-        present = blob_size(session, repo, descriptor.digest, PULL_PUSH)
-        if not isinstance(present, Success):
-            return Failure(present.failure())
-        if present.unwrap() is not None:
-            return Success(BlobPushed(descriptor=descriptor, mode=PushMode.EXISTED))
+    lender = mount_from if _lends(mount_from, repo) else None
+    # Asked by mounting from the repository itself (see the module doc), unless the
+    # caller already knows the blob is absent or another repository lends it.
+    probing = not known_absent and lender is None
+    if not known_absent and not probing:
+        present = _present(session, repo, descriptor)
+        if present is not None:
+            return present
     upload = _Upload(session, repo, descriptor, monolithic_threshold, max(1, chunk_size))
     attempts = session.connection.attempts()
     with session.connection.throttle.slot():
         while True:
-            outcome = upload.once(open_chunks, mount_from)
+            outcome = upload.once(open_chunks, repo if probing else lender)
+            if probing and _mount_refused(outcome):
+                probing = False
+                present = _present(session, repo, descriptor)
+                if present is not None:
+                    return present
+                continue
             if isinstance(outcome, Success) or not attempts.again(is_temporary(outcome.failure())):
                 return outcome
             if upload.arrived():  # the failed try went through after all
                 return Success(BlobPushed(descriptor=descriptor, mode=PushMode.UPLOADED))
+
+
+def _lends(mount_from: Repository | None, repo: Repository) -> bool:
+    """Whether ``mount_from`` is another repository of ``repo``'s registry."""
+    return mount_from is not None and mount_from.registry == repo.registry and mount_from != repo
+
+
+def _present(
+    session: Session, repo: Repository, descriptor: Descriptor
+) -> Result[BlobPushed, RegistryError] | None:
+    """``HEAD``: the answer when the blob is there (or the question failed), else None."""
+    found = blob_size(session, repo, descriptor.digest, PULL_PUSH)
+    if not isinstance(found, Success):
+        return Failure(found.failure())
+    if found.unwrap() is not None:
+        return Success(BlobPushed(descriptor=descriptor, mode=PushMode.EXISTED))
+    return None
+
+
+def _mount_refused(outcome: Result[BlobPushed, RegistryError]) -> bool:
+    """Whether a mount from the repository itself was refused (a registry that takes no
+    such mount, or credentials it does not take): then it is asked as imgpkg asks, with a
+    ``HEAD``, whose answer (and error, word for word) is imgpkg's."""
+    if isinstance(outcome, Success):
+        return False
+    match outcome.failure():
+        case AuthFailure():
+            return True
+        case RegistryFailure(method="POST", answered=True, temporary=False):
+            return True
+        case _:
+            return False
 
 
 class _Upload:
@@ -484,9 +536,7 @@ class _Upload:
         call = _upload_call(
             repo, "POST", target, (("Content-Length", "0"),), content=b"", retry=True
         )
-        mounting = (
-            mount_from is not None and mount_from.registry == repo.registry and mount_from != repo
-        )
+        mounting = mount_from is not None and mount_from.registry == repo.registry
         if mounting:
             assert mount_from is not None
             call = attrs.evolve(
@@ -499,7 +549,9 @@ class _Upload:
             return Failure(started.failure())
         response = started.unwrap()
         if response.status_code == 201:
-            return Success(BlobPushed(descriptor=descriptor, mode=PushMode.MOUNTED))
+            # Mounted from another repository, or found in this one (a mount from itself).
+            mode = PushMode.EXISTED if mount_from == repo else PushMode.MOUNTED
+            return Success(BlobPushed(descriptor=descriptor, mode=mode))
         session_url = location(response)
         if session_url is None:
             return Failure(protocol_failure(response, "the upload answer has no Location header"))

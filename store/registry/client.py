@@ -299,8 +299,10 @@ class RegistryClient(Closing):
         ``open_chunks`` opens the content from its start (it is called again
         when an upload is retried).  ``mount_from`` (same registry) is tried
         with ``POST ?mount=&from=``; a 202 answer means the registry did not
-        mount, and its upload session is used instead.  ``known_absent``: the
-        caller's own ``blob_exists`` just said no; the ``HEAD`` is not repeated.
+        mount, and its upload session is used instead.  Without it, whether the
+        blob is there is asked by the upload's first request (a mount from the
+        repository itself, ``blobs.py``).  ``known_absent``: the caller's own
+        ``blob_exists`` just said no; nothing is asked again.
         """
 
         def push(chunks: Callable[[], Iterable[bytes]]) -> Result[BlobPushed, RegistryError]:

@@ -8,12 +8,14 @@ distribution error codes, retries, and concurrent use of one client.
 from __future__ import annotations
 
 import io
+import json
 import re
 import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -42,6 +44,7 @@ from tests.registry.helpers import (
 )
 from tests.registry.paginating_gateway import PaginatingGateway
 from tests.registry_fixtures import RegistryServer, free_loopback_port
+from tests.reverse_proxy import ProxyHandler, ReverseProxy
 
 pytestmark = pytest.mark.registry
 
@@ -154,9 +157,11 @@ def _requests(log: io.StringIO, method: str) -> list[str]:
     return [line for line in log.getvalue().splitlines() if line.startswith(f"--> {method} ")]
 
 
-def test_push_blob_monolithic_then_head_skip(
+def test_push_blob_monolithic_then_present_skip(
     registry: RegistryServer, home: Path, unique_repo: str
 ) -> None:
+    """A new blob is one POST (asking by a mount from the repository itself) and one PUT;
+    pushed again, the same POST is answered 201 and nothing is sent."""
     repo = repository(registry, unique_repo)
     data = pattern_bytes(3 * (1 << 20) + 17)
     desc = blob(data)
@@ -176,9 +181,54 @@ def test_push_blob_monolithic_then_head_skip(
         received = bytearray()
         assert ok(client.fetch_blob_to(repo, desc, received.extend)) == desc
     assert bytes(received) == data
-    assert opened == [1]  # the HEAD skip never opened the content again
-    assert len(_requests(log, "POST")) == 1
+    assert opened == [1]  # the skip never opened the content again
+    posts = _requests(log, "POST")
+    assert len(posts) == 2
+    assert all(desc.digest.hex[-40:] in p and p.endswith(f"&from={unique_repo}") for p in posts)
+    assert len(_requests(log, "HEAD")) == 1  # the test's own blob_exists
     assert len(_requests(log, "PATCH")) == 0
+    assert len(_requests(log, "PUT")) == 1
+
+
+class _NoSelfMount(ProxyHandler):
+    """A registry that refuses a mount from the repository being pushed to (400
+    ``UNSUPPORTED``, as a registry without mounts may answer) and forwards the rest."""
+
+    def _handle(self) -> None:
+        proxy: ReverseProxy = self.server.proxy  # type: ignore[attr-defined]
+        body = self.read_body()
+        parts = urlsplit(self.path)
+        lender = parse_qs(parts.query).get("from", [""])[0]
+        if self.command == "POST" and lender and parts.path == f"/v2/{lender}/blobs/uploads/":
+            error = {"errors": [{"code": "UNSUPPORTED", "message": "no mounts here"}]}
+            self.answer(400, [("Content-Type", "application/json")], json.dumps(error).encode())
+            return
+        self.relay(
+            proxy, proxy.forward(self.command, self.path, self.forwarded_headers(proxy), body)
+        )
+
+
+def test_push_blob_asks_with_a_head_where_a_self_mount_is_refused(
+    registry: RegistryServer, home: Path, unique_repo: str
+) -> None:
+    data = pattern_bytes(70_001, seed=9)
+    desc = blob(data)
+    log = io.StringIO()
+    with (
+        ReverseProxy(registry.url, _NoSelfMount) as proxy,
+        make_client(home, RegistryOptions(debug=True), debug_stream=log) as client,
+    ):
+        repo = repository(registry, unique_repo, host=proxy.host)
+        assert ok(client.push_blob(repo, desc, lambda: chunks_of(data))).mode is PushMode.UPLOADED
+        again = ok(client.push_blob(repo, desc, lambda: chunks_of(data)))
+        assert again.mode is PushMode.EXISTED
+        received = bytearray()
+        assert ok(client.fetch_blob_to(repo, desc, received.extend)) == desc
+    assert bytes(received) == data
+    posts = _requests(log, "POST")
+    # each push: the refused mount, then (the first only) a plain POST after a HEAD's 404
+    assert ["mount=" in post for post in posts] == [True, False, True]
+    assert len(_requests(log, "HEAD")) == 2
     assert len(_requests(log, "PUT")) == 1
 
 
