@@ -11,6 +11,7 @@ need no I/O live in ``imgpkg_pure.registry_auth`` and ``imgpkg_pure.registry_wir
 Modules: ``options`` (the flags), ``errors`` (error values), ``auth`` (the
 keychain), ``iaas_keychains`` (the gke, ecr, aks and github keychains' requests,
 files and gcloud runs), ``transport`` (TLS, proxies, the debug log), ``verify`` (verified streams),
+``hashing`` (a large blob's hash on a thread beside its reads; the tarball reader uses it too),
 ``client`` (:class:`RegistryClient`, which puts the rest together), and the
 operations it offers: ``manifests``, ``blobs`` (reads, mounts, uploads) and
 ``tags``; ``foreign`` reads non-distributable layers from their descriptor's
