@@ -15,7 +15,15 @@ a run of ``PutReferrers`` into registries, split before one whose subject is alr
 the phase, as a subject or as a referrer stored there (a layout's go one by one).
 
 **Survey** (registry targets).  Before the first phase, every tag the plan sets is asked
-once (``HEAD``, ``concurrency`` at a time).  A tag that already points at its manifest
+once (``HEAD``, ``concurrency`` at a time).  A repository with :data:`LIST_FROM` tags or
+more to ask is listed first (``tags/list``), if its listing takes at most one page for
+every :data:`LIST_FROM` of those tags: a tag it does not list is absent without a
+``HEAD`` (a repository the registry does not know has no tags), so a first copy into an
+empty repository asks one request where it asked one per tag.  A listed tag is still
+asked (the listing does not say where it points); a listing that fails, or would take
+more pages, is dropped and every tag asked.  A registry whose listing lags behind a
+push only costs a manifest ``PUT`` again, never a wrong skip: only a ``HEAD`` that
+names the plan's digest skips anything.  A tag that already points at its manifest
 proves the manifest is in the repository, and a registry holds a manifest only with
 everything it references (distribution refuses a manifest whose blobs or children are
 missing), so the manifest's whole subtree is skipped: its blobs, its children, itself
@@ -49,10 +57,13 @@ from imgpkg_pure.plan.steps import (
     Tag,
     Target,
 )
-from imgpkg_pure.reference import Reference
+from imgpkg_pure.reference import Reference, Repository
 from imgpkg_pure.store.registry import RegistryClient
 
-__all__ = ["UNASKED", "Survey", "phases", "survey"]
+__all__ = ["LIST_FROM", "UNASKED", "Survey", "phases", "survey"]
+
+#: A repository with this many tags to ask, or more, is listed first (see the module doc).
+LIST_FROM: Final = 8
 
 
 class _Unasked:
@@ -167,6 +178,28 @@ def _ask(client: RegistryClient, target: RegistryTarget, tag: str) -> Descriptor
     return unsafe_perform_io(found.unwrap())
 
 
+def _listings(
+    client: RegistryClient, questions: Sequence[tuple[Target, str]]
+) -> dict[Target, frozenset[str]]:
+    """The tags of each repository with :data:`LIST_FROM` questions or more, where its
+    listing is short enough (see the module doc); the others are left out."""
+    counts: dict[Target, int] = {}
+    for target, _tag in questions:
+        counts[target] = counts.get(target, 0) + 1
+    listed: dict[Target, frozenset[str]] = {}
+    for target, count in counts.items():
+        if count < LIST_FROM or not isinstance(target, RegistryTarget):
+            continue
+        repo = Repository(registry=target.registry, repository=target.repository)
+        found = client.tags_if_few(repo, max_pages=count // LIST_FROM)
+        if isinstance(found, IOFailure):
+            continue
+        known = unsafe_perform_io(found.unwrap())
+        if known is not None:
+            listed[target] = known
+    return listed
+
+
 def survey(
     steps: Sequence[Step],
     client: RegistryClient | None,
@@ -181,10 +214,14 @@ def survey(
     if client is None or not tags:
         return Survey()
     questions = list(dict.fromkeys((step.target, step.tag) for _, step in tags))
+    listed = _listings(client, questions)
 
     def ask(question: tuple[Target, str]) -> Descriptor | _Unasked | None:
         target, tag = question
         assert isinstance(target, RegistryTarget)
+        known = listed.get(target)
+        if known is not None and tag not in known:
+            return None
         return _ask(client, target, tag)
 
     mapper: Callable[..., Iterable[Descriptor | _Unasked | None]] = (

@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from returns.io import IOFailure, IOResult, IOSuccess
-from returns.result import Result
+from returns.result import Failure, Result, Success
 from returns.unsafe import unsafe_perform_io
 
 from imgpkg_pure.digest import Digest
@@ -82,7 +82,7 @@ from imgpkg_pure.store.registry.blobs import (
     BlobPushed,
     PushMode,
 )
-from imgpkg_pure.store.registry.errors import RegistryError
+from imgpkg_pure.store.registry.errors import RegistryError, RegistryFailure
 from imgpkg_pure.store.registry.manifests import MAX_MANIFEST_SIZE, ManifestResponse
 from imgpkg_pure.store.registry.mirror import Mirror
 from imgpkg_pure.store.registry.options import RegistryOptions
@@ -329,7 +329,24 @@ class RegistryClient(Closing):
         offline = mirror.refuse_offline(self._mirror, f"listing the tags of {repo}")
         if isinstance(offline, IOFailure):
             return IOFailure(unsafe_perform_io(offline.failure()))
-        return IOResult.from_result(tags.list_tags(self._session, repo, page_size))
+        listed = tags.list_tags(self._session, repo, page_size)
+        return IOResult.from_result(listed.map(lambda found: found or ()))
+
+    def tags_if_few(
+        self, repo: Repository, max_pages: int, page_size: int = DEFAULT_TAG_PAGE_SIZE
+    ) -> IOResult[frozenset[str] | None, RegistryError]:
+        """The tags of ``repo`` when they fit in ``max_pages`` pages, else None; a
+        repository the registry does not know (``404 NAME_UNKNOWN``) has none."""
+        offline = mirror.refuse_offline(self._mirror, f"listing the tags of {repo}")
+        if isinstance(offline, IOFailure):
+            return IOFailure(unsafe_perform_io(offline.failure()))
+        listed = tags.list_tags(self._session, repo, page_size, max_pages=max_pages)
+        match listed:
+            case Success(found):
+                return IOSuccess(None if found is None else frozenset(found))
+            case Failure(RegistryFailure(status=404, codes=codes)) if "NAME_UNKNOWN" in codes:
+                return IOSuccess(frozenset())
+        return IOResult.from_result(listed.map(lambda _: None))
 
     def referrers(
         self, repo: Repository, subject: Digest, artifact_type: str | None = None

@@ -27,13 +27,21 @@ DEFAULT_TAG_PAGE_SIZE: Final = 1000
 
 
 def list_tags(
-    session: Session, repo: Repository, page_size: int = DEFAULT_TAG_PAGE_SIZE
-) -> Result[tuple[str, ...], RegistryError]:
-    """Every tag of ``repo``, in the registry's order, following the pages."""
+    session: Session,
+    repo: Repository,
+    page_size: int = DEFAULT_TAG_PAGE_SIZE,
+    *,
+    max_pages: int | None = None,
+) -> Result[tuple[str, ...] | None, RegistryError]:
+    """Every tag of ``repo``, in the registry's order, following the pages; None when
+    there are more than ``max_pages`` pages (only then: a caller that gives no bound
+    always gets the tags)."""
     tags: list[str] = []
     target: str | None = f"/v2/{repo.repository}/tags/list?n={page_size}"
     seen: set[str] = set()
     while target is not None and target not in seen:
+        if max_pages is not None and len(seen) >= max_pages:
+            return Success(None)
         seen.add(target)
         sent = session.call(repository_call(repo, "GET", target), (200,))
         if not isinstance(sent, Success):

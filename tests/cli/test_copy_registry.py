@@ -20,11 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.copy import populate
 from imgpkg_pure.reference import Repository
 from imgpkg_pure.store.registry import RegistryClient, RegistryOptions
-from tests.cli.helpers import FIXTURES, copy_fixture, run_cli
+from tests.cli.helpers import FIXTURES, copy_fixture, run_cli, write_images_lock
 from tests.cli.imgpkg_tarball import upload_tarball
 from tests.registry_fixtures import RegistryServer
+from tests.reverse_proxy import ProxyHandler, ReverseProxy
 
 
 def _upload(name: str, registry: RegistryServer, repo: str) -> dict[str, Any]:
@@ -327,3 +329,86 @@ def test_copy_through_an_oci_layout(
     bundle = next(i for i in expected["images"] if i.get("manifest_digest") == root["digest"])
     after = bundle["bundle"]["images_yml_after_pull_from_relocated_repo"]
     assert (out / ".imgpkg" / "images.yml").read_text() == after.replace("{REPO}", repo_ref)
+
+
+# --- the destination survey: one listing for a repository's many tags --------------------------
+
+
+def _bundle_of_eight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str, repo: str
+) -> str:
+    with RegistryClient(RegistryOptions()) as client:
+        refs = populate(client, host, 8, 8 * 3 * 1024)
+    bundle = write_images_lock(tmp_path / "bundle", refs)
+    ref = f"{host}/{repo}:v1"
+    code, _, stderr = run_cli(capsys, "push", "-b", ref, "-f", str(bundle))
+    assert code == 0, stderr
+    return ref
+
+
+def _to(log: str, repo: str, request: str) -> int:
+    """Requests to ``repo``: ``request`` is the method and what follows the repository
+    (``GET tags/list``, ``HEAD manifests/``)."""
+    method, what = request.split(" ")
+    return sum(1 for line in log.splitlines() if f'"{method} /v2/{repo}/{what}' in line)
+
+
+def test_a_new_repository_is_listed_once_instead_of_asked_for_each_tag(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo_factory: Any,
+) -> None:
+    source = _bundle_of_eight(tmp_path, capsys, registry.host, unique_repo_factory("src"))
+    dst = unique_repo_factory("dst")
+    start = registry.log_size()
+    code, _, stderr = run_cli(capsys, "copy", "-b", source, "--to-repo", f"{registry.host}/{dst}")
+    assert code == 0, stderr
+    first = registry.read_log_since(start, max_lines=100_000)
+    assert _to(first, dst, "GET tags/list") == 1  # answered 404 NAME_UNKNOWN
+    assert _to(first, dst, "HEAD manifests/") == 0  # no tag asked: none can be there
+    puts = _to(first, dst, "PUT manifests/")
+    assert puts >= 10  # eight images, the bundle, its locations
+    # Again: the listing names the tags, so each is asked (where does it point?); all skip.
+    start = registry.log_size()
+    code, _, stderr = run_cli(capsys, "copy", "-b", source, "--to-repo", f"{registry.host}/{dst}")
+    assert code == 0, stderr
+    again = registry.read_log_since(start, max_lines=100_000)
+    assert _to(again, dst, "GET tags/list") == 1
+    assert _to(again, dst, "HEAD manifests/") == puts
+    assert _to(again, dst, "PUT manifests/") == 0
+    assert "blobs/uploads" not in again
+
+
+class _NoListing(ProxyHandler):
+    """A registry that refuses tag listings (403 ``DENIED``, as one whose policy grants
+    pull and push but not listing does) and forwards the rest."""
+
+    def _handle(self) -> None:
+        proxy: ReverseProxy = self.server.proxy  # type: ignore[attr-defined]
+        body = self.read_body()
+        if self.command == "GET" and "/tags/list" in self.path:
+            error = {"errors": [{"code": "DENIED", "message": "listing is not allowed"}]}
+            self.answer(403, [("Content-Type", "application/json")], json.dumps(error).encode())
+            return
+        upstream = proxy.forward(self.command, self.path, self.forwarded_headers(proxy), body)
+        self.relay(proxy, upstream)
+
+
+def test_a_refused_listing_falls_back_to_asking_each_tag(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: RegistryServer,
+    unique_repo_factory: Any,
+) -> None:
+    source = _bundle_of_eight(tmp_path, capsys, registry.host, unique_repo_factory("src"))
+    dst = unique_repo_factory("dst")
+    with ReverseProxy(registry.url, _NoListing) as proxy:
+        start = registry.log_size()
+        code, _, stderr = run_cli(capsys, "copy", "-b", source, "--to-repo", f"{proxy.host}/{dst}")
+        assert code == 0, stderr
+    log = registry.read_log_since(start, max_lines=100_000)
+    puts = _to(log, dst, "PUT manifests/")
+    assert puts >= 10
+    assert _to(log, dst, "GET tags/list") == 0  # refused by the proxy, never forwarded
+    assert _to(log, dst, "HEAD manifests/") == puts  # every tag asked, as before listings

@@ -402,6 +402,25 @@ def test_list_tags_follows_link_pagination(
     ]
 
 
+def test_tags_if_few_stops_at_its_page_bound(
+    registry: RegistryServer, home: Path, unique_repo: str
+) -> None:
+    repo = repository(registry, unique_repo)
+    with make_client(home) as client:
+        raw, _ = push_image(client, repo, "t0")
+        for tag in ("t1", "t2", "t3", "t4"):
+            ok(client.put_manifest(repo, tag, raw, OCI_MANIFEST))
+    with PaginatingGateway(registry.url) as gateway, make_client(home) as client:
+        through = repository(registry, unique_repo, gateway.host)
+        assert ok(client.tags_if_few(through, max_pages=1, page_size=2)) is None
+        asked = [path for path in gateway.paths if "/tags/list" in path]
+        assert len(asked) == 1  # the second page is not asked for
+        whole = ok(client.tags_if_few(through, max_pages=3, page_size=2))
+        assert whole == frozenset({"t0", "t1", "t2", "t3", "t4"})
+        unknown = repository(registry, f"{unique_repo}-never-pushed", gateway.host)
+        assert ok(client.tags_if_few(unknown, max_pages=1)) == frozenset()  # NAME_UNKNOWN
+
+
 def test_connection_refused_is_retried_then_reported(home: Path) -> None:
     host = f"127.0.0.1:{free_loopback_port()}"
     slept: list[float] = []
