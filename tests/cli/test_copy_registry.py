@@ -353,6 +353,16 @@ def _to(log: str, repo: str, request: str) -> int:
     return sum(1 for line in log.splitlines() if f'"{method} /v2/{repo}/{what}' in line)
 
 
+def _copy_logged(
+    capsys: pytest.CaptureFixture[str], registry: RegistryServer, source: str, to_repo: str
+) -> str:
+    """``copy -b source --to-repo to_repo``, which must succeed; what ``registry`` logged."""
+    start = registry.log_size()
+    code, _, stderr = run_cli(capsys, "copy", "-b", source, "--to-repo", to_repo)
+    assert code == 0, stderr
+    return registry.read_log_since(start, max_lines=100_000)
+
+
 def test_a_new_repository_is_listed_once_instead_of_asked_for_each_tag(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -361,19 +371,13 @@ def test_a_new_repository_is_listed_once_instead_of_asked_for_each_tag(
 ) -> None:
     source = _bundle_of_eight(tmp_path, capsys, registry.host, unique_repo_factory("src"))
     dst = unique_repo_factory("dst")
-    start = registry.log_size()
-    code, _, stderr = run_cli(capsys, "copy", "-b", source, "--to-repo", f"{registry.host}/{dst}")
-    assert code == 0, stderr
-    first = registry.read_log_since(start, max_lines=100_000)
+    first = _copy_logged(capsys, registry, source, f"{registry.host}/{dst}")
     assert _to(first, dst, "GET tags/list") == 1  # answered 404 NAME_UNKNOWN
     assert _to(first, dst, "HEAD manifests/") == 0  # no tag asked: none can be there
     puts = _to(first, dst, "PUT manifests/")
     assert puts >= 10  # eight images, the bundle, its locations
     # Again: the listing names the tags, so each is asked (where does it point?); all skip.
-    start = registry.log_size()
-    code, _, stderr = run_cli(capsys, "copy", "-b", source, "--to-repo", f"{registry.host}/{dst}")
-    assert code == 0, stderr
-    again = registry.read_log_since(start, max_lines=100_000)
+    again = _copy_logged(capsys, registry, source, f"{registry.host}/{dst}")
     assert _to(again, dst, "GET tags/list") == 1
     assert _to(again, dst, "HEAD manifests/") == puts
     assert _to(again, dst, "PUT manifests/") == 0
@@ -404,10 +408,7 @@ def test_a_refused_listing_falls_back_to_asking_each_tag(
     source = _bundle_of_eight(tmp_path, capsys, registry.host, unique_repo_factory("src"))
     dst = unique_repo_factory("dst")
     with ReverseProxy(registry.url, _NoListing) as proxy:
-        start = registry.log_size()
-        code, _, stderr = run_cli(capsys, "copy", "-b", source, "--to-repo", f"{proxy.host}/{dst}")
-        assert code == 0, stderr
-    log = registry.read_log_since(start, max_lines=100_000)
+        log = _copy_logged(capsys, registry, source, f"{proxy.host}/{dst}")
     puts = _to(log, dst, "PUT manifests/")
     assert puts >= 10
     assert _to(log, dst, "GET tags/list") == 0  # refused by the proxy, never forwarded

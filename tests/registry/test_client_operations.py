@@ -383,14 +383,19 @@ def test_list_tags_without_pagination_support(
     assert tags == tuple(answer.json()["tags"])
 
 
-def test_list_tags_follows_link_pagination(
-    registry: RegistryServer, home: Path, unique_repo: str
-) -> None:
+def _five_tags(registry: RegistryServer, home: Path, unique_repo: str) -> None:
+    """One image tagged ``t0`` to ``t4`` (pushed in a shuffled order) in ``unique_repo``."""
     repo = repository(registry, unique_repo)
     with make_client(home) as client:
         raw, _ = push_image(client, repo, "t0")
         for tag in ("t3", "t1", "t4", "t2"):
             ok(client.put_manifest(repo, tag, raw, OCI_MANIFEST))
+
+
+def test_list_tags_follows_link_pagination(
+    registry: RegistryServer, home: Path, unique_repo: str
+) -> None:
+    _five_tags(registry, home, unique_repo)
     with PaginatingGateway(registry.url) as gateway, make_client(home) as client:
         tags = ok(client.list_tags(repository(registry, unique_repo, gateway.host), page_size=2))
     assert tags == ("t0", "t1", "t2", "t3", "t4")
@@ -405,11 +410,7 @@ def test_list_tags_follows_link_pagination(
 def test_tags_if_few_stops_at_its_page_bound(
     registry: RegistryServer, home: Path, unique_repo: str
 ) -> None:
-    repo = repository(registry, unique_repo)
-    with make_client(home) as client:
-        raw, _ = push_image(client, repo, "t0")
-        for tag in ("t1", "t2", "t3", "t4"):
-            ok(client.put_manifest(repo, tag, raw, OCI_MANIFEST))
+    _five_tags(registry, home, unique_repo)
     with PaginatingGateway(registry.url) as gateway, make_client(home) as client:
         through = repository(registry, unique_repo, gateway.host)
         assert ok(client.tags_if_few(through, max_pages=1, page_size=2)) is None
