@@ -448,7 +448,7 @@ def push_blob(
     # Asked by mounting from the repository itself (see the module doc), unless the
     # caller already knows the blob is absent or another repository lends it.
     probing = not known_absent and lender is None
-    if not known_absent and not probing:
+    if not known_absent and lender is not None:
         present = _present(session, repo, descriptor)
         if present is not None:
             return present

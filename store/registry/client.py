@@ -326,10 +326,7 @@ class RegistryClient(Closing):
         self, repo: Repository, page_size: int = DEFAULT_TAG_PAGE_SIZE
     ) -> IOResult[tuple[str, ...], RegistryError]:
         """``GET /v2/<name>/tags/list?n=<page_size>``, following ``Link: <…>; rel="next"``."""
-        offline = mirror.refuse_offline(self._mirror, f"listing the tags of {repo}")
-        if isinstance(offline, IOFailure):
-            return IOFailure(unsafe_perform_io(offline.failure()))
-        listed = tags.list_tags(self._session, repo, page_size)
+        listed = self._listed(repo, page_size, None)
         return IOResult.from_result(listed.map(lambda found: found or ()))
 
     def tags_if_few(
@@ -337,16 +334,22 @@ class RegistryClient(Closing):
     ) -> IOResult[frozenset[str] | None, RegistryError]:
         """The tags of ``repo`` when they fit in ``max_pages`` pages, else None; a
         repository the registry does not know (``404 NAME_UNKNOWN``) has none."""
-        offline = mirror.refuse_offline(self._mirror, f"listing the tags of {repo}")
-        if isinstance(offline, IOFailure):
-            return IOFailure(unsafe_perform_io(offline.failure()))
-        listed = tags.list_tags(self._session, repo, page_size, max_pages=max_pages)
+        listed = self._listed(repo, page_size, max_pages)
         match listed:
             case Success(found):
                 return IOSuccess(None if found is None else frozenset(found))
             case Failure(RegistryFailure(status=404, codes=codes)) if "NAME_UNKNOWN" in codes:
                 return IOSuccess(frozenset())
         return IOResult.from_result(listed.map(lambda _: None))
+
+    def _listed(
+        self, repo: Repository, page_size: int, max_pages: int | None
+    ) -> Result[tuple[str, ...] | None, RegistryError]:
+        """``tags.list_tags``, refused offline (the store keeps no listings)."""
+        offline = mirror.refuse_offline(self._mirror, f"listing the tags of {repo}")
+        if isinstance(offline, IOFailure):
+            return Failure(unsafe_perform_io(offline.failure()))
+        return tags.list_tags(self._session, repo, page_size, max_pages=max_pages)
 
     def referrers(
         self, repo: Repository, subject: Digest, artifact_type: str | None = None

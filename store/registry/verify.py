@@ -45,10 +45,9 @@ from imgpkg_pure.errors import DigestMismatch, SizeMismatch
 from imgpkg_pure.oci import Descriptor
 from imgpkg_pure.store.registry._closing import Closing
 from imgpkg_pure.store.registry.errors import BlobStreamIncomplete, RegistryError
-from imgpkg_pure.store.registry.hashing import InlineHash, StreamingHash, streaming_hash
+from imgpkg_pure.store.registry.hashing import StreamingHash, streaming_hash
 
 __all__ = ["BlobSink", "VerifiedStream"]
-
 
 ReadErrorMapper = Callable[[Exception], RegistryError | None]
 """Turns an exception raised by the source into an error value (None: not ours, re-raise)."""
@@ -99,8 +98,8 @@ class VerifiedStream(Closing):
         self._close = close
         self._map_error = map_error
         self._off_thread = off_thread
+        #: Made when iteration starts (a stream never read starts no hash thread).
         self._hash: StreamingHash | None = None
-        self._actual: Digest | None = None
         self._read = 0
         self._finished = False
         self._failure: RegistryError | None = None
@@ -187,12 +186,9 @@ class VerifiedStream(Closing):
 
     def _digest_mismatch(self) -> DigestMismatch | None:
         """Why the bytes so far are not the descriptor's, if they hash to another digest."""
-        if self._actual is None:
-            # Asked once every byte is in (the size is complete), so it never changes.
-            algorithm = self._descriptor.digest.algorithm
-            source = self._hash if self._hash is not None else InlineHash(algorithm)
-            self._actual = Digest(algorithm, source.hexdigest())
-        actual = self._actual
+        # Asked only once every byte is in, so only after iteration started.
+        assert self._hash is not None
+        actual = Digest(self._descriptor.digest.algorithm, self._hash.hexdigest())
         if actual == self._descriptor.digest:
             return None
         return DigestMismatch(

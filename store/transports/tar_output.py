@@ -34,7 +34,7 @@ from imgpkg_pure.store.content.blobstore import CHUNK_SIZE
 from imgpkg_pure.store.content.leftovers import abandoned_files, hold_file
 from imgpkg_pure.store.transports.tar_members import TarAbort, os_errors, reason
 
-#: Seconds between the early writeback's syncs (see the module doc); 0 turns it off.
+#: Seconds between the early writeback's syncs (see the module doc).
 WRITEBACK_EVERY: Final = 0.05
 
 
@@ -48,10 +48,8 @@ class _Writeback:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        if WRITEBACK_EVERY > 0:
-            self._thread = threading.Thread(target=self._run, name="tar-writeback", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name="tar-writeback", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         while not self._done.wait(WRITEBACK_EVERY):
@@ -62,8 +60,7 @@ class _Writeback:
 
     def stop(self) -> None:
         self._done.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
 
 
 def _create_temporary(path: Path, tar: str) -> tuple[Path, BinaryIO]:
